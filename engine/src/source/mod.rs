@@ -1,0 +1,1 @@
+//! Plan text to JSON value plus source spans.

@@ -1,0 +1,19 @@
+//! `steppy validate`: checks plans, prints every problem, exits 0 (valid), 1 (invalid) or 2 (I/O).
+
+use crate::cli::OutputFormat;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub fn run(plans: &[PathBuf], _format: OutputFormat) -> ExitCode {
+    let mut code = ExitCode::SUCCESS;
+    for p in plans {
+        match steppy_engine::validate::load_plan(p) {
+            Ok(_) => println!("{}: valid", p.display()),
+            Err(e) => {
+                eprintln!("{e}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    code
+}
