@@ -11,4 +11,4 @@ pub mod source;
 pub mod validate;
 
 pub use plan::Plan;
-pub use validate::{load_plan, Diagnostic, Report};
+pub use validate::{load_plan, Diagnostic, LoadError, Report};

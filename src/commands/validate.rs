@@ -1,19 +1,58 @@
-//! `steppy validate`: checks plans, prints every problem, exits 0 (valid), 1 (invalid) or 2 (I/O).
+//! `steppy validate`: checks plans and prints every problem.
+//!
+//! Exit code: 0 all plans valid, 1 a plan is invalid, 2 a plan could not be read.
+//! `--format json` prints one JSON document on stdout for CI instead of the text report.
 
 use crate::cli::OutputFormat;
+use serde_json::json;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use steppy_engine::validate::{read_source, validate_bytes};
 
-pub fn run(plans: &[PathBuf], _format: OutputFormat) -> ExitCode {
-    let mut code = ExitCode::SUCCESS;
-    for p in plans {
-        match steppy_engine::validate::load_plan(p) {
-            Ok(_) => println!("{}: valid", p.display()),
+pub fn run(plans: &[PathBuf], format: OutputFormat) -> ExitCode {
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (mut invalid, mut unreadable) = (false, false);
+    let mut results = Vec::new();
+    for path in plans {
+        let origin = path.display().to_string();
+        let bytes = match read_source(path) {
+            Ok(bytes) => bytes,
             Err(e) => {
-                eprintln!("{e}");
-                code = ExitCode::from(1);
+                unreadable = true;
+                match format {
+                    OutputFormat::Text => eprintln!("steppy: cannot read {origin}: {e}"),
+                    OutputFormat::Json => results.push(json!({ "origin": origin, "valid": false, "ioError": e.to_string() })),
+                }
+                continue;
+            }
+        };
+        match (validate_bytes(&origin, &bytes, None), format) {
+            (Ok(plan), OutputFormat::Text) => {
+                println!("{origin}: valid ({} stages, {} steps)", plan.stages.len(), plan.step_count());
+            }
+            (Ok(plan), OutputFormat::Json) => {
+                results.push(json!({ "origin": origin, "valid": true, "stages": plan.stages.len(), "steps": plan.step_count(), "errors": [] }));
+            }
+            (Err(report), OutputFormat::Text) => {
+                invalid = true;
+                eprint!("{}", report.render(color));
+            }
+            (Err(report), OutputFormat::Json) => {
+                invalid = true;
+                let mut value = serde_json::to_value(&report).unwrap_or_else(|_| json!({ "origin": origin }));
+                value["valid"] = json!(false);
+                results.push(value);
             }
         }
     }
-    code
+    if format == OutputFormat::Json {
+        let doc = json!({ "valid": !invalid && !unreadable, "plans": results });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    match (unreadable, invalid) {
+        (true, _) => ExitCode::from(2),
+        (false, true) => ExitCode::from(1),
+        (false, false) => ExitCode::SUCCESS,
+    }
 }

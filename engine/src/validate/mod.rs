@@ -1,63 +1,116 @@
-//! Plan validation: text in, a typed [`Plan`] or a [`Report`] of every problem out.
-//! (Temporary surface: the full validator replaces the body, not the signatures.)
+//! Plan validation: text in, a typed [`Plan`] or a [`Report`] of *every* problem out.
+//!
+//! The pipeline, in order:
+//! 1. bytes → text: size limit, UTF-8 (a BOM is tolerated);
+//! 2. text → JSON value plus source map ([`crate::source`]), JSON with comments or YAML;
+//! 3. structure against the JSON Schema ([`schema`]), and the rules a schema cannot express
+//!    ([`rules`]): both run, so one pass reports everything;
+//! 4. value → [`Plan`] (serde), which cannot fail once 3 passed, but is checked all the same.
+
+mod diagnostic;
+mod rules;
+mod schema;
+mod suggest;
+
+pub use crate::source::Format;
+pub use diagnostic::{Code, Diagnostic, Report};
+pub use rules::{MAX_STAGES, MAX_STEPS, MAX_STEPS_PER_STAGE};
+pub use schema::{schema, step_types, SCHEMA_TEXT};
 
 use crate::plan::Plan;
+use crate::source::{self, LineIndex, Span};
 use std::path::Path;
+use std::sync::Arc;
 
-/// The syntax a plan is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// JSON, with `//` and `/* */` comments allowed.
-    Json,
-    /// YAML 1.2.
-    Yaml,
-}
-
-/// One problem in a plan.
-#[derive(Debug, Clone)]
-pub struct Diagnostic {
-    pub message: String,
-}
-
-/// Every problem found in one plan.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub origin: String,
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for d in &self.diagnostics {
-            writeln!(f, "{}: {}", self.origin, d.message)?;
-        }
-        Ok(())
-    }
-}
+/// Largest plan file Steppy reads, in bytes.
+pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why a plan file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file could not be read (missing, unreadable): a usage or I/O error, not a bad plan.
     #[error("cannot read {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// The plan was read and is invalid.
     #[error("{0}")]
     Invalid(Report),
 }
 
-/// The plan JSON Schema, `schemas/plan.schema.json`, embedded at build time.
-pub const SCHEMA_TEXT: &str = include_str!("../../../schemas/plan.schema.json");
-
 /// Validates plan text named `origin` (a path, `-`, or a URL, used in messages).
-/// `format` forces the syntax; `None` guesses it from the name and the content.
-pub fn validate_bytes(origin: &str, bytes: &[u8], _format: Option<Format>) -> Result<Plan, Report> {
-    serde_json::from_slice(bytes).map_err(|e| Report {
-        origin: origin.to_string(),
-        diagnostics: vec![Diagnostic { message: e.to_string() }],
+/// `format` forces the syntax; `None` picks it from the name, else from the content.
+pub fn validate_bytes(origin: &str, bytes: &[u8], format: Option<Format>) -> Result<Plan, Report> {
+    let fail = |text: &str, format, diagnostics| Err(Report::new(origin, Arc::from(text), format, diagnostics));
+    if bytes.len() > MAX_PLAN_BYTES {
+        let d = Diagnostic::new(Code::TooLarge, "", Span::default(), format!("the plan is {} bytes; the limit is {MAX_PLAN_BYTES}", bytes.len()))
+            .with_help("split the release into several plans");
+        return fail("", format, vec![d]);
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = &bytes[..e.valid_up_to()];
+            let prefix = String::from_utf8_lossy(valid);
+            let at = prefix.len();
+            let d = Diagnostic::new(Code::Encoding, "", Span::new(at, at), format!("the plan is not UTF-8 text: byte {at} is invalid"))
+                .with_help("save the plan as UTF-8 (is this a binary file?)");
+            let (line, column) = LineIndex::new(&prefix).line_col(&prefix, at);
+            let mut report = Report::new(origin, Arc::from(&*prefix), format, vec![d]);
+            if let Some(d) = report.diagnostics.first_mut() {
+                (d.line, d.column) = (line, column);
+            }
+            return Err(report);
+        }
+    };
+    validate_text(origin, text, format)
+}
+
+/// Validates plan text; see [`validate_bytes`].
+pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result<Plan, Report> {
+    // A byte-order mark is not part of the plan; blank it out so offsets stay true.
+    let text: Arc<str> = match text.strip_prefix('\u{feff}') {
+        Some(rest) => Arc::from(format!("   {rest}")),
+        None => Arc::from(text),
+    };
+    let format = format.unwrap_or_else(|| Format::detect(origin, &text));
+    let report = |diagnostics| Report::new(origin, text.clone(), Some(format), diagnostics);
+
+    let doc = match source::parse(&text, format) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let mut d = Diagnostic::new(Code::Syntax, "", e.span, e.message);
+            d.help = e.help;
+            return Err(report(vec![d]));
+        }
+    };
+    let mut diagnostics = schema::check(&doc.value, &doc.map);
+    diagnostics.extend(rules::check(&doc.value, &doc.map));
+    if !diagnostics.is_empty() {
+        return Err(report(diagnostics));
+    }
+    serde_json::from_value(doc.value).map_err(|e| {
+        let d = Diagnostic::new(Code::InvalidValue, "", Span::default(), format!("the plan does not fit Steppy's model: {e}"))
+            .with_help("this is a gap between the schema and Steppy; please report the plan");
+        report(vec![d])
     })
 }
 
-/// Reads and validates the plan file at `path`.
+/// Reads and validates the plan file at `path`; `-` reads standard input.
 pub fn load_plan(path: &Path) -> Result<Plan, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.display().to_string(), source })?;
-    validate_bytes(&path.display().to_string(), &bytes, None).map_err(LoadError::Invalid)
+    let origin = path.display().to_string();
+    let bytes = read_source(path).map_err(|source| LoadError::Io { path: origin.clone(), source })?;
+    validate_bytes(&origin, &bytes, None).map_err(LoadError::Invalid)
+}
+
+/// The bytes of a plan file, or of standard input for `-`, reading at most one byte past
+/// [`MAX_PLAN_BYTES`] so that a huge input is refused without being held in memory.
+pub fn read_source(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = MAX_PLAN_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut bytes)?;
+    } else {
+        std::fs::File::open(path)?.take(limit).read_to_end(&mut bytes)?;
+    }
+    Ok(bytes)
 }

@@ -1,0 +1,143 @@
+//! JSON with comments → [`Document`], through the `jsonc-parser` AST (which keeps byte ranges).
+
+use super::{pointer_push, too_deep, Document, SourceMap, Span, SyntaxError, MAX_DEPTH};
+use jsonc_parser::ast;
+use jsonc_parser::common::Ranged;
+use jsonc_parser::{CollectOptions, CommentCollectionStrategy, ParseOptions};
+use serde_json::{Map, Value};
+
+/// Plain JSON plus comments and trailing commas; none of JSON5's other liberties.
+fn options() -> ParseOptions {
+    ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: true,
+        allow_loose_object_property_names: false,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    }
+}
+
+pub fn parse(text: &str) -> Result<Document, SyntaxError> {
+    let collect = CollectOptions { comments: CommentCollectionStrategy::Off, tokens: false };
+    let parsed = jsonc_parser::parse_to_ast(text, &collect, &options()).map_err(|e| {
+        let range = e.range();
+        SyntaxError {
+            span: Span::new(range.start, range.end),
+            message: format!("invalid JSON: {}", lowercase_first(&e.kind().to_string())),
+            help: Some("plans are JSON (comments and trailing commas allowed) or YAML (.yaml/.yml)".into()),
+        }
+    })?;
+    let Some(root) = parsed.value else {
+        return Err(SyntaxError {
+            span: Span::new(0, text.len()),
+            message: "the plan is empty".into(),
+            help: Some("a plan is an object: { \"stages\": [ { \"name\": ..., \"steps\": [ ... ] } ] }".into()),
+        });
+    };
+    let mut map = SourceMap::default();
+    let value = convert(root, String::new(), 0, &mut map)?;
+    Ok(Document { value, map })
+}
+
+fn convert(node: ast::Value<'_>, pointer: String, depth: usize, map: &mut SourceMap) -> Result<Value, SyntaxError> {
+    let range = node.range();
+    let span = Span::new(range.start, range.end);
+    if depth > MAX_DEPTH {
+        return Err(too_deep(span));
+    }
+    map.insert_value(&pointer, span);
+    Ok(match node {
+        ast::Value::NullKeyword(_) => Value::Null,
+        ast::Value::BooleanLit(b) => Value::Bool(b.value),
+        ast::Value::StringLit(s) => Value::String(s.value.into_owned()),
+        ast::Value::NumberLit(n) => Value::Number(number(n.value, span)?),
+        ast::Value::Array(array) => {
+            let mut items = Vec::with_capacity(array.elements.len());
+            for (i, element) in array.elements.into_iter().enumerate() {
+                items.push(convert(element, pointer_push(&pointer, &i.to_string()), depth + 1, map)?);
+            }
+            Value::Array(items)
+        }
+        ast::Value::Object(object) => {
+            let mut members = Map::with_capacity(object.properties.len());
+            for prop in object.properties {
+                let key_range = prop.name.range();
+                let key_span = Span::new(key_range.start, key_range.end);
+                let key = prop.name.into_string();
+                let child = pointer_push(&pointer, &key);
+                if members.contains_key(&key) {
+                    return Err(SyntaxError {
+                        span: key_span,
+                        message: format!("duplicate key \"{key}\""),
+                        help: Some("each key may appear once in an object; remove or rename one".into()),
+                    });
+                }
+                map.insert_key(&child, key_span);
+                let value = convert(prop.value, child, depth + 1, map)?;
+                members.insert(key, value);
+            }
+            Value::Object(members)
+        }
+    })
+}
+
+fn number(text: &str, span: Span) -> Result<serde_json::Number, SyntaxError> {
+    serde_json::from_str::<serde_json::Number>(text).map_err(|_| SyntaxError {
+        span,
+        message: format!("the number {text} cannot be represented"),
+        help: Some("numbers in a plan are integers or decimals of ordinary size".into()),
+    })
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_and_trailing_commas_are_accepted_and_spans_recorded() {
+        let text = "{\n  // a comment\n  \"a\": [1, /* two */ 2,],\n}";
+        let doc = parse(text).unwrap();
+        assert_eq!(doc.value, serde_json::json!({"a": [1, 2]}));
+        let span = doc.map.value("/a/1").unwrap();
+        assert_eq!(&text[span.start..span.end], "2");
+        let key = doc.map.key("/a").unwrap();
+        assert_eq!(&text[key.start..key.end], "\"a\"");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_the_second_key() {
+        let text = "{\"a\": 1, \"a\": 2}";
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.span.start, 9);
+        assert!(err.message.contains("duplicate key"));
+    }
+
+    #[test]
+    fn json5_liberties_are_refused() {
+        for text in ["{a: 1}", "{'a': 1}", "{\"a\": 0x10}", "{\"a\": +1}", "{\"a\": NaN}"] {
+            assert!(parse(text).is_err(), "{text} should be refused");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing() {
+        let text = "[".repeat(200_000);
+        assert!(parse(&text).is_err());
+        let text = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let err = parse(&text).unwrap_err();
+        assert!(err.message.contains("nested more than"), "{}", err.message);
+    }
+}

@@ -1,0 +1,215 @@
+//! The checks a JSON Schema cannot express: unique names, approvals against approvers, the shape
+//! of ARNs and regions, and overall size. They read the raw JSON value, so they run (and report)
+//! even where the schema found other problems.
+
+use super::diagnostic::{Code, Diagnostic};
+use crate::source::{SourceMap, Span};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Most stages in one plan.
+pub const MAX_STAGES: usize = 1_000;
+/// Most steps in one stage (all of them start at once).
+pub const MAX_STEPS_PER_STAGE: usize = 10_000;
+/// Most steps in one plan.
+pub const MAX_STEPS: usize = 100_000;
+
+pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
+    let mut c = Checker { map, out: Vec::new() };
+    if let Some(defaults) = root.get("defaults") {
+        c.region(defaults.get("region"), "/defaults/region");
+        c.role_arn(defaults.get("roleArn"), "/defaults/roleArn");
+        c.topic_arn(defaults.get("notificationTopicArn"), "/defaults/notificationTopicArn");
+    }
+    let Some(stages) = root.get("stages").and_then(Value::as_array) else {
+        return c.out;
+    };
+    if stages.len() > MAX_STAGES {
+        c.push(Code::TooLarge, "/stages", format!("the plan has {} stages; Steppy runs at most {MAX_STAGES}", stages.len()), "split the release into several plans");
+    }
+    let total: usize = stages.iter().filter_map(|s| s.get("steps")?.as_array().map(Vec::len)).sum();
+    if total > MAX_STEPS {
+        c.push(Code::TooLarge, "/stages", format!("the plan has {total} steps; Steppy runs at most {MAX_STEPS}"), "split the release into several plans");
+    }
+    let names = stages.iter().enumerate().filter_map(|(i, s)| Some((format!("/stages/{i}/name"), s.get("name")?.as_str()?)));
+    c.unique(names, "stage", "stage names are unique in a plan, so that progress and history can name them");
+    for (i, stage) in stages.iter().enumerate() {
+        let Some(steps) = stage.get("steps").and_then(Value::as_array) else { continue };
+        if steps.len() > MAX_STEPS_PER_STAGE {
+            c.push(Code::TooLarge, &format!("/stages/{i}/steps"), format!("this stage has {} steps; a stage holds at most {MAX_STEPS_PER_STAGE}", steps.len()), "spread the steps over several stages");
+        }
+        let names = steps.iter().enumerate().filter_map(|(j, s)| Some((format!("/stages/{i}/steps/{j}/name"), s.get("name")?.as_str()?)));
+        c.unique(names, "step", "step names are unique within their stage (the same name may appear in another stage)");
+        for (j, step) in steps.iter().enumerate() {
+            c.step(step, &format!("/stages/{i}/steps/{j}"));
+        }
+    }
+    c.out
+}
+
+struct Checker<'a> {
+    map: &'a SourceMap,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn span(&self, pointer: &str) -> Span {
+        self.map.locate(pointer).unwrap_or_default()
+    }
+
+    fn push(&mut self, code: Code, pointer: &str, message: String, help: &str) {
+        let d = Diagnostic::new(code, pointer, self.span(pointer), message).with_help(help);
+        self.out.push(d);
+    }
+
+    fn unique<'v>(&mut self, names: impl Iterator<Item = (String, &'v str)>, what: &str, help: &str) {
+        let mut seen: HashMap<&str, String> = HashMap::new();
+        for (pointer, name) in names {
+            match seen.get(name) {
+                Some(first) => {
+                    let message = format!("{what} name \"{name}\" is already used at {first}");
+                    self.push(Code::DuplicateName, &pointer, message, help);
+                }
+                None => {
+                    seen.insert(name, pointer);
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, step: &Value, at: &str) {
+        self.region(step.get("region"), &format!("{at}/region"));
+        self.role_arn(step.get("roleArn"), &format!("{at}/roleArn"));
+        self.topic_arn(step.get("topicArn"), &format!("{at}/topicArn"));
+        if let Some(subject) = step.get("subject").and_then(Value::as_str) {
+            if subject.chars().any(char::is_control) || !subject.is_ascii() {
+                self.push(Code::InvalidValue, &format!("{at}/subject"), "an email subject must be one line of ASCII text".into(), "remove line breaks, tabs and non-ASCII characters (SNS refuses them)");
+            }
+        }
+        let step_type = step.get("type").and_then(Value::as_str).unwrap_or("");
+        match step_type {
+            "Human" => self.approvals(step, at),
+            "Wait" => {
+                let (Some(seconds), Some(timeout)) = (step.get("seconds").and_then(Value::as_u64), step.get("timeoutSeconds").and_then(Value::as_u64)) else { return };
+                if timeout <= seconds {
+                    self.push(Code::InvalidValue, &format!("{at}/timeoutSeconds"), format!("this Wait of {seconds} s would always time out after {timeout} s"), "remove \"timeoutSeconds\" or make it longer than the wait");
+                }
+            }
+            "CodeBuild" | "CodeBuildNoWait" => {
+                let Some(vars) = step.get("environmentVariableOverrides").and_then(Value::as_array) else { return };
+                let names = vars.iter().enumerate().filter_map(|(k, v)| Some((format!("{at}/environmentVariableOverrides/{k}/name"), v.get("name")?.as_str()?)));
+                self.unique(names, "environment variable", "each variable is set once per build");
+            }
+            "CodePipeline" | "CodePipelineNoWait" => {
+                let Some(vars) = step.get("variables").and_then(Value::as_object) else { return };
+                for name in vars.keys() {
+                    let ok = !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || "@-_".contains(c));
+                    if !ok {
+                        let pointer = crate::source::pointer_push(&format!("{at}/variables"), name);
+                        let span = self.map.key(&pointer).unwrap_or_else(|| self.span(&pointer));
+                        let d = Diagnostic::new(Code::InvalidValue, &pointer, span, format!("\"{name}\" is not a valid pipeline variable name"))
+                            .with_help("pipeline variable names use letters, digits, @, - and _ (at most 128)");
+                        self.out.push(d);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn approvals(&mut self, step: &Value, at: &str) {
+        let approvers: Vec<&str> = step.get("approvers").and_then(Value::as_array).map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
+        let names = approvers.iter().enumerate().map(|(k, a)| (format!("{at}/approvers/{k}"), *a));
+        self.unique(names, "approver", "list each approver once");
+        let Some(required) = step.get("requiredApprovals").and_then(Value::as_u64) else { return };
+        if !approvers.is_empty() && required > approvers.len() as u64 {
+            let listed = match approvers.len() {
+                1 => "only 1 approver is listed".to_owned(),
+                n => format!("only {n} approvers are listed"),
+            };
+            let message = format!("{required} approvals are required but {listed}");
+            self.push(Code::InvalidValue, &format!("{at}/requiredApprovals"), message, "lower \"requiredApprovals\" or add approvers");
+        }
+    }
+
+    fn region(&mut self, value: Option<&Value>, pointer: &str) {
+        let Some(region) = value.and_then(Value::as_str) else { return };
+        if !is_region(region) {
+            self.push(Code::InvalidValue, pointer, format!("\"{region}\" is not an AWS region name"), "regions look like us-east-1, eu-west-2 or ap-southeast-1");
+        }
+    }
+
+    fn role_arn(&mut self, value: Option<&Value>, pointer: &str) {
+        let Some(arn) = value.and_then(Value::as_str) else { return };
+        if let Err(why) = check_arn(arn, "iam", |resource| resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())) {
+            self.push(Code::InvalidValue, pointer, format!("\"{arn}\" is not an IAM role ARN: {why}"), "role ARNs look like arn:aws:iam::123456789012:role/Deployer");
+        }
+    }
+
+    fn topic_arn(&mut self, value: Option<&Value>, pointer: &str) {
+        let Some(arn) = value.and_then(Value::as_str) else { return };
+        let topic_name = |r: &str| !r.is_empty() && r.len() <= 256 && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if let Err(why) = check_arn(arn, "sns", topic_name) {
+            self.push(Code::InvalidValue, pointer, format!("\"{arn}\" is not an SNS topic ARN: {why}"), "topic ARNs look like arn:aws:sns:us-east-1:123456789012:releases");
+        }
+    }
+}
+
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`, with the region empty for IAM.
+fn check_arn(arn: &str, service: &str, resource_ok: impl Fn(&str) -> bool) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, svc, region, account, resource] = parts.as_slice() else {
+        return Err("an ARN has six parts separated by ':'".into());
+    };
+    if *prefix != "arn" || !matches!(*partition, "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b") {
+        return Err("it must start with arn:aws: (or another AWS partition)".into());
+    }
+    if *svc != service {
+        return Err(format!("the service is \"{svc}\", not \"{service}\""));
+    }
+    let region_ok = if service == "iam" { region.is_empty() } else { is_region(region) };
+    if !region_ok {
+        return Err(format!("the region part \"{region}\" is wrong"));
+    }
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("the account \"{account}\" is not 12 digits"));
+    }
+    if !resource_ok(resource) {
+        return Err(format!("the resource \"{resource}\" is not valid"));
+    }
+    Ok(())
+}
+
+/// `us-east-1`, `us-gov-west-1`, `ap-southeast-2`, `cn-north-1`, `eu-central-2`…
+pub fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().take(parts.len() - 1).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts.last().is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions() {
+        for ok in ["us-east-1", "us-gov-west-1", "ap-southeast-2", "cn-north-1", "eu-central-2", "ca-central-1"] {
+            assert!(is_region(ok), "{ok}");
+        }
+        for bad in ["us-east", "US-EAST-1", "useast1", "us-east-1a", "", "-east-1", "u-east-1"] {
+            assert!(!is_region(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn arns() {
+        let role = |r: &str| r.strip_prefix("role/").is_some_and(|r| !r.is_empty());
+        assert!(check_arn("arn:aws:iam::123456789012:role/Deployer", "iam", role).is_ok());
+        assert!(check_arn("arn:aws:iam::123456789012:role/path/Deployer", "iam", role).is_ok());
+        assert!(check_arn("arn:aws:iam::12345678901:role/x", "iam", role).unwrap_err().contains("12 digits"));
+        assert!(check_arn("arn:aws:s3:::bucket", "iam", role).unwrap_err().contains("service"));
+        assert!(check_arn("arn:aws:iam::123456789012:user/bob", "iam", role).unwrap_err().contains("resource"));
+    }
+}
