@@ -283,7 +283,8 @@ fn describe_value(v: &Value) -> String {
 
 fn article(t: &str) -> String {
     match t {
-        "object" | "array" | "integer" => format!("an {}", if t == "array" { "list" } else { t }),
+        "array" => "a list".into(),
+        "object" | "integer" => format!("an {t}"),
         other => format!("a {other}"),
     }
 }
