@@ -1,6 +1,6 @@
 //! JSON with comments → [`Document`], through the `jsonc-parser` AST (which keeps byte ranges).
 
-use super::{pointer_push, too_deep, Document, SourceMap, Span, SyntaxError, MAX_DEPTH};
+use super::{too_deep, Document, SourceMap, Span, SpanNode, SyntaxError, MAX_DEPTH};
 use jsonc_parser::ast;
 use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, CommentCollectionStrategy, ParseOptions};
@@ -39,37 +39,40 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
             help: Some("a plan is an object: { \"stages\": [ { \"name\": ..., \"steps\": [ ... ] } ] }".into()),
         });
     };
-    let mut map = SourceMap::default();
-    let value = convert(root, String::new(), 0, &mut map)?;
-    Ok(Document { value, map })
+    let (value, spans) = convert(root, 0)?;
+    Ok(Document { value, map: SourceMap::new(spans) })
 }
 
-fn convert(node: ast::Value<'_>, pointer: String, depth: usize, map: &mut SourceMap) -> Result<Value, SyntaxError> {
+/// The value of `node` and its span tree.
+fn convert(node: ast::Value<'_>, depth: usize) -> Result<(Value, SpanNode), SyntaxError> {
     let range = node.range();
     let span = Span::new(range.start, range.end);
     if depth > MAX_DEPTH {
         return Err(too_deep(span));
     }
-    map.insert_value(&pointer, span);
-    Ok(match node {
+    let mut spans = SpanNode::leaf(span);
+    let value = match node {
         ast::Value::NullKeyword(_) => Value::Null,
         ast::Value::BooleanLit(b) => Value::Bool(b.value),
         ast::Value::StringLit(s) => Value::String(s.value.into_owned()),
         ast::Value::NumberLit(n) => Value::Number(number(n.value, span)?),
         ast::Value::Array(array) => {
             let mut items = Vec::with_capacity(array.elements.len());
-            for (i, element) in array.elements.into_iter().enumerate() {
-                items.push(convert(element, pointer_push(&pointer, &i.to_string()), depth + 1, map)?);
+            spans.children.reserve(array.elements.len());
+            for element in array.elements {
+                let (item, item_spans) = convert(element, depth + 1)?;
+                items.push(item);
+                spans.children.push(item_spans);
             }
             Value::Array(items)
         }
         ast::Value::Object(object) => {
             let mut members = Map::with_capacity(object.properties.len());
+            spans.children.reserve(object.properties.len());
             for prop in object.properties {
                 let key_range = prop.name.range();
                 let key_span = Span::new(key_range.start, key_range.end);
                 let key = prop.name.into_string();
-                let child = pointer_push(&pointer, &key);
                 if members.contains_key(&key) {
                     return Err(SyntaxError {
                         span: key_span,
@@ -77,13 +80,15 @@ fn convert(node: ast::Value<'_>, pointer: String, depth: usize, map: &mut Source
                         help: Some("each key may appear once in an object; remove or rename one".into()),
                     });
                 }
-                map.insert_key(&child, key_span);
-                let value = convert(prop.value, child, depth + 1, map)?;
-                members.insert(key, value);
+                let (member, mut member_spans) = convert(prop.value, depth + 1)?;
+                member_spans.key = Some(key_span);
+                members.insert(key, member);
+                spans.children.push(member_spans);
             }
             Value::Object(members)
         }
-    })
+    };
+    Ok((value, spans))
 }
 
 fn number(text: &str, span: Span) -> Result<serde_json::Number, SyntaxError> {
@@ -111,9 +116,9 @@ mod tests {
         let text = "{\n  // a comment\n  \"a\": [1, /* two */ 2,],\n}";
         let doc = parse(text).unwrap();
         assert_eq!(doc.value, serde_json::json!({"a": [1, 2]}));
-        let span = doc.map.value("/a/1").unwrap();
+        let span = doc.map.value(&doc.value, "/a/1").unwrap();
         assert_eq!(&text[span.start..span.end], "2");
-        let key = doc.map.key("/a").unwrap();
+        let key = doc.map.key(&doc.value, "/a").unwrap();
         assert_eq!(&text[key.start..key.end], "\"a\"");
     }
 

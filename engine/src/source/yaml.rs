@@ -1,7 +1,7 @@
 //! YAML → [`Document`], built from `yaml-rust2`'s marked events with an explicit stack (no
 //! recursion on the input's nesting), resolving plain scalars with the YAML 1.2 core schema.
 
-use super::{pointer_push, too_deep, Document, LineIndex, SourceMap, Span, SyntaxError, MAX_DEPTH};
+use super::{too_deep, Document, LineIndex, SourceMap, Span, SpanNode, SyntaxError, MAX_DEPTH};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser, Tag};
@@ -14,20 +14,20 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
     Builder::new(text).run()
 }
 
-/// A collection being filled, with the pointer it lives at.
+/// A collection being filled: its values and their span trees, in the same order.
 enum Frame {
-    Seq { items: Vec<Value>, pointer: String, start: usize, anchor: usize },
-    Map { members: Map<String, Value>, pointer: String, start: usize, anchor: usize, key: Option<(String, Span)> },
+    Seq { items: Vec<Value>, spans: Vec<SpanNode>, start: usize, anchor: usize },
+    Map { members: Map<String, Value>, spans: Vec<SpanNode>, start: usize, anchor: usize, key: Option<(String, Span)> },
 }
 
 struct Builder<'a> {
     text: &'a str,
+    ascii: bool,
     lines: LineIndex,
-    map: SourceMap,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Value, usize)>,
     nodes: usize,
-    root: Option<Value>,
+    root: Option<(Value, SpanNode)>,
     documents: usize,
 }
 
@@ -35,8 +35,8 @@ impl<'a> Builder<'a> {
     fn new(text: &'a str) -> Self {
         Builder {
             text,
+            ascii: text.is_ascii(),
             lines: LineIndex::new(text),
-            map: SourceMap::default(),
             stack: Vec::new(),
             anchors: HashMap::new(),
             nodes: 0,
@@ -72,24 +72,25 @@ impl<'a> Builder<'a> {
                 Event::Scalar(text, style, anchor, tag) => {
                     let value = resolve(&text, style, tag.as_ref(), at)?;
                     let end = self.scalar_end(at, &text, style);
-                    self.complete(value, Span::new(at, end), anchor)?;
+                    self.complete(value, SpanNode::leaf(Span::new(at, end)), anchor)?;
                 }
                 Event::SequenceStart(anchor, _) => {
-                    let pointer = self.child_pointer(at)?;
-                    self.push(Frame::Seq { items: Vec::new(), pointer, start: at, anchor }, at)?;
+                    self.check_key_position(at)?;
+                    self.push(Frame::Seq { items: Vec::new(), spans: Vec::new(), start: at, anchor }, at)?;
                 }
                 Event::MappingStart(anchor, _) => {
-                    let pointer = self.child_pointer(at)?;
-                    self.push(Frame::Map { members: Map::new(), pointer, start: at, anchor, key: None }, at)?;
+                    self.check_key_position(at)?;
+                    self.push(Frame::Map { members: Map::new(), spans: Vec::new(), start: at, anchor, key: None }, at)?;
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let frame = self.stack.pop().ok_or_else(|| internal(at))?;
                     let end = self.container_end(at);
-                    let (value, start, anchor) = match frame {
-                        Frame::Seq { items, start, anchor, .. } => (Value::Array(items), start, anchor),
-                        Frame::Map { members, start, anchor, .. } => (Value::Object(members), start, anchor),
+                    let (value, children, start, anchor) = match frame {
+                        Frame::Seq { items, spans, start, anchor } => (Value::Array(items), spans, start, anchor),
+                        Frame::Map { members, spans, start, anchor, .. } => (Value::Object(members), spans, start, anchor),
                     };
-                    self.complete(value, Span::new(start, end), anchor)?;
+                    let node = SpanNode { span: Span::new(start, end), key: None, children };
+                    self.complete(value, node, anchor)?;
                 }
                 Event::Alias(id) => {
                     let Some((value, count)) = self.anchors.get(&id).cloned() else {
@@ -100,13 +101,13 @@ impl<'a> Builder<'a> {
                         });
                     };
                     self.nodes += count;
-                    self.complete(value, Span::new(at, at + 1), 0)?;
+                    self.complete(value, SpanNode::leaf(Span::new(at, at + 1)), 0)?;
                 }
                 Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
             }
         }
         match self.root.take() {
-            Some(value) => Ok(Document { value, map: self.map }),
+            Some((value, spans)) => Ok(Document { value, map: SourceMap::new(spans) }),
             None => Err(SyntaxError {
                 span: Span::new(0, self.text.len()),
                 message: "the plan is empty".into(),
@@ -123,18 +124,17 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// The pointer of the next value to complete in the current collection.
-    fn child_pointer(&self, at: usize) -> Result<String, SyntaxError> {
-        Ok(match self.stack.last() {
-            None => String::new(),
-            Some(Frame::Seq { items, pointer, .. }) => pointer_push(pointer, &items.len().to_string()),
-            Some(Frame::Map { key: Some((key, _)), pointer, .. }) => pointer_push(pointer, key),
-            Some(Frame::Map { key: None, .. }) => return Err(complex_key(at)),
-        })
+    /// A collection cannot be a mapping key.
+    fn check_key_position(&self, at: usize) -> Result<(), SyntaxError> {
+        match self.stack.last() {
+            Some(Frame::Map { key: None, .. }) => Err(complex_key(at)),
+            _ => Ok(()),
+        }
     }
 
     /// Files a finished value into its parent (or as the root).
-    fn complete(&mut self, value: Value, span: Span, anchor: usize) -> Result<(), SyntaxError> {
+    fn complete(&mut self, value: Value, mut node: SpanNode, anchor: usize) -> Result<(), SyntaxError> {
+        let span = node.span;
         self.nodes += 1;
         if self.nodes > MAX_NODES {
             return Err(SyntaxError {
@@ -147,14 +147,10 @@ impl<'a> Builder<'a> {
             self.anchors.insert(anchor, (value.clone(), count_nodes(&value)));
         }
         match self.stack.last_mut() {
-            None => {
-                self.map.insert_value("", span);
-                self.root = Some(value);
-            }
-            Some(Frame::Seq { items, pointer, .. }) => {
-                let child = pointer_push(pointer, &items.len().to_string());
-                self.map.insert_value(&child, span);
+            None => self.root = Some((value, node)),
+            Some(Frame::Seq { items, spans, .. }) => {
                 items.push(value);
+                spans.push(node);
             }
             Some(Frame::Map { key: key @ None, members, .. }) => {
                 let Value::String(name) = value else {
@@ -176,12 +172,11 @@ impl<'a> Builder<'a> {
                 }
                 *key = Some((name, span));
             }
-            Some(Frame::Map { key: key @ Some(_), members, pointer, .. }) => {
+            Some(Frame::Map { key: key @ Some(_), members, spans, .. }) => {
                 let (name, key_span) = key.take().ok_or_else(|| internal(span.start))?;
-                let child = pointer_push(pointer, &name);
-                self.map.insert_key(&child, key_span);
-                self.map.insert_value(&child, span);
+                node.key = Some(key_span);
                 members.insert(name, value);
+                spans.push(node);
             }
         }
         Ok(())
@@ -189,7 +184,7 @@ impl<'a> Builder<'a> {
 
     /// Byte offset of a marker (its `line` is 1-based, its `col` a 0-based character count).
     fn offset(&self, mark: &Marker) -> usize {
-        if self.text.is_ascii() {
+        if self.ascii {
             return mark.index().min(self.text.len());
         }
         let line_start = self.lines.line_start(mark.line());
@@ -197,11 +192,18 @@ impl<'a> Builder<'a> {
         rest.char_indices().nth(mark.col()).map_or(self.text.len(), |(i, _)| line_start + i)
     }
 
-    /// Where a scalar ends in the source: its text (plus quotes) or the end of its line.
+    /// Where a scalar ends in the source: after its text (plus quotes), or at the end of its
+    /// line if that comes first. Looks only that far ahead, so a long line costs nothing extra.
     fn scalar_end(&self, start: usize, text: &str, style: TScalarStyle) -> usize {
-        let line_end = self.text[start..].find('\n').map_or(self.text.len(), |i| start + i);
         let quotes = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted) as usize * 2;
-        (start + text.len() + quotes).min(line_end).max(start + 1).min(self.text.len().max(start))
+        let mut end = (start + text.len() + quotes).max(start + 1).min(self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        match self.text.get(start..end).and_then(|s| s.find('\n')) {
+            Some(i) => start + i,
+            None => end,
+        }
     }
 
     /// The end of a block collection is reported at the next token; end it on the previous
@@ -320,9 +322,9 @@ mod tests {
         let text = "stages:\n  - name: one\n    steps:\n      - type: Wait\n        seconds: 5\n";
         let doc = parse(text).unwrap();
         assert_eq!(doc.value, json!({"stages": [{"name": "one", "steps": [{"type": "Wait", "seconds": 5}]}]}));
-        let span = doc.map.value("/stages/0/steps/0/seconds").unwrap();
+        let span = doc.map.value(&doc.value, "/stages/0/steps/0/seconds").unwrap();
         assert_eq!(&text[span.start..span.end], "5");
-        let key = doc.map.key("/stages/0/name").unwrap();
+        let key = doc.map.key(&doc.value, "/stages/0/name").unwrap();
         assert_eq!(&text[key.start..key.end], "name");
     }
 
@@ -336,7 +338,7 @@ mod tests {
     fn non_ascii_text_keeps_byte_spans_right() {
         let text = "name: \"déploiement\"\nseconds: 7\n";
         let doc = parse(text).unwrap();
-        let span = doc.map.value("/seconds").unwrap();
+        let span = doc.map.value(&doc.value, "/seconds").unwrap();
         assert_eq!(&text[span.start..span.end], "7");
     }
 

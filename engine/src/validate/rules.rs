@@ -15,11 +15,11 @@ pub const MAX_STEPS_PER_STAGE: usize = 10_000;
 pub const MAX_STEPS: usize = 100_000;
 
 pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
-    let mut c = Checker { map, out: Vec::new() };
+    let mut c = Checker { root, map, out: Vec::new() };
     if let Some(defaults) = root.get("defaults") {
-        c.region(defaults.get("region"), "/defaults/region");
-        c.role_arn(defaults.get("roleArn"), "/defaults/roleArn");
-        c.topic_arn(defaults.get("notificationTopicArn"), "/defaults/notificationTopicArn");
+        c.region(defaults, "/defaults", "region");
+        c.role_arn(defaults, "/defaults", "roleArn");
+        c.topic_arn(defaults, "/defaults", "notificationTopicArn");
     }
     let Some(stages) = root.get("stages").and_then(Value::as_array) else {
         return c.out;
@@ -31,15 +31,15 @@ pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
     if total > MAX_STEPS {
         c.push(Code::TooLarge, "/stages", format!("the plan has {total} steps; Steppy runs at most {MAX_STEPS}"), "split the release into several plans");
     }
-    let names = stages.iter().enumerate().filter_map(|(i, s)| Some((format!("/stages/{i}/name"), s.get("name")?.as_str()?)));
-    c.unique(names, "stage", "stage names are unique in a plan, so that progress and history can name them");
+    let names = stages.iter().map(|s| s.get("name").and_then(Value::as_str));
+    c.unique(names, |i| format!("/stages/{i}/name"), "stage", "stage names are unique in a plan, so that progress and history can name them");
     for (i, stage) in stages.iter().enumerate() {
         let Some(steps) = stage.get("steps").and_then(Value::as_array) else { continue };
         if steps.len() > MAX_STEPS_PER_STAGE {
             c.push(Code::TooLarge, &format!("/stages/{i}/steps"), format!("this stage has {} steps; a stage holds at most {MAX_STEPS_PER_STAGE}", steps.len()), "spread the steps over several stages");
         }
-        let names = steps.iter().enumerate().filter_map(|(j, s)| Some((format!("/stages/{i}/steps/{j}/name"), s.get("name")?.as_str()?)));
-        c.unique(names, "step", "step names are unique within their stage (the same name may appear in another stage)");
+        let names = steps.iter().map(|s| s.get("name").and_then(Value::as_str));
+        c.unique(names, |j| format!("/stages/{i}/steps/{j}/name"), "step", "step names are unique within their stage (the same name may appear in another stage)");
         for (j, step) in steps.iter().enumerate() {
             c.step(step, &format!("/stages/{i}/steps/{j}"));
         }
@@ -48,13 +48,14 @@ pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
 }
 
 struct Checker<'a> {
+    root: &'a Value,
     map: &'a SourceMap,
     out: Vec<Diagnostic>,
 }
 
 impl Checker<'_> {
     fn span(&self, pointer: &str) -> Span {
-        self.map.locate(pointer).unwrap_or_default()
+        self.map.locate(self.root, pointer)
     }
 
     fn push(&mut self, code: Code, pointer: &str, message: String, help: &str) {
@@ -62,25 +63,27 @@ impl Checker<'_> {
         self.out.push(d);
     }
 
-    fn unique<'v>(&mut self, names: impl Iterator<Item = (String, &'v str)>, what: &str, help: &str) {
-        let mut seen: HashMap<&str, String> = HashMap::new();
-        for (pointer, name) in names {
+    /// Reports each name that an earlier item already used; `pointer(i)` names item `i`.
+    fn unique<'v>(&mut self, names: impl Iterator<Item = Option<&'v str>>, pointer: impl Fn(usize) -> String, what: &str, help: &str) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, name) in names.enumerate() {
+            let Some(name) = name else { continue };
             match seen.get(name) {
-                Some(first) => {
-                    let message = format!("{what} name \"{name}\" is already used at {first}");
-                    self.push(Code::DuplicateName, &pointer, message, help);
+                Some(&first) => {
+                    let message = format!("{what} name \"{name}\" is already used at {}", pointer(first));
+                    self.push(Code::DuplicateName, &pointer(i), message, help);
                 }
                 None => {
-                    seen.insert(name, pointer);
+                    seen.insert(name, i);
                 }
             }
         }
     }
 
     fn step(&mut self, step: &Value, at: &str) {
-        self.region(step.get("region"), &format!("{at}/region"));
-        self.role_arn(step.get("roleArn"), &format!("{at}/roleArn"));
-        self.topic_arn(step.get("topicArn"), &format!("{at}/topicArn"));
+        self.region(step, at, "region");
+        self.role_arn(step, at, "roleArn");
+        self.topic_arn(step, at, "topicArn");
         if let Some(subject) = step.get("subject").and_then(Value::as_str) {
             if subject.chars().any(char::is_control) || !subject.is_ascii() {
                 self.push(Code::InvalidValue, &format!("{at}/subject"), "an email subject must be one line of ASCII text".into(), "remove line breaks, tabs and non-ASCII characters (SNS refuses them)");
@@ -97,8 +100,8 @@ impl Checker<'_> {
             }
             "CodeBuild" | "CodeBuildNoWait" => {
                 let Some(vars) = step.get("environmentVariableOverrides").and_then(Value::as_array) else { return };
-                let names = vars.iter().enumerate().filter_map(|(k, v)| Some((format!("{at}/environmentVariableOverrides/{k}/name"), v.get("name")?.as_str()?)));
-                self.unique(names, "environment variable", "each variable is set once per build");
+                let names = vars.iter().map(|v| v.get("name").and_then(Value::as_str));
+                self.unique(names, |k| format!("{at}/environmentVariableOverrides/{k}/name"), "environment variable", "each variable is set once per build");
             }
             "CodePipeline" | "CodePipelineNoWait" => {
                 let Some(vars) = step.get("variables").and_then(Value::as_object) else { return };
@@ -106,7 +109,7 @@ impl Checker<'_> {
                     let ok = !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || "@-_".contains(c));
                     if !ok {
                         let pointer = crate::source::pointer_push(&format!("{at}/variables"), name);
-                        let span = self.map.key(&pointer).unwrap_or_else(|| self.span(&pointer));
+                        let span = self.map.key(self.root, &pointer).unwrap_or_else(|| self.span(&pointer));
                         let d = Diagnostic::new(Code::InvalidValue, &pointer, span, format!("\"{name}\" is not a valid pipeline variable name"))
                             .with_help("pipeline variable names use letters, digits, @, - and _ (at most 128)");
                         self.out.push(d);
@@ -119,8 +122,7 @@ impl Checker<'_> {
 
     fn approvals(&mut self, step: &Value, at: &str) {
         let approvers: Vec<&str> = step.get("approvers").and_then(Value::as_array).map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
-        let names = approvers.iter().enumerate().map(|(k, a)| (format!("{at}/approvers/{k}"), *a));
-        self.unique(names, "approver", "list each approver once");
+        self.unique(approvers.iter().map(|a| Some(*a)), |k| format!("{at}/approvers/{k}"), "approver", "list each approver once");
         let Some(required) = step.get("requiredApprovals").and_then(Value::as_u64) else { return };
         if !approvers.is_empty() && required > approvers.len() as u64 {
             let listed = match approvers.len() {
@@ -132,25 +134,25 @@ impl Checker<'_> {
         }
     }
 
-    fn region(&mut self, value: Option<&Value>, pointer: &str) {
-        let Some(region) = value.and_then(Value::as_str) else { return };
+    fn region(&mut self, object: &Value, at: &str, field: &str) {
+        let Some(region) = object.get(field).and_then(Value::as_str) else { return };
         if !is_region(region) {
-            self.push(Code::InvalidValue, pointer, format!("\"{region}\" is not an AWS region name"), "regions look like us-east-1, eu-west-2 or ap-southeast-1");
+            self.push(Code::InvalidValue, &format!("{at}/{field}"), format!("\"{region}\" is not an AWS region name"), "regions look like us-east-1, eu-west-2 or ap-southeast-1");
         }
     }
 
-    fn role_arn(&mut self, value: Option<&Value>, pointer: &str) {
-        let Some(arn) = value.and_then(Value::as_str) else { return };
+    fn role_arn(&mut self, object: &Value, at: &str, field: &str) {
+        let Some(arn) = object.get(field).and_then(Value::as_str) else { return };
         if let Err(why) = check_arn(arn, "iam", |resource| resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())) {
-            self.push(Code::InvalidValue, pointer, format!("\"{arn}\" is not an IAM role ARN: {why}"), "role ARNs look like arn:aws:iam::123456789012:role/Deployer");
+            self.push(Code::InvalidValue, &format!("{at}/{field}"), format!("\"{arn}\" is not an IAM role ARN: {why}"), "role ARNs look like arn:aws:iam::123456789012:role/Deployer");
         }
     }
 
-    fn topic_arn(&mut self, value: Option<&Value>, pointer: &str) {
-        let Some(arn) = value.and_then(Value::as_str) else { return };
+    fn topic_arn(&mut self, object: &Value, at: &str, field: &str) {
+        let Some(arn) = object.get(field).and_then(Value::as_str) else { return };
         let topic_name = |r: &str| !r.is_empty() && r.len() <= 256 && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
         if let Err(why) = check_arn(arn, "sns", topic_name) {
-            self.push(Code::InvalidValue, pointer, format!("\"{arn}\" is not an SNS topic ARN: {why}"), "topic ARNs look like arn:aws:sns:us-east-1:123456789012:releases");
+            self.push(Code::InvalidValue, &format!("{at}/{field}"), format!("\"{arn}\" is not an SNS topic ARN: {why}"), "topic ARNs look like arn:aws:sns:us-east-1:123456789012:releases");
         }
     }
 }

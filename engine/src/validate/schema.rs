@@ -62,7 +62,7 @@ fn drop_explained_missing_fields(out: &mut Vec<Diagnostic>) {
 }
 
 fn translate(root: &Value, map: &SourceMap, pointer: &str, kind: &ValidationErrorKind, instance: &Value, out: &mut Vec<Diagnostic>) {
-    let span = map.locate(pointer).unwrap_or_default();
+    let span = map.locate(root, pointer);
     let field = last_token(pointer);
     let d = match kind {
         ValidationErrorKind::Required { property } => {
@@ -155,7 +155,7 @@ fn unknown_field(root: &Value, map: &SourceMap, pointer: &str, name: &str) -> Op
         }
     }
     let child = pointer_push(pointer, name);
-    let span = map.key(&child).or_else(|| map.locate(&child)).unwrap_or_default();
+    let span = map.key(root, &child).unwrap_or_else(|| map.locate(root, &child));
     let what = describe_object(root, pointer);
     let d = Diagnostic::new(Code::UnknownField, &child, span, format!("unknown field \"{name}\" in {what}"));
     if let Some(best) = closest(name, known.iter().map(String::as_str)) {
