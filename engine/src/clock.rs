@@ -9,25 +9,31 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// Epoch milliseconds derived from tokio's clock. Cheap to copy.
+///
+/// Every clock of a process shares one anchor (read once), so two engines in one process (or
+/// one test) agree on the time even when tokio's time is paused and advanced.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     epoch_ms_at_base: i64,
-    base: Instant,
+    base: std::time::Instant,
 }
 
 impl Clock {
-    /// A clock anchored at the system time now. Must be called inside a tokio runtime.
+    /// The process's clock. Reads tokio's time, so call it inside a tokio runtime.
     pub fn system() -> Self {
-        let epoch_ms_at_base = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        Clock { epoch_ms_at_base, base: Instant::now() }
+        static ANCHOR: std::sync::OnceLock<(i64, std::time::Instant)> = std::sync::OnceLock::new();
+        let (epoch_ms_at_base, base) = *ANCHOR.get_or_init(|| (system_now_ms(), Instant::now().into_std()));
+        Clock { epoch_ms_at_base, base }
     }
 
     /// Milliseconds since the Unix epoch, now.
     pub fn now_ms(&self) -> i64 {
-        self.epoch_ms_at_base + self.base.elapsed().as_millis() as i64
+        let now = Instant::now().into_std();
+        let offset = match now.checked_duration_since(self.base) {
+            Some(ahead) => ahead.as_millis() as i64,
+            None => -(self.base.duration_since(now).as_millis() as i64),
+        };
+        self.epoch_ms_at_base + offset
     }
 
     /// The tokio instant at which the wall clock reads `epoch_ms` (now, if that has passed).
