@@ -238,10 +238,19 @@ impl Driver {
                     _ = tick => {},
                     _ = stop => return Ok(()),
                 }
-                while reports.len() < self.engine.options.max_batch {
-                    match self.rx.try_recv() {
-                        Ok(r) => reports.push(r),
-                        Err(_) => break,
+                // Group commit: gather what has arrived, yield once so attempts that are about
+                // to report can do so, and stop when a yield brings nothing new.
+                while !reports.is_empty() && reports.len() < self.engine.options.max_batch {
+                    let before = reports.len();
+                    while reports.len() < self.engine.options.max_batch {
+                        match self.rx.try_recv() {
+                            Ok(r) => reports.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                    if reports.len() == before && self.rx.is_empty() {
+                        break;
                     }
                 }
                 let mut batch = Batch::default();

@@ -277,7 +277,9 @@ impl Store {
                 write_seq.execute(params![id, seq, now_ms]).map_err(sq)?;
             }
         }
-        tx.commit().map_err(|e| self.err(e))
+        tx.commit().map_err(|e| self.err(e))?;
+        self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Ids of executions that are not finished (PENDING or RUNNING), oldest first.

@@ -76,6 +76,7 @@ pub enum Durability {
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<str>,
+    commits: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Store {
@@ -119,12 +120,17 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn).map_err(err)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: path.into() })
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: path.into(), commits: Arc::default() })
     }
 
     /// The path the store was opened from (for messages).
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// How many batches this handle has group-committed (benchmarks).
+    pub fn batches_committed(&self) -> usize {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
