@@ -37,7 +37,9 @@ async fn healthz() -> &'static str {
 }
 
 /// Runs a store call off the async threads and maps its error to a status code.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, Response> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
@@ -48,7 +50,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> +
             };
             Err((status, Json(json!({ "error": e.to_string() }))).into_response())
         }
-        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": e.to_string() }))).into_response()),
+        Err(e) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response()),
     }
 }
 
@@ -61,7 +67,8 @@ async fn list_executions(State(state): State<AppState>) -> Response {
 
 async fn get_execution(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match blocking(move || state.store.load(&id)).await {
-        Ok(rec) => Json(json!({ "execution": rec.summary, "steps": rec.steps, "plan": rec.plan })).into_response(),
+        Ok(rec) => Json(json!({ "execution": rec.summary, "steps": rec.steps, "plan": rec.plan }))
+            .into_response(),
         Err(r) => r,
     }
 }

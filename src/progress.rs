@@ -48,7 +48,11 @@ impl Progress {
 
     fn line(&self, execution_id: &str, text: &str) {
         let t = self.started.elapsed().as_secs_f64();
-        let tag = if self.tag_executions { format!("{} ", short(execution_id)) } else { String::new() };
+        let tag = if self.tag_executions {
+            format!("{} ", short(execution_id))
+        } else {
+            String::new()
+        };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "[{t:7.1}s] {tag}{text}");
         let _ = out.flush();
@@ -66,30 +70,66 @@ fn secs(d: std::time::Duration) -> String {
 impl Observer for Progress {
     fn committed(&self, plan: &Plan, c: &Change) {
         let id = &*c.execution_id;
-        let step = c.stage.zip(c.step).and_then(|(s, i)| plan.stages.get(s).and_then(|st| st.steps.get(i)));
-        let label = step.map(|s| format!("  {} \"{}\"", s.kind.type_name(), s.name)).unwrap_or_default();
+        let step = c
+            .stage
+            .zip(c.step)
+            .and_then(|(s, i)| plan.stages.get(s).and_then(|st| st.steps.get(i)));
+        let label = step
+            .map(|s| format!("  {} \"{}\"", s.kind.type_name(), s.name))
+            .unwrap_or_default();
         let key = (id.to_string(), c.stage.unwrap_or(0), c.step.unwrap_or(0));
         let took = || {
-            self.step_started.lock().ok().and_then(|m| m.get(&key).map(|t| secs(t.elapsed()))).unwrap_or_else(|| "-".into())
+            self.step_started
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&key).map(|t| secs(t.elapsed())))
+                .unwrap_or_else(|| "-".into())
         };
-        let detail = |k: &str| c.details.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let reason = c.exec_write.as_ref().and_then(|w| w.reason.clone()).unwrap_or_default();
+        let detail = |k: &str| {
+            c.details
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let reason = c
+            .exec_write
+            .as_ref()
+            .and_then(|w| w.reason.clone())
+            .unwrap_or_default();
         let text = match c.kind {
             EventType::ExecutionStarted => format!(
                 "execution {id} started: {} ({} stages, {} steps)",
-                plan.name.as_deref().unwrap_or("unnamed plan"), plan.stages.len(), plan.step_count()
+                plan.name.as_deref().unwrap_or("unnamed plan"),
+                plan.stages.len(),
+                plan.step_count()
             ),
-            EventType::ExecutionResumed => format!("execution {id} resumed by pid {}", std::process::id()),
+            EventType::ExecutionResumed => {
+                format!("execution {id} resumed by pid {}", std::process::id())
+            }
             EventType::StageStarted => {
                 let s = c.stage.unwrap_or(0);
-                format!("stage {}/{} \"{}\" started", s + 1, plan.stages.len(), plan.stages.get(s).map(|s| s.name.as_str()).unwrap_or(""))
+                format!(
+                    "stage {}/{} \"{}\" started",
+                    s + 1,
+                    plan.stages.len(),
+                    plan.stages.get(s).map(|s| s.name.as_str()).unwrap_or("")
+                )
             }
             EventType::StepStarted => {
                 if let Ok(mut m) = self.step_started.lock() {
                     m.entry(key.clone()).or_insert_with(Instant::now);
                 }
-                let attempt = c.details.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
-                if attempt > 1 { format!("{label} running (attempt {attempt})") } else { format!("{label} running") }
+                let attempt = c
+                    .details
+                    .get("attempt")
+                    .and_then(|a| a.as_u64())
+                    .unwrap_or(1);
+                if attempt > 1 {
+                    format!("{label} running (attempt {attempt})")
+                } else {
+                    format!("{label} running")
+                }
             }
             EventType::StepHandleRecorded => match c.step_write.as_ref().map(|(_, r)| r.state) {
                 Some(steppy_engine::state::StepState::Waiting) => format!("{label} waiting"),
@@ -97,23 +137,37 @@ impl Observer for Progress {
             },
             EventType::StepSucceeded => {
                 let output = c.step_write.as_ref().and_then(|(_, r)| r.output.as_ref());
-                let by = output.and_then(|o| o.get("approvedBy")).and_then(|v| v.as_str());
+                let by = output
+                    .and_then(|o| o.get("approvedBy"))
+                    .and_then(|v| v.as_str());
                 match by {
                     Some(by) => format!("{label} approved by {by} after {}", took()),
                     None => format!("{label} succeeded after {}", took()),
                 }
             }
-            EventType::StepFailed => format!("{label} failed after {}: {}", took(), detail("reason")),
+            EventType::StepFailed => {
+                format!("{label} failed after {}: {}", took(), detail("reason"))
+            }
             EventType::StepRetryScheduled => {
-                let at = c.details.get("retryAtMs").and_then(|v| v.as_i64()).unwrap_or(0);
+                let at = c
+                    .details
+                    .get("retryAtMs")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
                 let wait = (at - steppy_engine::clock::system_now_ms()).max(0) as f64 / 1000.0;
-                format!("{label} attempt failed: {}; retrying in {wait:.1}s", detail("reason"))
+                format!(
+                    "{label} attempt failed: {}; retrying in {wait:.1}s",
+                    detail("reason")
+                )
             }
             EventType::StepTimedOut => format!("{label} timed out after {}", took()),
             EventType::StepCancelled => format!("{label} cancelled after {}", took()),
             EventType::StepAbandoned => format!("{label} left running (execution aborted)"),
             EventType::StageEnded => return,
-            EventType::ExecutionSucceeded => format!("execution {id} SUCCEEDED in {}", secs(self.started.elapsed())),
+            EventType::ExecutionSucceeded => format!(
+                "execution {id} SUCCEEDED in {}",
+                secs(self.started.elapsed())
+            ),
             EventType::ExecutionFailed => format!("execution {id} FAILED: {reason}"),
             EventType::ExecutionAborted => format!("execution {id} ABORTED: {reason}"),
             _ => return,
@@ -129,13 +183,25 @@ impl Notices for Progress {
 
     fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
         self.line(execution_id, &format!("  \"{step}\" needs a decision:"));
-        self.line(execution_id, &format!("    approve: steppy approve {token}{}", self.db_flag));
-        self.line(execution_id, &format!("    reject:  steppy reject {token}{}", self.db_flag));
+        self.line(
+            execution_id,
+            &format!("    approve: steppy approve {token}{}", self.db_flag),
+        );
+        self.line(
+            execution_id,
+            &format!("    reject:  steppy reject {token}{}", self.db_flag),
+        );
         if self.inline_keys {
-            self.line(execution_id, "    or type a (approve) or r (reject) and press Enter here");
+            self.line(
+                execution_id,
+                "    or type a (approve) or r (reject) and press Enter here",
+            );
         }
         if let Ok(mut p) = self.pending.lock() {
-            *p = Some(PendingToken { step: step.to_string(), token: token.to_string() });
+            *p = Some(PendingToken {
+                step: step.to_string(),
+                token: token.to_string(),
+            });
         }
     }
 }

@@ -16,9 +16,16 @@ fn run_refuses_a_plan_with_aws_steps_up_front() {
     ] } ] }));
     let (status, out, err) = sb.output(&["run", plan.to_str().expect("utf-8")]);
     assert_eq!(status.code(), Some(1));
-    assert!(err.contains("step \"compile\"") && err.contains("AWS executors"), "{err}");
+    assert!(
+        err.contains("step \"compile\"") && err.contains("AWS executors"),
+        "{err}"
+    );
     assert!(out.is_empty(), "nothing ran: {out}");
-    assert_eq!(sb.json(&["list", "--format", "json"]), json!([]), "nothing was recorded");
+    assert_eq!(
+        sb.json(&["list", "--format", "json"]),
+        json!([]),
+        "nothing was recorded"
+    );
     assert!(!sb.outbox().exists(), "no notification was sent");
 }
 
@@ -43,7 +50,12 @@ fn a_rejection_from_another_process_aborts_the_run() {
         ] },
         { "name": "never", "steps": [ { "type": "Notify", "name": "n", "message": "no" } ] }
     ] }));
-    let mut child = sb.steppy(&["run", plan.to_str().expect("utf-8")]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = sb
+        .steppy(&["run", plan.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let stdout = child.stdout.take().expect("stdout");
     let mut token = None;
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
@@ -59,8 +71,15 @@ fn a_rejection_from_another_process_aborts_the_run() {
     assert!(out.starts_with("rejected"), "{out}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(child.wait().expect("wait").code(), Some(1));
-    assert!(rest.iter().any(|l| l.contains("ABORTED") && l.contains("not today")), "{rest:?}");
-    assert!(rest.iter().any(|l| l.contains("Wait \"w\" cancelled")), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("ABORTED") && l.contains("not today")),
+        "{rest:?}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("Wait \"w\" cancelled")),
+        "{rest:?}"
+    );
 
     // The decision is final: a second vote is refused with a sentence, exit 1.
     let (status, _, err) = sb.output(&["approve", &token]);

@@ -4,7 +4,7 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use support::*;
@@ -34,12 +34,25 @@ fn assert_finished_once(sb: &Sandbox) -> Value {
     let history = sb.json(&["history", &id, "--format", "json"]);
     let intents = start_intents(&history);
     assert_eq!(intents.len(), 5, "one start intent per step: {intents:?}");
-    assert!(intents.values().all(|&n| n == 1), "no intent recorded twice: {intents:?}");
-    assert!(intents.keys().all(|k| k.ends_with("/1")), "no second attempt: {intents:?}");
-    assert_eq!(count_events(&history, "ApprovalRequested"), 1, "one approval request");
+    assert!(
+        intents.values().all(|&n| n == 1),
+        "no intent recorded twice: {intents:?}"
+    );
+    assert!(
+        intents.keys().all(|k| k.ends_with("/1")),
+        "no second attempt: {intents:?}"
+    );
+    assert_eq!(
+        count_events(&history, "ApprovalRequested"),
+        1,
+        "one approval request"
+    );
     let outbox = outbox_keys(&sb.outbox());
     assert_eq!(outbox.len(), 3, "three notifications: {outbox:?}");
-    assert!(outbox.values().all(|&n| n == 1), "no notification written twice: {outbox:?}");
+    assert!(
+        outbox.values().all(|&n| n == 1),
+        "no notification written twice: {outbox:?}"
+    );
     history
 }
 
@@ -51,7 +64,11 @@ fn crash_and_resume(fault: &str) -> (Sandbox, Value) {
     let mut run = sb.steppy(&["run", plan.to_str().expect("utf-8 path")]);
     run.env("STEPPY_FAULT", format!("kill-after:{fault}"));
     let (status, out) = sb.drive(run);
-    assert_eq!(status.signal(), Some(9), "expected SIGKILL at {fault}; output:\n{out}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "expected SIGKILL at {fault}; output:\n{out}"
+    );
     let (status, out) = sb.drive(sb.steppy(&["resume"]));
     assert!(status.success(), "resume after {fault} failed:\n{out}");
     let history = assert_finished_once(&sb);
@@ -76,13 +93,21 @@ fn killed_after_a_handle_was_recorded() {
 #[test]
 fn killed_after_an_approval_request_was_recorded_but_before_its_token_was_shown() {
     let (_, history) = crash_and_resume("approval-row:h1");
-    assert_eq!(count_events(&history, "ApprovalTokenRotated"), 1, "a new token was issued");
+    assert_eq!(
+        count_events(&history, "ApprovalTokenRotated"),
+        1,
+        "a new token was issued"
+    );
 }
 
 #[test]
 fn killed_after_the_approval_token_was_shown_but_before_its_handle_was_recorded() {
     let (_, history) = crash_and_resume("start:h1");
-    assert_eq!(count_events(&history, "ApprovalTokenRotated"), 0, "the shown token stays valid");
+    assert_eq!(
+        count_events(&history, "ApprovalTokenRotated"),
+        0,
+        "the shown token stays valid"
+    );
 }
 
 #[test]
@@ -103,7 +128,11 @@ fn killed_by_timing_mid_wait_keeps_the_deadline() {
         { "name": "only", "steps": [ { "type": "Wait", "name": "w", "seconds": 2 } ] },
         { "name": "after", "steps": [ { "type": "Notify", "name": "n", "message": "done" } ] }
     ] }));
-    let mut child = sb.steppy(&["run", plan.to_str().expect("utf-8")]).stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut child = sb
+        .steppy(&["run", plan.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     sb.read_approving(&mut child, |l| l.contains("Wait \"w\" waiting"));
     std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().expect("SIGKILL");
@@ -112,17 +141,32 @@ fn killed_by_timing_mid_wait_keeps_the_deadline() {
     let id = sb.only_execution_id();
     let before = sb.json(&["status", &id, "--format", "json"]);
     assert_eq!(before["execution"]["state"], "RUNNING");
-    let until = before["steps"][0]["handle"]["untilMs"].as_i64().expect("recorded deadline");
+    let until = before["steps"][0]["handle"]["untilMs"]
+        .as_i64()
+        .expect("recorded deadline");
 
     let (status, out) = sb.drive(sb.steppy(&["resume"]));
     assert!(status.success(), "{out}");
     let history = sb.json(&["history", &id, "--format", "json"]);
     let events = history.as_array().expect("events");
-    let handles: Vec<&Value> = events.iter().filter(|e| e["type"] == "StepHandleRecorded" && e["stage"] == 0).collect();
+    let handles: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "StepHandleRecorded" && e["stage"] == 0)
+        .collect();
     assert_eq!(handles.len(), 1, "the wait was not started again");
-    assert_eq!(handles[0]["details"]["handle"]["untilMs"].as_i64(), Some(until), "same deadline");
-    let done = events.iter().find(|e| e["type"] == "StepSucceeded" && e["stage"] == 0).expect("wait succeeded");
-    assert!(done["at_ms"].as_i64().expect("at") >= until, "the wait did not end early");
+    assert_eq!(
+        handles[0]["details"]["handle"]["untilMs"].as_i64(),
+        Some(until),
+        "same deadline"
+    );
+    let done = events
+        .iter()
+        .find(|e| e["type"] == "StepSucceeded" && e["stage"] == 0)
+        .expect("wait succeeded");
+    assert!(
+        done["at_ms"].as_i64().expect("at") >= until,
+        "the wait did not end early"
+    );
     assert_eq!(outbox_keys(&sb.outbox()).len(), 1);
 }
 
@@ -132,7 +176,11 @@ fn killed_by_timing_mid_approval_keeps_the_approval_pending() {
     let plan = sb.write_plan(&json!({ "stages": [
         { "name": "only", "steps": [ { "type": "Human", "name": "h", "message": "go?" } ] }
     ] }));
-    let mut child = sb.steppy(&["run", plan.to_str().expect("utf-8")]).stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut child = sb
+        .steppy(&["run", plan.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     // Read until the token appears, but do not approve yet.
     let stdout = child.stdout.take().expect("stdout");
     let mut token = None;
@@ -156,5 +204,8 @@ fn killed_by_timing_mid_approval_keeps_the_approval_pending() {
     let history = sb.json(&["history", &id, "--format", "json"]);
     assert_eq!(count_events(&history, "ApprovalRequested"), 1);
     assert_eq!(count_events(&history, "ApprovalTokenRotated"), 0);
-    assert_eq!(sb.json(&["status", &id, "--format", "json"])["execution"]["state"], "SUCCEEDED");
+    assert_eq!(
+        sb.json(&["status", &id, "--format", "json"])["execution"]["state"],
+        "SUCCEEDED"
+    );
 }

@@ -15,15 +15,29 @@ pub fn plan(stages: usize, steps: usize, kind: &str, name: &str) -> Plan {
         "Wait" => json!({ "type": "Wait", "name": name, "seconds": 0 }),
         _ => json!({ "type": "CodeBuild", "name": name, "codeBuildName": "x" }),
     };
-    let stages: Vec<_> = (0..stages).map(|i| json!({ "name": format!("stage {i}"), "steps": vec![step.clone(); steps] })).collect();
+    let stages: Vec<_> = (0..stages)
+        .map(|i| json!({ "name": format!("stage {i}"), "steps": vec![step.clone(); steps] }))
+        .collect();
     serde_json::from_value(json!({ "name": "bench", "stages": stages })).expect("bench plan")
 }
 
 /// An engine whose every step type is the scriptable executor (no logging).
 pub fn engine(store: &Store) -> (Engine, Arc<Scripted>) {
-    let ex = Arc::new(Scripted { stats: Arc::default(), external: false, logging: false });
+    let ex = Arc::new(Scripted {
+        stats: Arc::default(),
+        external: false,
+        logging: false,
+    });
     let registry = Scripted::registry(ex.clone(), ex.clone());
-    (Engine::new(store.clone(), Arc::new(registry), Arc::new(SilentNotices), Arc::new(NoObserver)), ex)
+    (
+        Engine::new(
+            store.clone(),
+            Arc::new(registry),
+            Arc::new(SilentNotices),
+            Arc::new(NoObserver),
+        ),
+        ex,
+    )
 }
 
 /// Resident set size of this process, in bytes (Linux).

@@ -25,7 +25,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        ALLOCATED.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -36,7 +39,11 @@ static GLOBAL: Counting = Counting;
 const STEPS: usize = 10_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = steppy_engine::store::Store::open(&dir.path().join("bench.db")).expect("store");
     let plan = common::plan(1, STEPS, "Wait", "sleep:3600");
@@ -44,7 +51,10 @@ fn main() {
     drop(plan);
     let (engine, ex) = common::engine(&store);
     let stats = ex.stats.clone();
-    let (before, rss_before) = (ALLOCATED.load(Ordering::SeqCst), common::rss_bytes().unwrap_or(0));
+    let (before, rss_before) = (
+        ALLOCATED.load(Ordering::SeqCst),
+        common::rss_bytes().unwrap_or(0),
+    );
     runtime.block_on(async {
         let ids = vec![id.clone()];
         let task = tokio::spawn(async move { engine.run(&ids).await });

@@ -17,13 +17,19 @@ use steppy_engine::store::Store;
 const STEPS: usize = 10_000;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     if let Ok(db) = std::env::var("STEPPY_BENCH_CHILD_DB") {
         // Phase 1 (child): get 10,000 steps waiting, then die.
         let store = Store::open(std::path::Path::new(&db)).expect("store");
-        let id = store.submit(&common::plan(1, STEPS, "Wait", "sleep:3600"), 0).expect("submit");
+        let id = store
+            .submit(&common::plan(1, STEPS, "Wait", "sleep:3600"), 0)
+            .expect("submit");
         let (engine, ex) = common::engine(&store);
-    let stats = ex.stats.clone();
+        let stats = ex.stats.clone();
         runtime.block_on(async {
             let ids = vec![id];
             tokio::spawn(async move { engine.run(&ids).await });
@@ -36,7 +42,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bench.db");
     let exe = std::env::current_exe().expect("current exe");
-    let status = std::process::Command::new(exe).env("STEPPY_BENCH_CHILD_DB", &db).status().expect("child");
+    let status = std::process::Command::new(exe)
+        .env("STEPPY_BENCH_CHILD_DB", &db)
+        .status()
+        .expect("child");
     assert!(status.success(), "phase 1 failed");
 
     // Phase 2: the restart.
@@ -57,6 +66,8 @@ fn main() {
     let restarted = stats.starts.load(Ordering::SeqCst);
     println!(
         "resume: {} unfinished steps resumed from their recorded handles in {:.3} s ({} started again)",
-        stats.resumes.load(Ordering::SeqCst), took.as_secs_f64(), restarted
+        stats.resumes.load(Ordering::SeqCst),
+        took.as_secs_f64(),
+        restarted
     );
 }

@@ -22,8 +22,12 @@ impl Clock {
     /// The process's clock. Reads tokio's time, so call it inside a tokio runtime.
     pub fn system() -> Self {
         static ANCHOR: std::sync::OnceLock<(i64, std::time::Instant)> = std::sync::OnceLock::new();
-        let (epoch_ms_at_base, base) = *ANCHOR.get_or_init(|| (system_now_ms(), Instant::now().into_std()));
-        Clock { epoch_ms_at_base, base }
+        let (epoch_ms_at_base, base) =
+            *ANCHOR.get_or_init(|| (system_now_ms(), Instant::now().into_std()));
+        Clock {
+            epoch_ms_at_base,
+            base,
+        }
     }
 
     /// Milliseconds since the Unix epoch, now.
@@ -50,5 +54,8 @@ impl Clock {
 
 /// Milliseconds since the Unix epoch by the system clock (for code outside a runtime).
 pub fn system_now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

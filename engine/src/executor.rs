@@ -103,11 +103,20 @@ pub trait Executor: Send + Sync {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>>;
 
     /// Waits until the work named by `handle` ends and reports how.
-    fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>>;
+    fn resume<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+    ) -> BoxFuture<'a, Result<Outcome, ExecError>>;
 
     /// Stops waiting for the work. `stop_external` asks to stop an external job too (a build);
     /// without it an external job is left to finish.
-    fn cancel<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle, stop_external: bool) -> BoxFuture<'a, Result<(), ExecError>>;
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+        stop_external: bool,
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
 
     /// True if the work runs outside Steppy (a build, a pipeline): an abort leaves it running
     /// unless asked to stop it. Waits and approvals are internal and are simply cancelled.

@@ -19,7 +19,7 @@ use crate::fault;
 use crate::plan::{Plan, Step};
 use crate::state::{ExecutionState, StepState};
 use crate::store::{Batch, Change, ExecWrite, StepRecord, Store, StoreError};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +49,11 @@ pub fn check_runnable(registry: &Registry, plan: &Plan) -> Result<(), String> {
     for (_, stage, step) in plan.steps() {
         let kind = step.kind.type_name();
         if registry.get(kind).is_none() {
-            let later = if kind.starts_with("Code") { ": the AWS executors (CodeBuild, CodePipeline) come in a later release" } else { "" };
+            let later = if kind.starts_with("Code") {
+                ": the AWS executors (CodeBuild, CodePipeline) come in a later release"
+            } else {
+                ""
+            };
             return Err(format!(
                 "step \"{}\" in stage \"{}\" has type {kind}, which this build of Steppy cannot run yet{later}",
                 step.name, stage.name
@@ -70,7 +74,10 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { poll: Duration::from_millis(500), max_batch: 20_000 }
+        EngineOptions {
+            poll: Duration::from_millis(500),
+            max_batch: 20_000,
+        }
     }
 }
 
@@ -87,19 +94,54 @@ pub struct Engine {
 
 /// What an attempt task reports.
 enum Report {
-    Started { exec: Arc<str>, flat: usize, attempt: u32, handle: Handle, ack: oneshot::Sender<()> },
-    Ended { exec: Arc<str>, flat: usize, attempt: u32, result: Result<Outcome, ExecError> },
-    TimedOut { exec: Arc<str>, flat: usize, attempt: u32 },
-    RetryDue { exec: Arc<str>, flat: usize, attempt: u32 },
+    Started {
+        exec: Arc<str>,
+        flat: usize,
+        attempt: u32,
+        handle: Handle,
+        ack: oneshot::Sender<()>,
+    },
+    Ended {
+        exec: Arc<str>,
+        flat: usize,
+        attempt: u32,
+        result: Result<Outcome, ExecError>,
+    },
+    TimedOut {
+        exec: Arc<str>,
+        flat: usize,
+        attempt: u32,
+    },
+    RetryDue {
+        exec: Arc<str>,
+        flat: usize,
+        attempt: u32,
+    },
 }
 
 /// What to do once the tick's batch is committed.
 enum Action {
-    Spawn { exec: Arc<str>, flat: usize },
-    RetryTimer { exec: Arc<str>, flat: usize, attempt: u32, at_ms: i64 },
+    Spawn {
+        exec: Arc<str>,
+        flat: usize,
+    },
+    RetryTimer {
+        exec: Arc<str>,
+        flat: usize,
+        attempt: u32,
+        at_ms: i64,
+    },
     Ack(oneshot::Sender<()>),
-    Cancel { exec: Arc<str>, flat: usize, handle: Option<Handle>, stop_external: bool },
-    StopWatching { exec: Arc<str>, flat: usize },
+    Cancel {
+        exec: Arc<str>,
+        flat: usize,
+        handle: Option<Handle>,
+        stop_external: bool,
+    },
+    StopWatching {
+        exec: Arc<str>,
+        flat: usize,
+    },
 }
 
 /// In-memory state of one execution being driven.
@@ -123,8 +165,20 @@ impl Live {
 }
 
 impl Engine {
-    pub fn new(store: Store, registry: Arc<Registry>, notices: Arc<dyn Notices>, observer: Arc<dyn Observer>) -> Engine {
-        Engine { store, registry, notices, observer, options: EngineOptions::default(), owner: uuid::Uuid::new_v4().to_string().into() }
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        notices: Arc<dyn Notices>,
+        observer: Arc<dyn Observer>,
+    ) -> Engine {
+        Engine {
+            store,
+            registry,
+            notices,
+            observer,
+            options: EngineOptions::default(),
+            owner: uuid::Uuid::new_v4().to_string().into(),
+        }
     }
 
     pub fn with_options(mut self, options: EngineOptions) -> Engine {
@@ -152,7 +206,10 @@ impl Engine {
     }
 
     /// Drives every unfinished execution, and any submitted later, until `shutdown` resolves.
-    pub async fn serve(&self, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), EngineError> {
+    pub async fn serve(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), EngineError> {
         let mut driver = Driver::new(self.clone());
         driver.drive(Some(Box::pin(shutdown))).await
     }
@@ -169,7 +226,13 @@ struct Driver {
 impl Driver {
     fn new(engine: Engine) -> Driver {
         let (tx, rx) = mpsc::unbounded_channel();
-        Driver { engine, clock: Clock::system(), live: HashMap::new(), tx, rx }
+        Driver {
+            engine,
+            clock: Clock::system(),
+            live: HashMap::new(),
+            tx,
+            rx,
+        }
     }
 
     /// Takes the lease on `id` and loads it. Returns false if another process drives it.
@@ -190,7 +253,10 @@ impl Driver {
             defs.extend(stage.steps.iter().cloned().map(Arc::new));
             offsets.push(defs.len());
         }
-        let stage = record.summary.current_stage.min(plan.stages.len().saturating_sub(1));
+        let stage = record
+            .summary
+            .current_stage
+            .min(plan.stages.len().saturating_sub(1));
         let id: Arc<str> = id.into();
         let mut live = Live {
             id: id.clone(),
@@ -204,14 +270,23 @@ impl Driver {
             tasks: HashMap::new(),
         };
         if live.steps.len() != live.defs.len() {
-            return Err(StoreError::Conflict(format!("execution {id}: stored steps do not match its plan")).into());
+            return Err(StoreError::Conflict(format!(
+                "execution {id}: stored steps do not match its plan"
+            ))
+            .into());
         }
-        live.stage_started = live.plan.stages.get(stage).is_some() && live.stage_range(stage).any(|i| live.steps[i].state != StepState::Pending);
+        live.stage_started = live.plan.stages.get(stage).is_some()
+            && live
+                .stage_range(stage)
+                .any(|i| live.steps[i].state != StepState::Pending);
         self.live.insert(id, live);
         Ok(true)
     }
 
-    async fn drive<'a>(&mut self, mut shutdown: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>>) -> Result<(), EngineError> {
+    async fn drive<'a>(
+        &mut self,
+        mut shutdown: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>>,
+    ) -> Result<(), EngineError> {
         let watching = shutdown.is_some();
         let result = async {
             // The first tick: start or resume everything adopted so far.
@@ -285,7 +360,12 @@ impl Driver {
 
     /// Drops finished executions from memory and gives up their leases (serve mode).
     fn forget_finished(&mut self) {
-        let finished: Vec<Arc<str>> = self.live.iter().filter(|(_, l)| l.state.is_terminal()).map(|(k, _)| k.clone()).collect();
+        let finished: Vec<Arc<str>> = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.state.is_terminal())
+            .map(|(k, _)| k.clone())
+            .collect();
         for id in finished {
             if let Some(live) = self.live.remove(&id) {
                 for task in live.tasks.values() {
@@ -297,7 +377,12 @@ impl Driver {
     }
 
     /// Heartbeat, abort requests and (when watching) newly submitted executions.
-    fn poll(&mut self, watching: bool, batch: &mut Batch, actions: &mut Vec<Action>) -> Result<(), EngineError> {
+    fn poll(
+        &mut self,
+        watching: bool,
+        batch: &mut Batch,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), EngineError> {
         let store = self.engine.store.clone();
         let now = self.clock.now_ms();
         store.heartbeat(&self.engine.owner, now)?;
@@ -308,9 +393,20 @@ impl Driver {
                 }
             }
         }
-        let ids: Vec<Arc<str>> = self.live.iter().filter(|(_, l)| !l.state.is_terminal()).map(|(k, _)| k.clone()).collect();
+        let ids: Vec<Arc<str>> = self
+            .live
+            .iter()
+            .filter(|(_, l)| !l.state.is_terminal())
+            .map(|(k, _)| k.clone())
+            .collect();
         for (id, stop) in store.abort_requests(&ids)? {
-            self.abort(&id.as_str().into(), "aborted by request", stop, batch, actions);
+            self.abort(
+                &id.as_str().into(),
+                "aborted by request",
+                stop,
+                batch,
+                actions,
+            );
         }
         Ok(())
     }
@@ -324,18 +420,40 @@ impl Driver {
 
     /// First tick of an adopted execution: start it, or pick its running steps back up.
     fn bootstrap(&mut self, id: &Arc<str>, batch: &mut Batch, actions: &mut Vec<Action>) {
-        let Some(live) = self.live.get_mut(id) else { return };
+        let Some(live) = self.live.get_mut(id) else {
+            return;
+        };
         match live.state {
-            ExecutionState::Pending => batch.push(exec_change(live, EventType::ExecutionStarted, ExecutionState::Running, None, json!({}))),
+            ExecutionState::Pending => batch.push(exec_change(
+                live,
+                EventType::ExecutionStarted,
+                ExecutionState::Running,
+                None,
+                json!({}),
+            )),
             ExecutionState::Running => {
-                batch.push(exec_change(live, EventType::ExecutionResumed, ExecutionState::Running, None, json!({ "pid": std::process::id() })));
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionResumed,
+                    ExecutionState::Running,
+                    None,
+                    json!({ "pid": std::process::id() }),
+                ));
                 for flat in live.stage_range(live.stage) {
                     let s = &live.steps[flat];
                     match (s.state, s.retry_at_ms) {
-                        (StepState::Waiting, Some(at_ms)) => {
-                            actions.push(Action::RetryTimer { exec: id.clone(), flat, attempt: s.attempt, at_ms })
+                        (StepState::Waiting, Some(at_ms)) => actions.push(Action::RetryTimer {
+                            exec: id.clone(),
+                            flat,
+                            attempt: s.attempt,
+                            at_ms,
+                        }),
+                        (StepState::Running | StepState::Waiting, _) => {
+                            actions.push(Action::Spawn {
+                                exec: id.clone(),
+                                flat,
+                            })
                         }
-                        (StepState::Running | StepState::Waiting, _) => actions.push(Action::Spawn { exec: id.clone(), flat }),
                         _ => {}
                     }
                 }
@@ -348,32 +466,53 @@ impl Driver {
     /// Starts stages and ends them (and the execution) as far as the current state allows.
     fn advance(&mut self, id: &Arc<str>, batch: &mut Batch, actions: &mut Vec<Action>) {
         let now = self.clock.now_ms();
-        let Some(live) = self.live.get_mut(id) else { return };
+        let Some(live) = self.live.get_mut(id) else {
+            return;
+        };
         while live.state == ExecutionState::Running {
             if live.plan.stages.is_empty() {
-                batch.push(exec_change(live, EventType::ExecutionSucceeded, ExecutionState::Succeeded, None, json!({})));
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionSucceeded,
+                    ExecutionState::Succeeded,
+                    None,
+                    json!({}),
+                ));
                 break;
             }
             let range = live.stage_range(live.stage);
             if !live.stage_started {
                 live.stage_started = true;
                 let stage = live.stage;
-                batch.push(exec_change(live, EventType::StageStarted, ExecutionState::Running, None, json!({ "name": live.plan.stages[stage].name })));
+                batch.push(exec_change(
+                    live,
+                    EventType::StageStarted,
+                    ExecutionState::Running,
+                    None,
+                    json!({ "name": live.plan.stages[stage].name }),
+                ));
                 if let Some(c) = batch.changes.last_mut() {
                     c.stage = Some(stage);
                 }
                 for flat in range {
                     batch.push(start_attempt(live, flat, now, &self.engine.registry));
-                    actions.push(Action::Spawn { exec: id.clone(), flat });
+                    actions.push(Action::Spawn {
+                        exec: id.clone(),
+                        flat,
+                    });
                 }
                 continue;
             }
-            if !live.steps[range.clone()].iter().all(|s| s.state.is_terminal()) {
+            if !live.steps[range.clone()]
+                .iter()
+                .all(|s| s.state.is_terminal())
+            {
                 break;
             }
             let failed = range.clone().find(|&i| {
                 let s = &live.steps[i];
-                !matches!(s.state, StepState::Succeeded) && !live.defs[i].options.continue_on_failure
+                !matches!(s.state, StepState::Succeeded)
+                    && !live.defs[i].options.continue_on_failure
             });
             let stage = live.stage;
             let name = live.plan.stages[stage].name.clone();
@@ -388,10 +527,27 @@ impl Driver {
             });
             if let Some(i) = failed {
                 let s = &live.steps[i];
-                let reason = format!("step \"{}\" {}: {}", s.name, s.state.as_str().to_lowercase().replace('_', " "), s.reason.clone().unwrap_or_default());
-                batch.push(exec_change(live, EventType::ExecutionFailed, ExecutionState::Failed, Some(reason), json!({})));
+                let reason = format!(
+                    "step \"{}\" {}: {}",
+                    s.name,
+                    s.state.as_str().to_lowercase().replace('_', " "),
+                    s.reason.clone().unwrap_or_default()
+                );
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionFailed,
+                    ExecutionState::Failed,
+                    Some(reason),
+                    json!({}),
+                ));
             } else if stage + 1 == live.plan.stages.len() {
-                batch.push(exec_change(live, EventType::ExecutionSucceeded, ExecutionState::Succeeded, None, json!({})));
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionSucceeded,
+                    ExecutionState::Succeeded,
+                    None,
+                    json!({}),
+                ));
             } else {
                 live.stage += 1;
                 live.stage_started = false;
@@ -401,9 +557,18 @@ impl Driver {
 
     /// Aborts an execution: waiting and internal steps of the current stage are cancelled;
     /// running external jobs are left to finish unless `stop_running`.
-    fn abort(&mut self, id: &Arc<str>, reason: &str, stop_running: bool, batch: &mut Batch, actions: &mut Vec<Action>) {
+    fn abort(
+        &mut self,
+        id: &Arc<str>,
+        reason: &str,
+        stop_running: bool,
+        batch: &mut Batch,
+        actions: &mut Vec<Action>,
+    ) {
         let now = self.clock.now_ms();
-        let Some(live) = self.live.get_mut(id) else { return };
+        let Some(live) = self.live.get_mut(id) else {
+            return;
+        };
         if live.state.is_terminal() {
             return;
         }
@@ -413,40 +578,89 @@ impl Driver {
                 if before.state.is_terminal() {
                     continue;
                 }
-                let external = self.engine.registry.get(&before.kind).is_some_and(|e| e.is_external());
-                let leave_running = external && before.handle.is_some() && !stop_running && before.state == StepState::Running;
+                let external = self
+                    .engine
+                    .registry
+                    .get(&before.kind)
+                    .is_some_and(|e| e.is_external());
+                let leave_running = external
+                    && before.handle.is_some()
+                    && !stop_running
+                    && before.state == StepState::Running;
                 let mut after = before.clone();
                 after.ended_ms = Some(now);
                 after.retry_at_ms = None;
                 let kind = if leave_running {
                     after.state = StepState::Aborted;
-                    after.reason = Some("execution aborted; the external job was left running".into());
-                    actions.push(Action::StopWatching { exec: id.clone(), flat });
+                    after.reason =
+                        Some("execution aborted; the external job was left running".into());
+                    actions.push(Action::StopWatching {
+                        exec: id.clone(),
+                        flat,
+                    });
                     EventType::StepAbandoned
                 } else {
                     after.state = StepState::Cancelled;
                     after.reason = Some(reason.to_string());
                     if before.state != StepState::Pending {
-                        actions.push(Action::Cancel { exec: id.clone(), flat, handle: before.handle.clone(), stop_external: stop_running });
+                        actions.push(Action::Cancel {
+                            exec: id.clone(),
+                            flat,
+                            handle: before.handle.clone(),
+                            stop_external: stop_running,
+                        });
                     }
                     EventType::StepCancelled
                 };
-                batch.push(step_change(live, flat, before.state, after, kind, json!({ "reason": reason })));
+                batch.push(step_change(
+                    live,
+                    flat,
+                    before.state,
+                    after,
+                    kind,
+                    json!({ "reason": reason }),
+                ));
             }
         }
-        batch.push(exec_change(live, EventType::ExecutionAborted, ExecutionState::Aborted, Some(reason.to_string()), json!({ "stopRunning": stop_running })));
+        batch.push(exec_change(
+            live,
+            EventType::ExecutionAborted,
+            ExecutionState::Aborted,
+            Some(reason.to_string()),
+            json!({ "stopRunning": stop_running }),
+        ));
     }
 
     fn on_report(&mut self, report: Report, batch: &mut Batch, actions: &mut Vec<Action>) {
         let now = self.clock.now_ms();
         let (exec, flat, attempt) = match &report {
-            Report::Started { exec, flat, attempt, .. }
-            | Report::Ended { exec, flat, attempt, .. }
-            | Report::TimedOut { exec, flat, attempt }
-            | Report::RetryDue { exec, flat, attempt } => (exec.clone(), *flat, *attempt),
+            Report::Started {
+                exec,
+                flat,
+                attempt,
+                ..
+            }
+            | Report::Ended {
+                exec,
+                flat,
+                attempt,
+                ..
+            }
+            | Report::TimedOut {
+                exec,
+                flat,
+                attempt,
+            }
+            | Report::RetryDue {
+                exec,
+                flat,
+                attempt,
+            } => (exec.clone(), *flat, *attempt),
         };
         let registry = self.engine.registry.clone();
-        let Some(live) = self.live.get_mut(&exec) else { return };
+        let Some(live) = self.live.get_mut(&exec) else {
+            return;
+        };
         let before = live.steps[flat].clone();
         // Reports about an attempt that is no longer current (cancelled, superseded) are stale.
         if live.state.is_terminal() || before.state.is_terminal() || before.attempt != attempt {
@@ -460,9 +674,20 @@ impl Driver {
                     return;
                 }
                 let waits = registry.get(&before.kind).is_some_and(|e| e.waits());
-                after.state = if waits { StepState::Waiting } else { StepState::Running };
+                after.state = if waits {
+                    StepState::Waiting
+                } else {
+                    StepState::Running
+                };
                 after.handle = Some(handle.clone());
-                batch.push(step_change(live, flat, before.state, after, EventType::StepHandleRecorded, json!({ "attempt": attempt, "handle": handle })));
+                batch.push(step_change(
+                    live,
+                    flat,
+                    before.state,
+                    after,
+                    EventType::StepHandleRecorded,
+                    json!({ "attempt": attempt, "handle": handle }),
+                ));
                 actions.push(Action::Ack(ack));
             }
             Report::RetryDue { .. } => {
@@ -470,39 +695,81 @@ impl Driver {
                     return;
                 }
                 batch.push(start_attempt(live, flat, now, &registry));
-                actions.push(Action::Spawn { exec: exec.clone(), flat });
+                actions.push(Action::Spawn {
+                    exec: exec.clone(),
+                    flat,
+                });
             }
             Report::TimedOut { .. } => {
                 live.tasks.remove(&flat);
                 after.state = StepState::TimedOut;
                 after.ended_ms = Some(now);
-                after.reason = Some(format!("no outcome within {}s", def.options.timeout_seconds.unwrap_or(0)));
-                batch.push(step_change(live, flat, before.state, after, EventType::StepTimedOut, json!({ "attempt": attempt })));
-                actions.push(Action::Cancel { exec: exec.clone(), flat, handle: before.handle.clone(), stop_external: true });
+                after.reason = Some(format!(
+                    "no outcome within {}s",
+                    def.options.timeout_seconds.unwrap_or(0)
+                ));
+                batch.push(step_change(
+                    live,
+                    flat,
+                    before.state,
+                    after,
+                    EventType::StepTimedOut,
+                    json!({ "attempt": attempt }),
+                ));
+                actions.push(Action::Cancel {
+                    exec: exec.clone(),
+                    flat,
+                    handle: before.handle.clone(),
+                    stop_external: true,
+                });
             }
             Report::Ended { result, .. } => {
                 live.tasks.remove(&flat);
                 let outcome = match result {
                     Ok(o) => o,
-                    Err(e) => Outcome::Failed { reason: e.0, retryable: true },
+                    Err(e) => Outcome::Failed {
+                        reason: e.0,
+                        retryable: true,
+                    },
                 };
                 match outcome {
                     Outcome::Succeeded(output) => {
                         after.state = StepState::Succeeded;
                         after.ended_ms = Some(now);
                         after.output = Some(output);
-                        batch.push(step_change(live, flat, before.state, after, EventType::StepSucceeded, json!({ "attempt": attempt })));
+                        batch.push(step_change(
+                            live,
+                            flat,
+                            before.state,
+                            after,
+                            EventType::StepSucceeded,
+                            json!({ "attempt": attempt }),
+                        ));
                     }
                     Outcome::Failed { reason, retryable } => {
-                        let retry = def.options.retry.filter(|r| retryable && attempt < r.max_attempts);
+                        let retry = def
+                            .options
+                            .retry
+                            .filter(|r| retryable && attempt < r.max_attempts);
                         if let Some(r) = retry {
                             let at_ms = now + (r.delay_after(attempt) * 1000.0) as i64;
                             after.state = StepState::Waiting;
                             after.retry_at_ms = Some(at_ms);
                             after.reason = Some(reason.clone());
-                            batch.push(step_change(live, flat, before.state, after, EventType::StepRetryScheduled,
-                                json!({ "attempt": attempt, "reason": reason, "retryAtMs": at_ms })));
-                            actions.push(Action::RetryTimer { exec: exec.clone(), flat, attempt, at_ms });
+                            batch.push(step_change(
+                                live,
+                                flat,
+                                before.state,
+                                after,
+                                EventType::StepRetryScheduled,
+                                json!({ "attempt": attempt, "reason": reason, "retryAtMs": at_ms }),
+                            ));
+                            actions.push(Action::RetryTimer {
+                                exec: exec.clone(),
+                                flat,
+                                attempt,
+                                at_ms,
+                            });
                         } else {
                             after.state = StepState::Failed;
                             after.ended_ms = Some(now);
@@ -515,8 +782,14 @@ impl Driver {
                         after.state = StepState::Failed;
                         after.ended_ms = Some(now);
                         after.reason = Some(reason.clone());
-                        batch.push(step_change(live, flat, before.state, after, EventType::StepFailed,
-                            json!({ "attempt": attempt, "reason": reason, "rejected": true })));
+                        batch.push(step_change(
+                            live,
+                            flat,
+                            before.state,
+                            after,
+                            EventType::StepFailed,
+                            json!({ "attempt": attempt, "reason": reason, "rejected": true }),
+                        ));
                         let why = format!("step \"{}\" was rejected: {reason}", def.name);
                         self.abort(&exec, &why, false, batch, actions);
                     }
@@ -525,7 +798,11 @@ impl Driver {
         }
     }
 
-    async fn commit_and_act(&mut self, batch: Batch, actions: Vec<Action>) -> Result<(), EngineError> {
+    async fn commit_and_act(
+        &mut self,
+        batch: Batch,
+        actions: Vec<Action>,
+    ) -> Result<(), EngineError> {
         self.engine.store.apply(&batch, self.clock.now_ms())?;
         for change in &batch.changes {
             if let Some(live) = self.live.get(&change.execution_id) {
@@ -549,12 +826,21 @@ impl Driver {
                 let _ = ack.send(());
             }
             Action::Spawn { exec, flat } => self.spawn_attempt(&exec, flat),
-            Action::RetryTimer { exec, flat, attempt, at_ms } => {
+            Action::RetryTimer {
+                exec,
+                flat,
+                attempt,
+                at_ms,
+            } => {
                 let tx = self.tx.clone();
                 let clock = self.clock;
                 let task = tokio::spawn(async move {
                     clock.sleep_until(at_ms).await;
-                    let _ = tx.send(Report::RetryDue { exec, flat, attempt });
+                    let _ = tx.send(Report::RetryDue {
+                        exec,
+                        flat,
+                        attempt,
+                    });
                 });
                 drop(task);
             }
@@ -563,16 +849,28 @@ impl Driver {
                     t.abort();
                 }
             }
-            Action::Cancel { exec, flat, handle, stop_external } => {
-                let Some(live) = self.live.get_mut(&exec) else { return };
+            Action::Cancel {
+                exec,
+                flat,
+                handle,
+                stop_external,
+            } => {
+                let Some(live) = self.live.get_mut(&exec) else {
+                    return;
+                };
                 if let Some(t) = live.tasks.remove(&flat) {
                     t.abort();
                 }
                 let s = &live.steps[flat];
-                if let (Some(handle), Some(executor)) = (handle, self.engine.registry.get(&s.kind)) {
+                if let (Some(handle), Some(executor)) = (handle, self.engine.registry.get(&s.kind))
+                {
                     let ctx = context(&self.engine, self.clock, live, flat);
                     if let Err(e) = executor.cancel(&ctx, &handle, stop_external).await {
-                        self.engine.notices.notice(&live.id, &s.name, &format!("could not cancel: {e}"));
+                        self.engine.notices.notice(
+                            &live.id,
+                            &s.name,
+                            &format!("could not cancel: {e}"),
+                        );
                     }
                 }
             }
@@ -580,15 +878,22 @@ impl Driver {
     }
 
     fn spawn_attempt(&mut self, exec: &Arc<str>, flat: usize) {
-        let Some(live) = self.live.get_mut(exec) else { return };
+        let Some(live) = self.live.get_mut(exec) else {
+            return;
+        };
         let s = &live.steps[flat];
         let ctx = context(&self.engine, self.clock, live, flat);
         let tx = self.tx.clone();
         let (attempt, handle, deadline) = (s.attempt, s.handle.clone(), s.deadline_ms);
         let Some(executor) = self.engine.registry.get(&s.kind).cloned() else {
             let _ = tx.send(Report::Ended {
-                exec: exec.clone(), flat, attempt,
-                result: Ok(Outcome::Failed { reason: format!("no executor for step type {}", s.kind), retryable: false }),
+                exec: exec.clone(),
+                flat,
+                attempt,
+                result: Ok(Outcome::Failed {
+                    reason: format!("no executor for step type {}", s.kind),
+                    retryable: false,
+                }),
             });
             return;
         };
@@ -617,7 +922,13 @@ async fn run_attempt(
                 let h = executor.start(&ctx).await?;
                 fault::hit("start", &ctx.step.name);
                 let (ack, acked) = oneshot::channel();
-                let report = Report::Started { exec: exec.clone(), flat, attempt, handle: h.clone(), ack };
+                let report = Report::Started {
+                    exec: exec.clone(),
+                    flat,
+                    attempt,
+                    handle: h.clone(),
+                    ack,
+                };
                 if tx.send(report).is_err() || acked.await.is_err() {
                     return Ok(None); // the engine is gone or dropped this attempt
                 }
@@ -631,7 +942,11 @@ async fn run_attempt(
         Some(d) => match tokio::time::timeout_at(clock.instant_at(d), work).await {
             Ok(r) => r,
             Err(_) => {
-                let _ = tx.send(Report::TimedOut { exec, flat, attempt });
+                let _ = tx.send(Report::TimedOut {
+                    exec,
+                    flat,
+                    attempt,
+                });
                 return;
             }
         },
@@ -642,7 +957,12 @@ async fn run_attempt(
         Ok(None) => return,
         Err(e) => Err(e),
     };
-    let _ = tx.send(Report::Ended { exec, flat, attempt, result });
+    let _ = tx.send(Report::Ended {
+        exec,
+        flat,
+        attempt,
+        result,
+    });
 }
 
 fn context(engine: &Engine, clock: Clock, live: &Live, flat: usize) -> StepContext {
@@ -673,14 +993,32 @@ fn start_attempt(live: &mut Live, flat: usize, now: i64, registry: &Registry) ->
     after.reason = None;
     after.started_ms = before.started_ms.or(Some(now));
     let owns_timeout = registry.get(&before.kind).is_some_and(|e| e.owns_timeout());
-    after.deadline_ms = def.options.timeout_seconds.filter(|_| !owns_timeout).map(|t| now + (t as i64) * 1000);
+    after.deadline_ms = def
+        .options
+        .timeout_seconds
+        .filter(|_| !owns_timeout)
+        .map(|t| now + (t as i64) * 1000);
     let key = StepContext::key_for(&live.id, before.stage, before.index, after.attempt);
     let details = json!({ "attempt": after.attempt, "key": key, "deadlineMs": after.deadline_ms });
-    step_change(live, flat, before.state, after, EventType::StepStarted, details)
+    step_change(
+        live,
+        flat,
+        before.state,
+        after,
+        EventType::StepStarted,
+        details,
+    )
 }
 
 /// A change of step `flat` from `from` to `after`, applied to the in-memory state too.
-fn step_change(live: &mut Live, flat: usize, from: StepState, after: StepRecord, kind: EventType, details: Value) -> Change {
+fn step_change(
+    live: &mut Live,
+    flat: usize,
+    from: StepState,
+    after: StepRecord,
+    kind: EventType,
+    details: Value,
+) -> Change {
     let change = Change {
         execution_id: live.id.clone(),
         kind,
@@ -695,7 +1033,13 @@ fn step_change(live: &mut Live, flat: usize, from: StepState, after: StepRecord,
 }
 
 /// A change of the execution (state and current stage), applied to the in-memory state too.
-fn exec_change(live: &mut Live, kind: EventType, to: ExecutionState, reason: Option<String>, details: Value) -> Change {
+fn exec_change(
+    live: &mut Live,
+    kind: EventType,
+    to: ExecutionState,
+    reason: Option<String>,
+    details: Value,
+) -> Change {
     let from = live.state;
     live.state = to;
     Change {
@@ -705,6 +1049,11 @@ fn exec_change(live: &mut Live, kind: EventType, to: ExecutionState, reason: Opt
         step: None,
         details,
         step_write: None,
-        exec_write: Some(ExecWrite { from, to, current_stage: live.stage, reason }),
+        exec_write: Some(ExecWrite {
+            from,
+            to,
+            current_stage: live.stage,
+            reason,
+        }),
     }
 }

@@ -64,7 +64,10 @@ pub struct IllegalTransition {
 impl StepState {
     /// True once the step can never change again.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, StepState::Pending | StepState::Running | StepState::Waiting)
+        !matches!(
+            self,
+            StepState::Pending | StepState::Running | StepState::Waiting
+        )
     }
 }
 
@@ -88,7 +91,11 @@ pub fn check_step(from: StepState, to: StepState) -> Result<(), IllegalTransitio
     if legal {
         Ok(())
     } else {
-        Err(IllegalTransition { what: "step", from: from.to_string(), to: to.to_string() })
+        Err(IllegalTransition {
+            what: "step",
+            from: from.to_string(),
+            to: to.to_string(),
+        })
     }
 }
 
@@ -102,7 +109,11 @@ pub fn check_execution(from: ExecutionState, to: ExecutionState) -> Result<(), I
     if legal {
         Ok(())
     } else {
-        Err(IllegalTransition { what: "execution", from: from.to_string(), to: to.to_string() })
+        Err(IllegalTransition {
+            what: "execution",
+            from: from.to_string(),
+            to: to.to_string(),
+        })
     }
 }
 
@@ -148,8 +159,13 @@ mod tests {
     fn terminal_step_states_never_change() {
         use StepState::*;
         for from in [Succeeded, Failed, TimedOut, Cancelled, Aborted] {
-            for to in [Pending, Running, Waiting, Succeeded, Failed, TimedOut, Cancelled, Aborted] {
-                assert!(check_step(from, to).is_err(), "{from} -> {to} must be illegal");
+            for to in [
+                Pending, Running, Waiting, Succeeded, Failed, TimedOut, Cancelled, Aborted,
+            ] {
+                assert!(
+                    check_step(from, to).is_err(),
+                    "{from} -> {to} must be illegal"
+                );
             }
         }
     }
@@ -164,13 +180,25 @@ mod tests {
     #[test]
     fn finished_execution_cannot_restart() {
         let err = check_execution(ExecutionState::Succeeded, ExecutionState::Running).unwrap_err();
-        assert_eq!(err.to_string(), "illegal execution transition SUCCEEDED -> RUNNING");
+        assert_eq!(
+            err.to_string(),
+            "illegal execution transition SUCCEEDED -> RUNNING"
+        );
         assert!(check_execution(ExecutionState::Pending, ExecutionState::Succeeded).is_err());
     }
 
     #[test]
     fn states_round_trip_through_text() {
-        for s in ["PENDING", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "ABORTED"] {
+        for s in [
+            "PENDING",
+            "RUNNING",
+            "WAITING",
+            "SUCCEEDED",
+            "FAILED",
+            "TIMED_OUT",
+            "CANCELLED",
+            "ABORTED",
+        ] {
             assert_eq!(s.parse::<StepState>().map(|s| s.as_str()), Ok(s));
         }
     }

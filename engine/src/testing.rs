@@ -27,7 +27,10 @@ pub struct Stats {
 impl Stats {
     /// The `(name, what)` pairs of the log, in order.
     pub fn events(&self) -> Vec<(String, &'static str)> {
-        self.log.lock().map(|l| l.iter().map(|(n, w, _)| (n.clone(), *w)).collect()).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| l.iter().map(|(n, w, _)| (n.clone(), *w)).collect())
+            .unwrap_or_default()
     }
     fn note(&self, name: &str, what: &'static str, at: i64) {
         if let Ok(mut l) = self.log.lock() {
@@ -47,14 +50,23 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn new(external: bool) -> Arc<Scripted> {
-        Arc::new(Scripted { stats: Arc::default(), external, logging: true })
+        Arc::new(Scripted {
+            stats: Arc::default(),
+            external,
+            logging: true,
+        })
     }
 
     /// A registry with `external` registered for the build/pipeline types and `internal` for
     /// `Wait`, `Notify` and `Human`.
     pub fn registry(external: Arc<Scripted>, internal: Arc<Scripted>) -> Registry {
         let mut r = Registry::new();
-        for t in ["CodeBuild", "CodeBuildNoWait", "CodePipeline", "CodePipelineNoWait"] {
+        for t in [
+            "CodeBuild",
+            "CodeBuildNoWait",
+            "CodePipeline",
+            "CodePipelineNoWait",
+        ] {
             r.register(t, external.clone());
         }
         for t in ["Wait", "Notify", "Human"] {
@@ -91,7 +103,11 @@ impl Executor for Scripted {
         })
     }
 
-    fn resume<'a>(&'a self, ctx: &'a StepContext, _handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _handle: &'a Handle,
+    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             self.stats.resumes.fetch_add(1, Ordering::SeqCst);
             let now = self.stats.running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -106,13 +122,21 @@ impl Executor for Scripted {
                 }
                 "fail" => {
                     tokio::time::sleep(secs).await;
-                    Outcome::Failed { reason: "scripted failure".into(), retryable: false }
+                    Outcome::Failed {
+                        reason: "scripted failure".into(),
+                        retryable: false,
+                    }
                 }
-                "flaky" if u64::from(ctx.attempt) <= n => Outcome::Failed { reason: format!("flaky attempt {}", ctx.attempt), retryable: true },
+                "flaky" if u64::from(ctx.attempt) <= n => Outcome::Failed {
+                    reason: format!("flaky attempt {}", ctx.attempt),
+                    retryable: true,
+                },
                 "hang" => std::future::pending().await,
                 "reject" => {
                     tokio::time::sleep(secs).await;
-                    Outcome::Rejected { reason: "scripted rejection".into() }
+                    Outcome::Rejected {
+                        reason: "scripted rejection".into(),
+                    }
                 }
                 _ => Outcome::Succeeded(json!({})),
             };
@@ -123,7 +147,12 @@ impl Executor for Scripted {
         })
     }
 
-    fn cancel<'a>(&'a self, _ctx: &'a StepContext, _handle: &'a Handle, _stop: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _handle: &'a Handle,
+        _stop: bool,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             self.stats.cancels.fetch_add(1, Ordering::SeqCst);
             Ok(())

@@ -13,7 +13,9 @@ use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Notices, Outcome, StepContext};
+use steppy_engine::executor::{
+    BoxFuture, ExecError, Executor, Handle, Notices, Outcome, StepContext,
+};
 use steppy_engine::plan::{OnTimeout, StepKind};
 use steppy_engine::store::{Approval, ApprovalState, NewApproval};
 
@@ -27,18 +29,24 @@ pub struct HumanExecutor;
 /// A fresh approval token: 32 random bytes, URL-safe base64 without padding.
 pub fn new_token() -> Result<String, ExecError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| ExecError::new(format!("no randomness for an approval token: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ExecError::new(format!("no randomness for an approval token: {e}")))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The stored form of a token: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.trim().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.trim().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Who is running Steppy (for `forbidSelfApproval` and as the default voter name).
 pub fn current_user() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn store_err(e: steppy_engine::store::StoreError) -> ExecError {
@@ -48,20 +56,31 @@ fn store_err(e: steppy_engine::store::StoreError) -> ExecError {
 /// Issues a new token for `approval` and shows it, then marks it delivered.
 fn rotate_and_deliver(ctx: &StepContext, approval: &Approval) -> Result<(), ExecError> {
     let token = new_token()?;
-    ctx.store.rotate_approval_token(&approval.id, &token_hash(&token), ctx.clock.now_ms()).map_err(store_err)?;
+    ctx.store
+        .rotate_approval_token(&approval.id, &token_hash(&token), ctx.clock.now_ms())
+        .map_err(store_err)?;
     deliver(ctx, &approval.id, &token, ctx.notices.as_ref())
 }
 
-fn deliver(ctx: &StepContext, approval_id: &str, token: &str, notices: &dyn Notices) -> Result<(), ExecError> {
+fn deliver(
+    ctx: &StepContext,
+    approval_id: &str,
+    token: &str,
+    notices: &dyn Notices,
+) -> Result<(), ExecError> {
     notices.approval_token(&ctx.execution_id, &ctx.step.name, token);
-    ctx.store.mark_approval_delivered(approval_id).map_err(store_err)
+    ctx.store
+        .mark_approval_delivered(approval_id)
+        .map_err(store_err)
 }
 
 impl Executor for HumanExecutor {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
         Box::pin(async move {
             let StepKind::Human(h) = &ctx.step.kind else {
-                return Err(ExecError::new("the Human executor was given another step type"));
+                return Err(ExecError::new(
+                    "the Human executor was given another step type",
+                ));
             };
             let now = ctx.clock.now_ms();
             let token = new_token()?;
@@ -76,7 +95,11 @@ impl Executor for HumanExecutor {
                 required: h.required_approvals.max(1),
                 forbid_self: h.forbid_self_approval,
                 requested_by: current_user(),
-                deadline_ms: ctx.step.options.timeout_seconds.map(|t| now.saturating_add((t as i64).saturating_mul(1000))),
+                deadline_ms: ctx
+                    .step
+                    .options
+                    .timeout_seconds
+                    .map(|t| now.saturating_add((t as i64).saturating_mul(1000))),
                 on_timeout: match h.on_timeout {
                     OnTimeout::Approve => "approve".into(),
                     OnTimeout::Reject => "reject".into(),
@@ -85,7 +108,11 @@ impl Executor for HumanExecutor {
             let (approval, created) = ctx.store.create_approval(&new, now).map_err(store_err)?;
             if created {
                 steppy_engine::fault::hit("approval-row", &ctx.step.name);
-                ctx.notices.notice(&ctx.execution_id, &ctx.step.name, &format!("approval requested: {}", h.message));
+                ctx.notices.notice(
+                    &ctx.execution_id,
+                    &ctx.step.name,
+                    &format!("approval requested: {}", h.message),
+                );
                 deliver(ctx, &approval.id, &token, ctx.notices.as_ref())?;
             } else if approval.state == ApprovalState::Pending && !approval.delivered {
                 rotate_and_deliver(ctx, &approval)?;
@@ -94,7 +121,11 @@ impl Executor for HumanExecutor {
         })
     }
 
-    fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             let id = handle
                 .get("approvalId")
@@ -104,15 +135,22 @@ impl Executor for HumanExecutor {
                 let a = ctx.store.approval(id).map_err(store_err)?;
                 match a.state {
                     ApprovalState::Approved => {
-                        return Ok(Outcome::Succeeded(json!({ "approvedBy": a.decided_by, "comment": a.comment })));
+                        return Ok(Outcome::Succeeded(
+                            json!({ "approvedBy": a.decided_by, "comment": a.comment }),
+                        ));
                     }
                     ApprovalState::Rejected => {
                         let by = a.decided_by.unwrap_or_else(|| "someone".into());
                         let comment = a.comment.map(|c| format!(": {c}")).unwrap_or_default();
-                        return Ok(Outcome::Rejected { reason: format!("rejected by {by}{comment}") });
+                        return Ok(Outcome::Rejected {
+                            reason: format!("rejected by {by}{comment}"),
+                        });
                     }
                     ApprovalState::Cancelled => {
-                        return Ok(Outcome::Failed { reason: "the approval was cancelled".into(), retryable: false });
+                        return Ok(Outcome::Failed {
+                            reason: "the approval was cancelled".into(),
+                            retryable: false,
+                        });
                     }
                     ApprovalState::Pending => {}
                 }
@@ -122,8 +160,14 @@ impl Executor for HumanExecutor {
                 let now = ctx.clock.now_ms();
                 match a.deadline_ms {
                     Some(deadline) if now >= deadline => {
-                        let state = if a.on_timeout == "approve" { ApprovalState::Approved } else { ApprovalState::Rejected };
-                        ctx.store.settle_approval(id, state, "timeout", now).map_err(store_err)?;
+                        let state = if a.on_timeout == "approve" {
+                            ApprovalState::Approved
+                        } else {
+                            ApprovalState::Rejected
+                        };
+                        ctx.store
+                            .settle_approval(id, state, "timeout", now)
+                            .map_err(store_err)?;
                     }
                     Some(deadline) => {
                         let nap = Duration::from_millis((deadline - now) as u64).min(POLL);
@@ -135,10 +179,17 @@ impl Executor for HumanExecutor {
         })
     }
 
-    fn cancel<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+        _: bool,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             if let Some(id) = handle.get("approvalId").and_then(|v| v.as_str()) {
-                ctx.store.settle_approval(id, ApprovalState::Cancelled, "abort", ctx.clock.now_ms()).map_err(store_err)?;
+                ctx.store
+                    .settle_approval(id, ApprovalState::Cancelled, "abort", ctx.clock.now_ms())
+                    .map_err(store_err)?;
             }
             Ok(())
         })
@@ -162,7 +213,10 @@ mod tests {
         let a = new_token().expect("token");
         let b = new_token().expect("token");
         assert_eq!(a.len(), 43);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert_ne!(a, b);
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), a);

@@ -20,7 +20,10 @@ pub struct NotifyExecutor {
 
 impl NotifyExecutor {
     pub fn new(outbox: PathBuf) -> Self {
-        NotifyExecutor { outbox, lock: Mutex::new(()) }
+        NotifyExecutor {
+            outbox,
+            lock: Mutex::new(()),
+        }
     }
 
     /// True if a line with this idempotency key is already in the outbox.
@@ -47,7 +50,11 @@ impl NotifyExecutor {
         if let Some(dir) = self.outbox.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let mut f = std::fs::OpenOptions::new().create(true).read(true).append(true).open(&self.outbox)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&self.outbox)?;
         // Start on a fresh line even if a crash left a partial one behind.
         let mut text = String::with_capacity(line.len() + 2);
         if f.metadata()?.len() > 0 {
@@ -69,7 +76,9 @@ impl Executor for NotifyExecutor {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
         Box::pin(async move {
             let StepKind::Notify(n) = &ctx.step.kind else {
-                return Err(ExecError::new("the Notify executor was given another step type"));
+                return Err(ExecError::new(
+                    "the Notify executor was given another step type",
+                ));
             };
             let key = &ctx.idempotency_key;
             let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -85,18 +94,35 @@ impl Executor for NotifyExecutor {
                     "atMs": ctx.clock.now_ms(),
                 });
                 self.append(&line.to_string()).map_err(io)?;
-                let subject = n.subject.as_deref().map(|s| format!("[{s}] ")).unwrap_or_default();
-                ctx.notices.notice(&ctx.execution_id, &ctx.step.name, &format!("notify: {subject}{}", n.message));
+                let subject = n
+                    .subject
+                    .as_deref()
+                    .map(|s| format!("[{s}] "))
+                    .unwrap_or_default();
+                ctx.notices.notice(
+                    &ctx.execution_id,
+                    &ctx.step.name,
+                    &format!("notify: {subject}{}", n.message),
+                );
             }
             Ok(json!({ "outbox": outbox }))
         })
     }
 
-    fn resume<'a>(&'a self, _: &'a StepContext, _: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(
+        &'a self,
+        _: &'a StepContext,
+        _: &'a Handle,
+    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async { Ok(Outcome::Succeeded(json!({}))) })
     }
 
-    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(
+        &'a self,
+        _: &'a StepContext,
+        _: &'a Handle,
+        _: bool,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -14,14 +14,23 @@ impl Executor for WaitExecutor {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
         Box::pin(async move {
             let StepKind::Wait(w) = &ctx.step.kind else {
-                return Err(ExecError::new("the Wait executor was given another step type"));
+                return Err(ExecError::new(
+                    "the Wait executor was given another step type",
+                ));
             };
-            let until_ms = ctx.clock.now_ms().saturating_add((w.seconds as i64).saturating_mul(1000));
+            let until_ms = ctx
+                .clock
+                .now_ms()
+                .saturating_add((w.seconds as i64).saturating_mul(1000));
             Ok(json!({ "untilMs": until_ms }))
         })
     }
 
-    fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             let until_ms = handle
                 .get("untilMs")
@@ -32,7 +41,12 @@ impl Executor for WaitExecutor {
         })
     }
 
-    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(
+        &'a self,
+        _: &'a StepContext,
+        _: &'a Handle,
+        _: bool,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
 

@@ -8,12 +8,22 @@ use steppy_engine::clock::system_now_ms;
 use steppy_engine::store::{Decision, Vote};
 use steppy_executors::human::{current_user, token_hash};
 
-pub fn run(db: Option<PathBuf>, token: &str, approve: bool, comment: Option<String>, voter: Option<String>) -> ExitCode {
+pub fn run(
+    db: Option<PathBuf>,
+    token: &str,
+    approve: bool,
+    comment: Option<String>,
+    voter: Option<String>,
+) -> ExitCode {
     let (store, _) = match setup::open(db) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let vote = Vote { approve, voter: voter.unwrap_or_else(current_user), comment };
+    let vote = Vote {
+        approve,
+        voter: voter.unwrap_or_else(current_user),
+        comment,
+    };
     match store.vote(&token_hash(token), &vote, system_now_ms()) {
         Ok(d) => {
             println!("{}", describe(&d));
@@ -28,6 +38,9 @@ pub fn describe(d: &Decision) -> String {
     let a = &d.approval;
     match (d.decisive, a.state.as_str()) {
         (true, state) => format!("{state}: \"{}\" (execution {})", a.message, a.execution_id),
-        (false, _) => format!("vote recorded: {} of {} approvals so far", a.approvals_so_far, a.required),
+        (false, _) => format!(
+            "vote recorded: {} of {} approvals so far",
+            a.approvals_so_far, a.required
+        ),
     }
 }

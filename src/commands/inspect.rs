@@ -56,7 +56,11 @@ pub fn list(db: Option<PathBuf>, format: OutputFormat) -> ExitCode {
     for r in rows {
         println!(
             "{}  {:<9}  stage {}/{}  {}  {}",
-            r.id, r.state.as_str(), (r.current_stage + 1).min(r.stage_count), r.stage_count, when(r.created_ms),
+            r.id,
+            r.state.as_str(),
+            (r.current_stage + 1).min(r.stage_count),
+            r.stage_count,
+            when(r.created_ms),
             r.name.as_deref().unwrap_or("")
         );
     }
@@ -85,11 +89,29 @@ pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
         println!("reason     {reason}");
     }
     for (i, stage) in rec.plan.stages.iter().enumerate() {
-        println!("stage {}/{} \"{}\"", i + 1, rec.plan.stages.len(), stage.name);
+        println!(
+            "stage {}/{} \"{}\"",
+            i + 1,
+            rec.plan.stages.len(),
+            stage.name
+        );
         for step in rec.steps.iter().filter(|st| st.stage == i) {
-            let attempt = if step.attempt > 1 { format!(" (attempt {})", step.attempt) } else { String::new() };
-            let reason = step.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
-            println!("  {:<10} {:<12} {}{attempt}{reason}", step.state.as_str(), step.kind, step.name);
+            let attempt = if step.attempt > 1 {
+                format!(" (attempt {})", step.attempt)
+            } else {
+                String::new()
+            };
+            let reason = step
+                .reason
+                .as_deref()
+                .map(|r| format!("  {r}"))
+                .unwrap_or_default();
+            println!(
+                "  {:<10} {:<12} {}{attempt}{reason}",
+                step.state.as_str(),
+                step.kind,
+                step.name
+            );
         }
     }
     ExitCode::SUCCESS
@@ -113,7 +135,14 @@ pub fn history(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode 
             (Some(s), None) => format!("{s}"),
             _ => "-".into(),
         };
-        println!("{:>6}  {}  {:<24} {:<6} {}", e.seq, when(e.at_ms), e.kind.as_str(), at, e.details);
+        println!(
+            "{:>6}  {}  {:<24} {:<6} {}",
+            e.seq,
+            when(e.at_ms),
+            e.kind.as_str(),
+            at,
+            e.details
+        );
     }
     ExitCode::SUCCESS
 }

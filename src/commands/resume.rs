@@ -24,7 +24,11 @@ pub fn run(db: Option<PathBuf>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let progress = Arc::new(Progress::new(setup::db_flag(&db_path), ids.len() > 1, false));
+    let progress = Arc::new(Progress::new(
+        setup::db_flag(&db_path),
+        ids.len() > 1,
+        false,
+    ));
     let engine = setup::engine(store, &db_path, progress);
     match runtime.block_on(engine.run(&ids)) {
         Ok(states) => {

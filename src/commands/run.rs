@@ -51,11 +51,16 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, detach: bool) -> ExitCode {
     match runtime.block_on(engine.run(std::slice::from_ref(&id))) {
         Ok(states) => match states.first().map(|(_, s)| *s) {
             Some(ExecutionState::Succeeded) => ExitCode::SUCCESS,
-            Some(ExecutionState::Pending | ExecutionState::Running) => {
-                setup::fail(1, &format!("execution {id} is being run by another process"))
-            }
+            Some(ExecutionState::Pending | ExecutionState::Running) => setup::fail(
+                1,
+                &format!("execution {id} is being run by another process"),
+            ),
             _ => {
-                let reason = store.load(&id).ok().and_then(|r| r.summary.reason).unwrap_or_default();
+                let reason = store
+                    .load(&id)
+                    .ok()
+                    .and_then(|r| r.summary.reason)
+                    .unwrap_or_default();
                 setup::fail(1, &format!("execution {id} did not succeed: {reason}"))
             }
         },
@@ -78,8 +83,16 @@ fn spawn_key_reader(store: Store, progress: Arc<Progress>) {
                 println!("no approval is waiting");
                 continue;
             };
-            let vote = Vote { approve, voter: steppy_executors::human::current_user(), comment: None };
-            match store.vote(&steppy_executors::human::token_hash(&p.token), &vote, system_now_ms()) {
+            let vote = Vote {
+                approve,
+                voter: steppy_executors::human::current_user(),
+                comment: None,
+            };
+            match store.vote(
+                &steppy_executors::human::token_hash(&p.token),
+                &vote,
+                system_now_ms(),
+            ) {
                 Ok(d) => println!("\"{}\": {}", p.step, super::decide::describe(&d)),
                 Err(e) => println!("\"{}\": {e}", p.step),
             }

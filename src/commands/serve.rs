@@ -2,7 +2,7 @@
 //! executions at start and picks up executions submitted by other processes.
 
 use super::setup;
-use crate::http::{router, AppState};
+use crate::http::{AppState, router};
 use crate::progress::Progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +24,10 @@ pub fn run(db: Option<PathBuf>, listen: &str) -> ExitCode {
             Ok(l) => l,
             Err(e) => return setup::fail(2, &format!("cannot listen on {listen}: {e}")),
         };
-        println!("steppy serve: http://{listen}  database {}", db_path.display());
+        println!(
+            "steppy serve: http://{listen}  database {}",
+            db_path.display()
+        );
         let app = router(AppState { store });
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

@@ -14,13 +14,17 @@ pub fn db_path(db: Option<PathBuf>) -> Result<PathBuf, String> {
         Some(p) => Ok(p),
         None => dirs::data_dir()
             .map(|d| d.join("steppy").join("steppy.db"))
-            .ok_or_else(|| "cannot find a per-user data directory; pass --db PATH or set STEPPY_DB".to_string()),
+            .ok_or_else(|| {
+                "cannot find a per-user data directory; pass --db PATH or set STEPPY_DB".to_string()
+            }),
     }
 }
 
 /// The Notify outbox: `outbox.jsonl` next to the database.
 pub fn outbox_path(db: &Path) -> PathBuf {
-    db.parent().unwrap_or_else(|| Path::new(".")).join("outbox.jsonl")
+    db.parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("outbox.jsonl")
 }
 
 /// Opens the store, or prints why not (exit code 2).
@@ -54,7 +58,11 @@ pub fn fail(code: u8, message: &str) -> ExitCode {
 /// The exit code for a store error: 2 for database trouble, 1 for a refused request.
 pub fn store_fail(e: &StoreError) -> ExitCode {
     let code = match e {
-        StoreError::Locked(_) | StoreError::Corrupt(_) | StoreError::Open { .. } | StoreError::TooNew { .. } | StoreError::Sqlite(_) => 2,
+        StoreError::Locked(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Open { .. }
+        | StoreError::TooNew { .. }
+        | StoreError::Sqlite(_) => 2,
         _ => 1,
     };
     fail(code, &e.to_string())
@@ -69,7 +77,9 @@ pub fn db_flag(db: &Path) -> String {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c)) {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

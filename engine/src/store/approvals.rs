@@ -7,7 +7,7 @@
 use super::executions::append_event;
 use super::{Store, StoreError, StoreResult};
 use crate::events::EventType;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -119,9 +119,15 @@ impl Store {
     /// idempotency key (then `token_sha256` is ignored). The bool is true if it was created.
     pub fn create_approval(&self, new: &NewApproval, now_ms: i64) -> StoreResult<(Approval, bool)> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let existing = tx
-            .query_row(&format!("{APPROVAL_SELECT} WHERE a.idempotency_key = ?1"), [&new.idempotency_key], approval_from_row)
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.idempotency_key = ?1"),
+                [&new.idempotency_key],
+                approval_from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some(a) = existing {
@@ -140,25 +146,52 @@ impl Store {
         )
         .map_err(|e| self.err(e))?;
         let details = json!({ "approvalId": id, "key": new.idempotency_key, "required": new.required, "deadlineMs": new.deadline_ms });
-        append_event(&tx, &new.execution_id, now_ms, EventType::ApprovalRequested, Some(new.stage), Some(new.index), &details)?;
+        append_event(
+            &tx,
+            &new.execution_id,
+            now_ms,
+            EventType::ApprovalRequested,
+            Some(new.stage),
+            Some(new.index),
+            &details,
+        )?;
         let a = tx
-            .query_row(&format!("{APPROVAL_SELECT} WHERE a.id = ?1"), [&id], approval_from_row)
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+                [&id],
+                approval_from_row,
+            )
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok((a, true))
     }
 
     /// Replaces the token of a pending, undelivered approval (the old token stops working).
-    pub fn rotate_approval_token(&self, id: &str, token_sha256: &str, now_ms: i64) -> StoreResult<()> {
+    pub fn rotate_approval_token(
+        &self,
+        id: &str,
+        token_sha256: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let row: Option<(String, i64, i64)> = tx
             .query_row("UPDATE approvals SET token_sha256 = ?2, delivered = 0 WHERE id = ?1 AND state = 'pending' \
                         RETURNING execution_id, stage, idx", params![id, token_sha256], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some((exec, stage, idx)) = row {
-            append_event(&tx, &exec, now_ms, EventType::ApprovalTokenRotated, Some(stage as usize), Some(idx as usize), &json!({ "approvalId": id }))?;
+            append_event(
+                &tx,
+                &exec,
+                now_ms,
+                EventType::ApprovalTokenRotated,
+                Some(stage as usize),
+                Some(idx as usize),
+                &json!({ "approvalId": id }),
+            )?;
         }
         tx.commit().map_err(|e| self.err(e))
     }
@@ -166,23 +199,30 @@ impl Store {
     /// Records that the approval's current token was shown/delivered.
     pub fn mark_approval_delivered(&self, id: &str) -> StoreResult<()> {
         let conn = self.lock();
-        conn.execute("UPDATE approvals SET delivered = 1 WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
+        conn.execute("UPDATE approvals SET delivered = 1 WHERE id = ?1", [id])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// The approval with this id.
     pub fn approval(&self, id: &str) -> StoreResult<Approval> {
         let conn = self.lock();
-        conn.query_row(&format!("{APPROVAL_SELECT} WHERE a.id = ?1"), [id], approval_from_row)
-            .optional()
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))
+        conn.query_row(
+            &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+            [id],
+            approval_from_row,
+        )
+        .optional()
+        .map_err(|e| self.err(e))?
+        .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))
     }
 
     /// Casts a vote with the token whose SHA-256 is `token_sha256`. First decision wins.
     pub fn vote(&self, token_sha256: &str, vote: &Vote, now_ms: i64) -> StoreResult<Decision> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let row = tx
             .query_row(
                 "SELECT id, execution_id, stage, idx, state, approvers, required, forbid_self, requested_by, decided_by \
@@ -198,18 +238,40 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        let Some((id, exec, stage, idx, state, approvers, required, forbid_self, requested_by, decided_by)) = row else {
+        let Some((
+            id,
+            exec,
+            stage,
+            idx,
+            state,
+            approvers,
+            required,
+            forbid_self,
+            requested_by,
+            decided_by,
+        )) = row
+        else {
             return Err(StoreError::UnknownToken);
         };
         if state != "pending" {
-            return Err(StoreError::AlreadyDecided { state, by: decided_by.unwrap_or_else(|| "someone".into()) });
+            return Err(StoreError::AlreadyDecided {
+                state,
+                by: decided_by.unwrap_or_else(|| "someone".into()),
+            });
         }
         let approvers: Vec<String> = serde_json::from_str(&approvers).unwrap_or_default();
         if !approvers.is_empty() && !approvers.iter().any(|a| a == &vote.voter) {
-            return Err(StoreError::Refused(format!("{} is not one of the approvers of this step ({})", vote.voter, approvers.join(", "))));
+            return Err(StoreError::Refused(format!(
+                "{} is not one of the approvers of this step ({})",
+                vote.voter,
+                approvers.join(", ")
+            )));
         }
         if forbid_self && vote.approve && vote.voter == requested_by {
-            return Err(StoreError::Refused(format!("{} started this execution and may not approve it (forbidSelfApproval)", vote.voter)));
+            return Err(StoreError::Refused(format!(
+                "{} started this execution and may not approve it (forbidSelfApproval)",
+                vote.voter
+            )));
         }
         let inserted = tx
             .execute(
@@ -218,13 +280,27 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         if inserted == 0 {
-            return Err(StoreError::Refused(format!("{} has already voted on this approval", vote.voter)));
+            return Err(StoreError::Refused(format!(
+                "{} has already voted on this approval",
+                vote.voter
+            )));
         }
         let (stage, idx) = (Some(stage as usize), Some(idx as usize));
-        append_event(&tx, &exec, now_ms, EventType::ApprovalVoted,
-            stage, idx, &json!({ "approvalId": id, "voter": vote.voter, "approve": vote.approve, "comment": vote.comment }))?;
+        append_event(
+            &tx,
+            &exec,
+            now_ms,
+            EventType::ApprovalVoted,
+            stage,
+            idx,
+            &json!({ "approvalId": id, "voter": vote.voter, "approve": vote.approve, "comment": vote.comment }),
+        )?;
         let approvals: i64 = tx
-            .query_row("SELECT COUNT(*) FROM approval_votes WHERE approval_id = ?1 AND approve = 1", [&id], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM approval_votes WHERE approval_id = ?1 AND approve = 1",
+                [&id],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))?;
         let decided = if !vote.approve {
             Some("rejected")
@@ -239,21 +315,43 @@ impl Store {
                 params![id, new_state, now_ms, vote.voter, vote.comment],
             )
             .map_err(|e| self.err(e))?;
-            append_event(&tx, &exec, now_ms, EventType::ApprovalDecided, stage, idx,
-                &json!({ "approvalId": id, "decision": new_state, "by": vote.voter }))?;
+            append_event(
+                &tx,
+                &exec,
+                now_ms,
+                EventType::ApprovalDecided,
+                stage,
+                idx,
+                &json!({ "approvalId": id, "decision": new_state, "by": vote.voter }),
+            )?;
         }
         let approval = tx
-            .query_row(&format!("{APPROVAL_SELECT} WHERE a.id = ?1"), [&id], approval_from_row)
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+                [&id],
+                approval_from_row,
+            )
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(Decision { approval, decisive: decided.is_some() })
+        Ok(Decision {
+            approval,
+            decisive: decided.is_some(),
+        })
     }
 
     /// Decides a still-pending approval as `state` on behalf of `by` (a timeout, a cancellation).
     /// Returns the approval as it ends up: if someone decided first, their decision stands.
-    pub fn settle_approval(&self, id: &str, state: ApprovalState, by: &str, now_ms: i64) -> StoreResult<Approval> {
+    pub fn settle_approval(
+        &self,
+        id: &str,
+        state: ApprovalState,
+        by: &str,
+        now_ms: i64,
+    ) -> StoreResult<Approval> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let row: Option<(String, i64, i64)> = tx
             .query_row(
                 "UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4 WHERE id = ?1 AND state = 'pending' \
@@ -264,11 +362,22 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some((exec, stage, idx)) = row {
-            append_event(&tx, &exec, now_ms, EventType::ApprovalDecided, Some(stage as usize), Some(idx as usize),
-                &json!({ "approvalId": id, "decision": state.as_str(), "by": by }))?;
+            append_event(
+                &tx,
+                &exec,
+                now_ms,
+                EventType::ApprovalDecided,
+                Some(stage as usize),
+                Some(idx as usize),
+                &json!({ "approvalId": id, "decision": state.as_str(), "by": by }),
+            )?;
         }
         let a = tx
-            .query_row(&format!("{APPROVAL_SELECT} WHERE a.id = ?1"), [id], approval_from_row)
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+                [id],
+                approval_from_row,
+            )
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))?;

@@ -4,8 +4,8 @@
 use super::{Store, StoreError, StoreResult};
 use crate::events::{Event, EventType};
 use crate::plan::Plan;
-use crate::state::{check_execution, check_step, ExecutionState, StepState};
-use rusqlite::{params, OptionalExtension, Row};
+use crate::state::{ExecutionState, StepState, check_execution, check_step};
+use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -114,7 +114,9 @@ fn parse_json(text: Option<String>) -> Option<Value> {
 }
 
 fn parse_state<T: std::str::FromStr<Err = String>>(text: String) -> rusqlite::Result<T> {
-    text.parse().map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
 }
 
 fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
@@ -180,9 +182,12 @@ impl Store {
     /// sort by creation time).
     pub fn submit(&self, plan: &Plan, now_ms: i64) -> StoreResult<String> {
         let id = uuid::Uuid::now_v7().to_string();
-        let plan_json = serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        let plan_json =
+            serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         tx.execute(
             "INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'PENDING', ?4, ?4)",
             params![id, plan.name, plan_json, now_ms],
@@ -193,12 +198,27 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             for (s, stage) in plan.stages.iter().enumerate() {
                 for (i, step) in stage.steps.iter().enumerate() {
-                    st.execute(params![id, s as i64, i as i64, step.name, step.kind.type_name()]).map_err(|e| self.err(e))?;
+                    st.execute(params![
+                        id,
+                        s as i64,
+                        i as i64,
+                        step.name,
+                        step.kind.type_name()
+                    ])
+                    .map_err(|e| self.err(e))?;
                 }
             }
         }
         let details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
-        append_event(&tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
+        append_event(
+            &tx,
+            &id,
+            now_ms,
+            EventType::ExecutionSubmitted,
+            None,
+            None,
+            &details,
+        )?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
     }
@@ -211,11 +231,15 @@ impl Store {
             return Ok(());
         }
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let sq = |e: rusqlite::Error| StoreError::Sqlite(e.to_string());
         let mut next_seq: HashMap<&str, i64> = HashMap::new();
         {
-            let mut read_seq = tx.prepare_cached("SELECT next_seq FROM executions WHERE id = ?1").map_err(sq)?;
+            let mut read_seq = tx
+                .prepare_cached("SELECT next_seq FROM executions WHERE id = ?1")
+                .map_err(sq)?;
             let mut insert_event = tx
                 .prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
                 .map_err(sq)?;
@@ -242,7 +266,15 @@ impl Store {
                     }
                 };
                 insert_event
-                    .execute(params![id, *seq, now_ms, c.kind.as_str(), c.stage.map(|s| s as i64), c.step.map(|s| s as i64), c.details.to_string()])
+                    .execute(params![
+                        id,
+                        *seq,
+                        now_ms,
+                        c.kind.as_str(),
+                        c.stage.map(|s| s as i64),
+                        c.step.map(|s| s as i64),
+                        c.details.to_string()
+                    ])
                     .map_err(sq)?;
                 *seq += 1;
                 if let Some((from, row)) = &c.step_write {
@@ -251,13 +283,26 @@ impl Store {
                     }
                     let n = update_step
                         .execute(params![
-                            id, row.stage as i64, row.index as i64, row.state.as_str(), row.attempt as i64,
-                            json_text(&row.handle), row.deadline_ms, row.retry_at_ms, row.started_ms, row.ended_ms,
-                            row.reason, json_text(&row.output), from.as_str()
+                            id,
+                            row.stage as i64,
+                            row.index as i64,
+                            row.state.as_str(),
+                            row.attempt as i64,
+                            json_text(&row.handle),
+                            row.deadline_ms,
+                            row.retry_at_ms,
+                            row.started_ms,
+                            row.ended_ms,
+                            row.reason,
+                            json_text(&row.output),
+                            from.as_str()
                         ])
                         .map_err(sq)?;
                     if n != 1 {
-                        return Err(StoreError::Conflict(format!("step {}.{} of {id} is not {from}", row.stage, row.index)));
+                        return Err(StoreError::Conflict(format!(
+                            "step {}.{} of {id} is not {from}",
+                            row.stage, row.index
+                        )));
                     }
                 }
                 if let Some(w) = &c.exec_write {
@@ -265,20 +310,34 @@ impl Store {
                         check_execution(w.from, w.to)?;
                     }
                     let n = update_exec
-                        .execute(params![id, w.to.as_str(), w.current_stage as i64, w.reason, w.from.as_str()])
+                        .execute(params![
+                            id,
+                            w.to.as_str(),
+                            w.current_stage as i64,
+                            w.reason,
+                            w.from.as_str()
+                        ])
                         .map_err(sq)?;
                     if n != 1 {
-                        return Err(StoreError::Conflict(format!("execution {id} is not {}", w.from)));
+                        return Err(StoreError::Conflict(format!(
+                            "execution {id} is not {}",
+                            w.from
+                        )));
                     }
                 }
             }
-            let mut write_seq = tx.prepare_cached("UPDATE executions SET next_seq = ?2, updated_ms = ?3 WHERE id = ?1").map_err(sq)?;
+            let mut write_seq = tx
+                .prepare_cached(
+                    "UPDATE executions SET next_seq = ?2, updated_ms = ?3 WHERE id = ?1",
+                )
+                .map_err(sq)?;
             for (id, seq) in &next_seq {
                 write_seq.execute(params![id, seq, now_ms]).map_err(sq)?;
             }
         }
         tx.commit().map_err(|e| self.err(e))?;
-        self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -288,7 +347,10 @@ impl Store {
         let mut st = conn
             .prepare_cached("SELECT id FROM executions WHERE state IN ('PENDING', 'RUNNING') ORDER BY created_ms, id")
             .map_err(|e| self.err(e))?;
-        let ids = st.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        let ids = st
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
         Ok(ids)
     }
 
@@ -296,27 +358,42 @@ impl Store {
     pub fn load(&self, id: &str) -> StoreResult<ExecutionRecord> {
         let conn = self.lock();
         let (summary, plan_json): (ExecutionSummary, String) = conn
-            .query_row(&format!("SELECT {SUMMARY_COLUMNS}, plan_json FROM executions WHERE id = ?1"), [id], |r| {
-                Ok((summary_from_row(r)?, r.get("plan_json")?))
-            })
+            .query_row(
+                &format!("SELECT {SUMMARY_COLUMNS}, plan_json FROM executions WHERE id = ?1"),
+                [id],
+                |r| Ok((summary_from_row(r)?, r.get("plan_json")?)),
+            )
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
-        let plan: Plan = serde_json::from_str(&plan_json).map_err(|e| StoreError::Sqlite(format!("stored plan of {id}: {e}")))?;
+        let plan: Plan = serde_json::from_str(&plan_json)
+            .map_err(|e| StoreError::Sqlite(format!("stored plan of {id}: {e}")))?;
         let mut st = conn
             .prepare_cached("SELECT * FROM steps WHERE execution_id = ?1 ORDER BY stage, idx")
             .map_err(|e| self.err(e))?;
-        let steps = st.query_map([id], step_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
-        Ok(ExecutionRecord { summary, plan, steps })
+        let steps = st
+            .query_map([id], step_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(ExecutionRecord {
+            summary,
+            plan,
+            steps,
+        })
     }
 
     /// Summaries of every execution, newest first.
     pub fn list(&self) -> StoreResult<Vec<ExecutionSummary>> {
         let conn = self.lock();
         let mut st = conn
-            .prepare(&format!("SELECT {SUMMARY_COLUMNS} FROM executions ORDER BY created_ms DESC, id DESC"))
+            .prepare(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM executions ORDER BY created_ms DESC, id DESC"
+            ))
             .map_err(|e| self.err(e))?;
-        let rows = st.query_map([], summary_from_row).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], summary_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
         Ok(rows)
     }
 
@@ -324,7 +401,11 @@ impl Store {
     pub fn history(&self, id: &str) -> StoreResult<Vec<Event>> {
         let conn = self.lock();
         let exists: bool = conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)", [id], |r| r.get(0))
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))?;
         if !exists {
             return Err(StoreError::UnknownExecution(id.to_string()));
@@ -350,24 +431,43 @@ impl Store {
 
     /// Asks for an execution to be aborted (from any process); the process driving it acts on
     /// the request. Returns the execution's state at the time of the request.
-    pub fn request_abort(&self, id: &str, stop_running: bool, now_ms: i64) -> StoreResult<ExecutionState> {
+    pub fn request_abort(
+        &self,
+        id: &str,
+        stop_running: bool,
+        now_ms: i64,
+    ) -> StoreResult<ExecutionState> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let state: String = tx
-            .query_row("SELECT state FROM executions WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT state FROM executions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
         let state: ExecutionState = state.parse().map_err(StoreError::Sqlite)?;
         if state.is_terminal() {
-            return Err(StoreError::Refused(format!("execution {id} has already ended ({state}); there is nothing to abort")));
+            return Err(StoreError::Refused(format!(
+                "execution {id} has already ended ({state}); there is nothing to abort"
+            )));
         }
         tx.execute(
             "UPDATE executions SET abort_requested = 1, stop_running = MAX(stop_running, ?2) WHERE id = ?1",
             params![id, stop_running],
         )
         .map_err(|e| self.err(e))?;
-        append_event(&tx, id, now_ms, EventType::ExecutionAbortRequested, None, None, &serde_json::json!({ "stopRunning": stop_running }))?;
+        append_event(
+            &tx,
+            id,
+            now_ms,
+            EventType::ExecutionAbortRequested,
+            None,
+            None,
+            &serde_json::json!({ "stopRunning": stop_running }),
+        )?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(state)
     }
@@ -376,11 +476,17 @@ impl Store {
     pub fn abort_requests(&self, ids: &[Arc<str>]) -> StoreResult<Vec<(String, bool)>> {
         let conn = self.lock();
         let mut st = conn
-            .prepare_cached("SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1")
+            .prepare_cached(
+                "SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1",
+            )
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for id in ids {
-            if let Some(stop) = st.query_row([&**id], |r| r.get::<_, bool>(0)).optional().map_err(|e| self.err(e))? {
+            if let Some(stop) = st
+                .query_row([&**id], |r| r.get::<_, bool>(0))
+                .optional()
+                .map_err(|e| self.err(e))?
+            {
                 out.push((id.to_string(), stop));
             }
         }
@@ -390,7 +496,11 @@ impl Store {
     /// Counts the rows of `table` (tests and benchmarks).
     pub fn count(&self, table: &str, where_sql: &str) -> StoreResult<i64> {
         let conn = self.lock();
-        conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"), [], |r| r.get(0))
-            .map_err(|e| self.err(e))
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
     }
 }

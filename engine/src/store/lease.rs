@@ -6,7 +6,7 @@
 //! have to wait for the lease to go stale).
 
 use super::{Store, StoreResult};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
 /// A lease whose heartbeat is older than this may be taken over.
 pub const LEASE_STALE_MS: i64 = 15_000;
@@ -25,11 +25,15 @@ impl Store {
     /// Takes the lease on execution `id` for `owner`. Returns false if a live process holds it.
     pub fn try_lease(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let holder: Option<(String, i64, i64)> = tx
-            .query_row("SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some((held_by, pid, heartbeat)) = holder {
@@ -52,16 +56,22 @@ impl Store {
     /// Refreshes every lease `owner` holds.
     pub fn heartbeat(&self, owner: &str, now_ms: i64) -> StoreResult<()> {
         let conn = self.lock();
-        conn.execute("UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1", params![owner, now_ms])
-            .map_err(|e| self.err(e))?;
+        conn.execute(
+            "UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1",
+            params![owner, now_ms],
+        )
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// Gives up the lease on `id` if `owner` holds it.
     pub fn release(&self, id: &str, owner: &str) -> StoreResult<()> {
         let conn = self.lock();
-        conn.execute("DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2", params![id, owner])
-            .map_err(|e| self.err(e))?;
+        conn.execute(
+            "DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2",
+            params![id, owner],
+        )
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -69,11 +79,15 @@ impl Store {
     pub fn leased_by_other(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
         let conn = self.lock();
         let holder: Option<(String, i64, i64)> = conn
-            .query_row("SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(|e| self.err(e))?;
-        Ok(matches!(holder, Some((o, pid, hb)) if o != owner && now_ms - hb <= LEASE_STALE_MS && pid_alive(pid)))
+        Ok(
+            matches!(holder, Some((o, pid, hb)) if o != owner && now_ms - hb <= LEASE_STALE_MS && pid_alive(pid)),
+        )
     }
 }

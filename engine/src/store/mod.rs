@@ -30,13 +30,21 @@ pub enum StoreError {
     Locked(String),
     #[error("the database {0} is corrupt or is not a Steppy database")]
     Corrupt(String),
-    #[error("the database {path} was written by a newer Steppy (schema {found}, this build knows {known})")]
-    TooNew { path: String, found: usize, known: usize },
+    #[error(
+        "the database {path} was written by a newer Steppy (schema {found}, this build knows {known})"
+    )]
+    TooNew {
+        path: String,
+        found: usize,
+        known: usize,
+    },
     #[error("cannot open the database {path}: {message}")]
     Open { path: String, message: String },
     #[error("no execution with id {0}")]
     UnknownExecution(String),
-    #[error("no approval matches this token (it was never issued, or it was replaced by a newer one)")]
+    #[error(
+        "no approval matches this token (it was never issued, or it was replaced by a newer one)"
+    )]
     UnknownToken,
     #[error("this approval was already {state} by {by}; a decision is final")]
     AlreadyDecided { state: String, by: String },
@@ -53,8 +61,12 @@ pub enum StoreError {
 impl StoreError {
     fn from_sqlite(path: &str, e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked(path.to_string()),
-            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(path.to_string()),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Locked(path.to_string())
+            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                StoreError::Corrupt(path.to_string())
+            }
             _ => StoreError::Sqlite(e.to_string()),
         }
     }
@@ -89,38 +101,57 @@ impl Store {
     pub fn open_with(path: &Path, durability: Durability) -> StoreResult<Store> {
         let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Open { path: shown.clone(), message: e.to_string() })?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::from_sqlite(&shown, e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::from_sqlite(&shown, e))?;
         Self::prepare(conn, shown, durability)
     }
 
     /// A private in-memory store (tests).
     pub fn open_in_memory() -> StoreResult<Store> {
-        let conn = Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(":memory:", e))?;
+        let conn =
+            Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(":memory:", e))?;
         Self::prepare(conn, ":memory:".into(), Durability::Normal)
     }
 
     fn prepare(mut conn: Connection, path: String, durability: Durability) -> StoreResult<Store> {
         let err = |e| StoreError::from_sqlite(&path, e);
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
         // Reading the schema version first detects a file that is not a database at all.
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
         if version as usize > schema::latest_version() {
-            return Err(StoreError::TooNew { path, found: version as usize, known: schema::latest_version() });
+            return Err(StoreError::TooNew {
+                path,
+                found: version as usize,
+                known: schema::latest_version(),
+            });
         }
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync).map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn).map_err(err)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path: path.into(), commits: Arc::default() })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.into(),
+            commits: Arc::default(),
+        })
     }
 
     /// The path the store was opened from (for messages).

@@ -11,9 +11,17 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Sandbox {
     pub fn new() -> Sandbox {
-        Sandbox { dir: tempfile::tempdir().expect("tempdir") }
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("steppy.db")
@@ -29,13 +37,20 @@ impl Sandbox {
     /// `steppy ARGS` against this sandbox's database, with no fault injection.
     pub fn steppy(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_steppy"));
-        c.args(args).env("STEPPY_DB", self.db()).env_remove("STEPPY_FAULT").stdin(Stdio::null());
+        c.args(args)
+            .env("STEPPY_DB", self.db())
+            .env_remove("STEPPY_FAULT")
+            .stdin(Stdio::null());
         c
     }
     /// Runs `steppy ARGS` to completion; returns (status, stdout, stderr).
     pub fn output(&self, args: &[&str]) -> (ExitStatus, String, String) {
         let o = self.steppy(args).output().expect("spawn steppy");
-        (o.status, String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+        (
+            o.status,
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
     }
     pub fn json(&self, args: &[&str]) -> Value {
         let (status, out, err) = self.output(args);
@@ -55,7 +70,11 @@ impl Sandbox {
     /// Spawns `cmd` and reads its stdout to the end, approving every approval token it prints.
     /// Returns the exit status and the whole output.
     pub fn drive(&self, mut cmd: Command) -> (ExitStatus, String) {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
         let out = self.read_approving(&mut child, |_| false);
         let status = child.wait().expect("wait");
         (status, out)
@@ -90,14 +109,20 @@ pub fn start_intents(history: &Value) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for e in history.as_array().expect("events") {
         if e["type"] == "StepStarted" {
-            *m.entry(e["details"]["key"].as_str().unwrap_or("").to_string()).or_default() += 1;
+            *m.entry(e["details"]["key"].as_str().unwrap_or("").to_string())
+                .or_default() += 1;
         }
     }
     m
 }
 
 pub fn count_events(history: &Value, kind: &str) -> usize {
-    history.as_array().expect("events").iter().filter(|e| e["type"] == kind).count()
+    history
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .count()
 }
 
 /// Outbox lines per idempotency key.
@@ -106,7 +131,8 @@ pub fn outbox_keys(path: &Path) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).expect("outbox line is JSON");
-        *m.entry(v["key"].as_str().unwrap_or("").to_string()).or_default() += 1;
+        *m.entry(v["key"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
     }
     m
 }
