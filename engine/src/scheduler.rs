@@ -938,6 +938,13 @@ async fn run_attempt(
         };
         executor.resume(&ctx, &handle).await.map(Some)
     };
+    // A panicking executor fails its attempt instead of leaving the step running forever.
+    let work = async {
+        match CatchPanic(Box::pin(work)).await {
+            Ok(r) => r,
+            Err(message) => Err(ExecError::new(format!("the executor panicked: {message}"))),
+        }
+    };
     let result = match deadline_ms {
         Some(d) => match tokio::time::timeout_at(clock.instant_at(d), work).await {
             Ok(r) => r,
@@ -963,6 +970,31 @@ async fn run_attempt(
         attempt,
         result,
     });
+}
+
+/// Turns a panic while polling the inner future into `Err(message)`.
+struct CatchPanic<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                std::task::Poll::Ready(Err(message))
+            }
+        }
+    }
 }
 
 fn context(engine: &Engine, clock: Clock, live: &Live, flat: usize) -> StepContext {

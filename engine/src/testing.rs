@@ -3,7 +3,7 @@
 //! [`Scripted`] reads what to do from the step's name (text after `#` is ignored, so names can
 //! stay unique): `ok` succeeds at once, `sleep:N` succeeds after N seconds, `fail` fails for
 //! good, `flaky:K` fails (retryably) on its first K attempts, `hang` never ends, `reject:N` is
-//! rejected after N seconds. It counts starts per idempotency key, resumes, cancels and the
+//! rejected after N seconds, `panic` panics. It counts starts per idempotency key, resumes, cancels and the
 //! most attempts ever running at once, and logs (name, "start"/"end", epoch ms).
 
 use crate::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, Registry, StepContext};
@@ -132,6 +132,7 @@ impl Executor for Scripted {
                     retryable: true,
                 },
                 "hang" => std::future::pending().await,
+                "panic" => panic!("scripted panic"),
                 "reject" => {
                     tokio::time::sleep(secs).await;
                     Outcome::Rejected {

@@ -367,6 +367,15 @@ async fn a_restarted_engine_resumes_from_recorded_handles_without_restarting_ste
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_panicking_executor_fails_its_step_instead_of_hanging() {
+    let r = run(simple(&[&["panic#p", "ok#q"]])).await;
+    assert_eq!(r.state, ExecutionState::Failed);
+    let p = r.step("panic#p");
+    assert_eq!(p.state, StepState::Failed);
+    assert!(p.reason.unwrap_or_default().contains("scripted panic"));
+}
+
 #[test]
 fn the_store_refuses_illegal_transitions() {
     let store = Store::open_in_memory().expect("store");

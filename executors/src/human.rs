@@ -22,9 +22,26 @@ use steppy_engine::store::{Approval, ApprovalState, NewApproval};
 /// How often a pending approval is re-read (decisions come from other processes).
 const POLL: Duration = Duration::from_millis(250);
 
-/// The `Human` executor.
+/// The `Human` executor. Remembers which approvals' tokens this process showed, so that after a
+/// restart it can say that a pending approval's token was shown earlier.
 #[derive(Default)]
-pub struct HumanExecutor;
+pub struct HumanExecutor {
+    shown_here: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl HumanExecutor {
+    fn note_shown(&self, approval_id: &str) {
+        if let Ok(mut s) = self.shown_here.lock() {
+            s.insert(approval_id.to_string());
+        }
+    }
+    fn was_shown_here(&self, approval_id: &str) -> bool {
+        self.shown_here
+            .lock()
+            .map(|s| s.contains(approval_id))
+            .unwrap_or(false)
+    }
+}
 
 /// A fresh approval token: 32 random bytes, URL-safe base64 without padding.
 pub fn new_token() -> Result<String, ExecError> {
@@ -131,8 +148,20 @@ impl Executor for HumanExecutor {
                 .get("approvalId")
                 .and_then(|v| v.as_str())
                 .ok_or_else(|| ExecError::new("approval handle has no approvalId"))?;
+            let mut first = true;
             loop {
                 let a = ctx.store.approval(id).map_err(store_err)?;
+                if std::mem::take(&mut first)
+                    && a.state == ApprovalState::Pending
+                    && a.delivered
+                    && !self.was_shown_here(id)
+                {
+                    let line = format!(
+                        "still waiting for a decision on \"{}\" (use the token shown when it was requested)",
+                        a.message
+                    );
+                    ctx.notices.notice(&ctx.execution_id, &ctx.step.name, &line);
+                }
                 match a.state {
                     ApprovalState::Approved => {
                         return Ok(Outcome::Succeeded(
@@ -156,6 +185,7 @@ impl Executor for HumanExecutor {
                 }
                 if !a.delivered {
                     rotate_and_deliver(ctx, &a)?;
+                    self.note_shown(id);
                 }
                 let now = ctx.clock.now_ms();
                 match a.deadline_ms {

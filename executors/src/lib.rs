@@ -19,6 +19,6 @@ pub fn local_registry(outbox: PathBuf) -> Registry {
     let mut registry = Registry::new();
     registry.register("Wait", Arc::new(wait::WaitExecutor));
     registry.register("Notify", Arc::new(notify::NotifyExecutor::new(outbox)));
-    registry.register("Human", Arc::new(human::HumanExecutor));
+    registry.register("Human", Arc::new(human::HumanExecutor::default()));
     registry
 }
