@@ -70,6 +70,8 @@ pub struct EngineOptions {
     pub poll: Duration,
     /// Most reports folded into one tick.
     pub max_batch: usize,
+    /// How long to wait for one more report before committing a tick (group commit window).
+    pub gather: Duration,
 }
 
 impl Default for EngineOptions {
@@ -77,6 +79,7 @@ impl Default for EngineOptions {
         EngineOptions {
             poll: Duration::from_millis(500),
             max_batch: 20_000,
+            gather: Duration::from_millis(1),
         }
     }
 }
@@ -313,19 +316,22 @@ impl Driver {
                     _ = tick => {},
                     _ = stop => return Ok(()),
                 }
-                // Group commit: gather what has arrived, yield once so attempts that are about
-                // to report can do so, and stop when a yield brings nothing new.
-                while !reports.is_empty() && reports.len() < self.engine.options.max_batch {
-                    let before = reports.len();
-                    while reports.len() < self.engine.options.max_batch {
+                // Group commit: keep gathering while reports arrive less than `gather` apart
+                // (attempts spawned together report together), up to `max_batch`.
+                let (gather, max) = (self.engine.options.gather, self.engine.options.max_batch);
+                while !reports.is_empty() && reports.len() < max {
+                    while reports.len() < max {
                         match self.rx.try_recv() {
                             Ok(r) => reports.push(r),
                             Err(_) => break,
                         }
                     }
-                    tokio::task::yield_now().await;
-                    if reports.len() == before && self.rx.is_empty() {
+                    if reports.len() >= max {
                         break;
+                    }
+                    match tokio::time::timeout(gather, self.rx.recv()).await {
+                        Ok(Some(r)) => reports.push(r),
+                        _ => break,
                     }
                 }
                 let mut batch = Batch::default();
