@@ -37,6 +37,7 @@ fn the_quickstart_plan_runs_end_to_end() {
     assert!(status.success(), "{out}");
     assert!(out.contains("approved by tester"), "{out}");
     assert!(out.contains("SUCCEEDED"), "{out}");
+    assert!(!out.contains("still waiting"), "the token was shown in this run: {out}");
     assert_eq!(outbox_keys(&sb.outbox()).len(), 2);
 }
 

@@ -58,7 +58,7 @@ fn assert_finished_once(sb: &Sandbox) -> Value {
 
 /// Runs the plan with `STEPPY_FAULT=kill-after:<fault>`, expects SIGKILL, approves any token the
 /// dead process showed, then finishes with `steppy resume`.
-fn crash_and_resume(fault: &str) -> (Sandbox, Value) {
+fn crash_and_resume(fault: &str) -> (Sandbox, Value, String) {
     let sb = Sandbox::new();
     let plan = sb.write_plan(&plan());
     let mut run = sb.steppy(&["run", plan.to_str().expect("utf-8 path")]);
@@ -72,7 +72,7 @@ fn crash_and_resume(fault: &str) -> (Sandbox, Value) {
     let (status, out) = sb.drive(sb.steppy(&["resume"]));
     assert!(status.success(), "resume after {fault} failed:\n{out}");
     let history = assert_finished_once(&sb);
-    (sb, history)
+    (sb, history, out)
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn killed_after_a_handle_was_recorded() {
 
 #[test]
 fn killed_after_an_approval_request_was_recorded_but_before_its_token_was_shown() {
-    let (_, history) = crash_and_resume("approval-row:h1");
+    let (_, history, _) = crash_and_resume("approval-row:h1");
     assert_eq!(
         count_events(&history, "ApprovalTokenRotated"),
         1,
@@ -102,7 +102,7 @@ fn killed_after_an_approval_request_was_recorded_but_before_its_token_was_shown(
 
 #[test]
 fn killed_after_the_approval_token_was_shown_but_before_its_handle_was_recorded() {
-    let (_, history) = crash_and_resume("start:h1");
+    let (_, history, _) = crash_and_resume("start:h1");
     assert_eq!(
         count_events(&history, "ApprovalTokenRotated"),
         0,
@@ -112,7 +112,7 @@ fn killed_after_the_approval_token_was_shown_but_before_its_handle_was_recorded(
 
 #[test]
 fn killed_mid_wait_after_its_deadline_was_recorded() {
-    let (_, history) = crash_and_resume("handle:w1");
+    let (_, history, _) = crash_and_resume("handle:w1");
     assert_eq!(count_events(&history, "StepHandleRecorded"), 5);
 }
 
@@ -196,16 +196,16 @@ fn killed_by_timing_mid_approval_keeps_the_approval_pending() {
     child.kill().expect("SIGKILL");
     assert_eq!(child.wait().expect("wait").signal(), Some(9));
 
-    // The approval outlives the process: the shown token still decides it.
+    // The approval outlives the process: the resumed run waits for it, and the token shown
+    // before the crash still decides it.
+    let mut resumed = sb.steppy(&["resume"]).stdout(Stdio::piped()).spawn().expect("resume");
+    let out = sb.read_approving(&mut resumed, |l| l.contains("still waiting for a decision"));
+    assert!(out.contains("still waiting for a decision"), "{out}");
     sb.approve(&token);
-    let (status, out) = sb.drive(sb.steppy(&["resume"]));
-    assert!(status.success(), "{out}");
+    assert!(resumed.wait().expect("wait").success());
     let id = sb.only_execution_id();
     let history = sb.json(&["history", &id, "--format", "json"]);
     assert_eq!(count_events(&history, "ApprovalRequested"), 1);
     assert_eq!(count_events(&history, "ApprovalTokenRotated"), 0);
-    assert_eq!(
-        sb.json(&["status", &id, "--format", "json"])["execution"]["state"],
-        "SUCCEEDED"
-    );
+    assert_eq!(sb.json(&["status", &id, "--format", "json"])["execution"]["state"], "SUCCEEDED");
 }

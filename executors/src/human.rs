@@ -131,8 +131,10 @@ impl Executor for HumanExecutor {
                     &format!("approval requested: {}", h.message),
                 );
                 deliver(ctx, &approval.id, &token, ctx.notices.as_ref())?;
+                self.note_shown(&approval.id);
             } else if approval.state == ApprovalState::Pending && !approval.delivered {
                 rotate_and_deliver(ctx, &approval)?;
+                self.note_shown(&approval.id);
             }
             Ok(json!({ "approvalId": approval.id }))
         })
