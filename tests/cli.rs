@@ -37,7 +37,10 @@ fn the_quickstart_plan_runs_end_to_end() {
     assert!(status.success(), "{out}");
     assert!(out.contains("approved by tester"), "{out}");
     assert!(out.contains("SUCCEEDED"), "{out}");
-    assert!(!out.contains("still waiting"), "the token was shown in this run: {out}");
+    assert!(
+        !out.contains("still waiting"),
+        "the token was shown in this run: {out}"
+    );
     assert_eq!(outbox_keys(&sb.outbox()).len(), 2);
 }
 
@@ -67,8 +70,9 @@ fn a_rejection_from_another_process_aborts_the_run() {
         }
     }
     let token = token.expect("token shown");
-    let (status, out, _) = sb.output(&["reject", &token, "--comment", "not today", "--as", "ops"]);
-    assert!(status.success(), "{out}");
+    let (status, out, err) =
+        sb.output(&["reject", &token, "--comment", "not today", "--as", "ops"]);
+    assert!(status.success(), "{out}{err}");
     assert!(out.starts_with("rejected"), "{out}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(child.wait().expect("wait").code(), Some(1));

@@ -189,6 +189,11 @@ impl Engine {
         self
     }
 
+    /// This engine's lease owner id (see [`Store::submit_leased`]).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -245,8 +250,13 @@ impl Driver {
         }
         let store = &self.engine.store;
         let now = self.clock.now_ms();
+        // The lease first: it is cheap, and another process may be driving this execution.
+        if !store.try_lease(id, &self.engine.owner, now)? {
+            return Ok(false);
+        }
         let record = store.load(id)?;
-        if record.summary.state.is_terminal() || !store.try_lease(id, &self.engine.owner, now)? {
+        if record.summary.state.is_terminal() {
+            store.release(id, &self.engine.owner)?;
             return Ok(false);
         }
         let plan = Arc::new(record.plan);

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use steppy_engine::store::Store;
 
 fn open(db: Option<PathBuf>) -> Result<Store, ExitCode> {
+    setup::quiet_on_closed_pipe();
     setup::open(db).map(|(s, _)| s)
 }
 

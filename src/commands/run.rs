@@ -29,7 +29,12 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, detach: bool) -> ExitCode {
     if let Err(why) = check_runnable(&registry, &plan) {
         return setup::fail(1, &format!("cannot run {}: {why}", plan_path.display()));
     }
-    let id = match store.submit(&plan, system_now_ms()) {
+    let inline_keys = !detach && std::io::stdin().is_terminal();
+    let progress = Arc::new(Progress::new(setup::db_flag(&db_path), false, inline_keys));
+    let engine = setup::engine(store.clone(), &db_path, progress.clone());
+    // Submitted with our lease unless detached, so a `steppy serve` cannot take it first.
+    let owner = (!detach).then(|| engine.owner());
+    let id = match store.submit_leased(&plan, system_now_ms(), owner) {
         Ok(id) => id,
         Err(e) => return setup::store_fail(&e),
     };
@@ -38,16 +43,13 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, detach: bool) -> ExitCode {
         eprintln!("submitted; `steppy serve` or `steppy resume` will run it");
         return ExitCode::SUCCESS;
     }
-    let inline_keys = std::io::stdin().is_terminal();
-    let progress = Arc::new(Progress::new(setup::db_flag(&db_path), false, inline_keys));
     if inline_keys {
-        spawn_key_reader(store.clone(), progress.clone());
+        spawn_key_reader(store.clone(), progress);
     }
     let runtime = match setup::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let engine = setup::engine(store.clone(), &db_path, progress);
     match runtime.block_on(engine.run(std::slice::from_ref(&id))) {
         Ok(states) => match states.first().map(|(_, s)| *s) {
             Some(ExecutionState::Succeeded) => ExitCode::SUCCESS,

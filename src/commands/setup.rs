@@ -85,3 +85,14 @@ fn shell_quote(s: &str) -> String {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
+
+/// For commands that only print (`list`, `status`, `history`): end quietly when the reader of
+/// the output goes away (`steppy history ID | head`) instead of failing on the write. Commands
+/// that drive executions keep ignoring SIGPIPE: losing the terminal must not stop a release.
+pub fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE; no handler is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

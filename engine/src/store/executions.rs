@@ -181,6 +181,17 @@ impl Store {
     /// Records a new execution of `plan` in state PENDING and returns its id (a UUID v7, so ids
     /// sort by creation time).
     pub fn submit(&self, plan: &Plan, now_ms: i64) -> StoreResult<String> {
+        self.submit_leased(plan, now_ms, None)
+    }
+
+    /// [`Store::submit`], also taking the lease for `lease_owner` in the same transaction, so
+    /// that no other process (a `steppy serve`) can pick the execution up first.
+    pub fn submit_leased(
+        &self,
+        plan: &Plan,
+        now_ms: i64,
+        lease_owner: Option<&str>,
+    ) -> StoreResult<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let plan_json =
             serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
@@ -219,6 +230,13 @@ impl Store {
             None,
             &details,
         )?;
+        if let Some(owner) = lease_owner {
+            tx.execute(
+                "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![id, owner, std::process::id() as i64, now_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
     }
