@@ -77,7 +77,7 @@ pub enum Command {
     },
     /// Approve a pending approval with the token shown when it was requested.
     Approve {
-        #[arg(value_name = "TOKEN")]
+        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
         token: String,
         /// A comment kept with the decision.
         #[arg(long)]
@@ -88,7 +88,7 @@ pub enum Command {
     },
     /// Reject a pending approval (this aborts its execution).
     Reject {
-        #[arg(value_name = "TOKEN")]
+        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
         token: String,
         #[arg(long)]
         comment: Option<String>,

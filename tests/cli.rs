@@ -100,9 +100,11 @@ fn unknown_ids_and_tokens_are_clear_errors() {
         assert_eq!(status.code(), Some(1), "{args:?}");
         assert!(err.contains("no execution with id nope"), "{args:?}: {err}");
     }
-    let (status, _, err) = sb.output(&["approve", "not-a-token"]);
-    assert_eq!(status.code(), Some(1));
-    assert!(err.contains("no approval matches this token"), "{err}");
+    for token in ["not-a-token", "-starts-with-a-dash"] {
+        let (status, _, err) = sb.output(&["approve", token]);
+        assert_eq!(status.code(), Some(1), "{err}");
+        assert!(err.contains("no approval matches this token"), "{err}");
+    }
 }
 
 #[test]

@@ -43,12 +43,17 @@ impl HumanExecutor {
     }
 }
 
-/// A fresh approval token: 32 random bytes, URL-safe base64 without padding.
+/// A fresh approval token: `stp_` then 32 random bytes as URL-safe base64 without padding.
+/// The prefix makes tokens easy to recognize (and to scan for in logs) and means a token never
+/// starts with `-`, which a command line would take for an option.
 pub fn new_token() -> Result<String, ExecError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| ExecError::new(format!("no randomness for an approval token: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    Ok(format!(
+        "stp_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 /// The stored form of a token: its SHA-256, hex.
@@ -244,7 +249,8 @@ mod tests {
     fn tokens_are_256_bit_url_safe_and_distinct() {
         let a = new_token().expect("token");
         let b = new_token().expect("token");
-        assert_eq!(a.len(), 43);
+        assert_eq!(a.len(), 4 + 43);
+        assert!(a.starts_with("stp_"));
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
