@@ -70,7 +70,8 @@ pub struct EngineOptions {
     pub poll: Duration,
     /// Most reports folded into one tick.
     pub max_batch: usize,
-    /// How long to wait for one more report before committing a tick (group commit window).
+    /// During a burst of reports, how long to wait for one more before committing the tick
+    /// (the group commit window).
     pub gather: Duration,
 }
 
@@ -326,22 +327,27 @@ impl Driver {
                     _ = tick => {},
                     _ = stop => return Ok(()),
                 }
-                // Group commit: keep gathering while reports arrive less than `gather` apart
-                // (attempts spawned together report together), up to `max_batch`.
+                // Group commit: attempts spawned together report together, so while reports
+                // keep arriving less than `gather` apart, keep gathering (up to `max_batch`). A
+                // lone report (a wait ending) is committed at once.
                 let (gather, max) = (self.engine.options.gather, self.engine.options.max_batch);
-                while !reports.is_empty() && reports.len() < max {
+                tokio::task::yield_now().await;
+                while reports.len() < max {
+                    let before = reports.len();
                     while reports.len() < max {
                         match self.rx.try_recv() {
                             Ok(r) => reports.push(r),
                             Err(_) => break,
                         }
                     }
-                    if reports.len() >= max {
+                    if reports.len() == 1 || reports.len() >= max {
                         break;
                     }
-                    match tokio::time::timeout(gather, self.rx.recv()).await {
-                        Ok(Some(r)) => reports.push(r),
-                        _ => break,
+                    if reports.len() == before {
+                        match tokio::time::timeout(gather, self.rx.recv()).await {
+                            Ok(Some(r)) => reports.push(r),
+                            _ => break,
+                        }
                     }
                 }
                 let mut batch = Batch::default();
