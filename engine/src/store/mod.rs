@@ -154,6 +154,12 @@ impl Store {
         })
     }
 
+    /// How long to wait for another process's write lock before giving up with
+    /// [`StoreError::Locked`] (default 5 s).
+    pub fn set_busy_timeout(&self, timeout: std::time::Duration) -> StoreResult<()> {
+        self.lock().busy_timeout(timeout).map_err(|e| self.err(e))
+    }
+
     /// The path the store was opened from (for messages).
     pub fn path(&self) -> &str {
         &self.path
@@ -172,5 +178,48 @@ impl Store {
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
         StoreError::from_sqlite(&self.path, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_lock_held_elsewhere_is_a_clear_locked_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).expect("open");
+        store
+            .set_busy_timeout(std::time::Duration::from_millis(50))
+            .expect("timeout");
+        let other = Connection::open(&path).expect("second connection");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        let err = store.request_abort("x", false, 0).expect_err("locked");
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+        assert!(
+            err.to_string().contains("is locked by another process"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reopening_applies_no_migration_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).expect("first open"));
+        let store = Store::open(&path).expect("second open");
+        let version: i64 = store
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version as usize, schema::latest_version());
+        let mode: String = store
+            .lock()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
     }
 }
