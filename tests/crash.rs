@@ -117,6 +117,41 @@ fn killed_mid_wait_after_its_deadline_was_recorded() {
 }
 
 #[test]
+fn killed_before_a_wait_started_keeps_the_deadline_counted_from_the_intent() {
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&plan());
+    let mut run = sb.steppy(&["run", plan.to_str().expect("utf-8 path")]);
+    run.env("STEPPY_FAULT", "kill-after:intent:w1");
+    let (status, out) = sb.drive(run);
+    assert_eq!(status.signal(), Some(9), "{out}");
+    let id = sb.only_execution_id();
+    let wait = |v: &Value| {
+        v["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["name"] == "w1")
+            .cloned()
+            .expect("w1")
+    };
+    let before = wait(&sb.json(&["status", &id, "--format", "json"]));
+    assert!(
+        before["handle"].is_null(),
+        "killed before the handle: {before}"
+    );
+    let intent = before["attempt_started_ms"].as_i64().expect("intent time");
+    let (status, out) = sb.drive(sb.steppy(&["resume"]));
+    assert!(status.success(), "{out}");
+    assert_finished_once(&sb);
+    let after = wait(&sb.json(&["status", &id, "--format", "json"]));
+    assert_eq!(
+        after["handle"]["untilMs"].as_i64(),
+        Some(intent + 1000),
+        "deadline from the intent: {after}"
+    );
+}
+
+#[test]
 fn killed_between_stages() {
     crash_and_resume("stage-end:second");
 }
@@ -198,7 +233,11 @@ fn killed_by_timing_mid_approval_keeps_the_approval_pending() {
 
     // The approval outlives the process: the resumed run waits for it, and the token shown
     // before the crash still decides it.
-    let mut resumed = sb.steppy(&["resume"]).stdout(Stdio::piped()).spawn().expect("resume");
+    let mut resumed = sb
+        .steppy(&["resume"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("resume");
     let out = sb.read_approving(&mut resumed, |l| l.contains("still waiting for a decision"));
     assert!(out.contains("still waiting for a decision"), "{out}");
     sb.approve(&token);
@@ -207,5 +246,8 @@ fn killed_by_timing_mid_approval_keeps_the_approval_pending() {
     let history = sb.json(&["history", &id, "--format", "json"]);
     assert_eq!(count_events(&history, "ApprovalRequested"), 1);
     assert_eq!(count_events(&history, "ApprovalTokenRotated"), 0);
-    assert_eq!(sb.json(&["status", &id, "--format", "json"])["execution"]["state"], "SUCCEEDED");
+    assert_eq!(
+        sb.json(&["status", &id, "--format", "json"])["execution"]["state"],
+        "SUCCEEDED"
+    );
 }

@@ -78,6 +78,9 @@ pub struct StepContext {
     pub flat: usize,
     /// 1-based attempt number.
     pub attempt: u32,
+    /// When this attempt's start intent was recorded (epoch ms): the same after a restart, so
+    /// deadlines derived from it do not move.
+    pub attempt_started_ms: i64,
     /// `"{execution_id}/{stage}.{index}/{attempt}"`: stable across restarts of this attempt.
     pub idempotency_key: String,
     /// The step as written in the plan.

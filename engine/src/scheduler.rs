@@ -1027,6 +1027,7 @@ fn context(engine: &Engine, clock: Clock, live: &Live, flat: usize) -> StepConte
         index: s.index,
         flat,
         attempt: s.attempt,
+        attempt_started_ms: s.attempt_started_ms.unwrap_or_else(|| clock.now_ms()),
         idempotency_key: StepContext::key_for(&live.id, s.stage, s.index, s.attempt),
         step: live.defs[flat].clone(),
         clock,
@@ -1046,6 +1047,7 @@ fn start_attempt(live: &mut Live, flat: usize, now: i64, registry: &Registry) ->
     after.retry_at_ms = None;
     after.reason = None;
     after.started_ms = before.started_ms.or(Some(now));
+    after.attempt_started_ms = Some(now);
     let owns_timeout = registry.get(&before.kind).is_some_and(|e| e.owns_timeout());
     after.deadline_ms = def
         .options

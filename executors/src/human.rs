@@ -117,11 +117,10 @@ impl Executor for HumanExecutor {
                 required: h.required_approvals.max(1),
                 forbid_self: h.forbid_self_approval,
                 requested_by: current_user(),
-                deadline_ms: ctx
-                    .step
-                    .options
-                    .timeout_seconds
-                    .map(|t| now.saturating_add((t as i64).saturating_mul(1000))),
+                deadline_ms: ctx.step.options.timeout_seconds.map(|t| {
+                    ctx.attempt_started_ms
+                        .saturating_add((t as i64).saturating_mul(1000))
+                }),
                 on_timeout: match h.on_timeout {
                     OnTimeout::Approve => "approve".into(),
                     OnTimeout::Reject => "reject".into(),

@@ -1,7 +1,8 @@
 //! `Wait`: sleeps a number of seconds against a durable deadline.
 //!
 //! `start` records the deadline (`{"untilMs": ...}`) in the handle, so after a restart the wait
-//! resumes with only the remaining time.
+//! resumes with only the remaining time. The deadline counts from the recorded start intent, so
+//! even a restart before the handle was recorded keeps it.
 
 use serde_json::json;
 use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext};
@@ -19,8 +20,7 @@ impl Executor for WaitExecutor {
                 ));
             };
             let until_ms = ctx
-                .clock
-                .now_ms()
+                .attempt_started_ms
                 .saturating_add((w.seconds as i64).saturating_mul(1000));
             Ok(json!({ "untilMs": until_ms }))
         })

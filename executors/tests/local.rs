@@ -182,6 +182,7 @@ async fn a_notification_is_written_once_per_idempotency_key() {
         index: 0,
         flat: 0,
         attempt,
+        attempt_started_ms: 0,
         idempotency_key: StepContext::key_for("e", 0, 0, attempt),
         step: step.clone(),
         clock: Clock::system(),

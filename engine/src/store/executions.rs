@@ -32,6 +32,9 @@ pub struct StepRecord {
     pub retry_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_ms: Option<i64>,
+    /// When the current attempt's start intent was recorded (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_started_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,6 +134,7 @@ fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
         deadline_ms: r.get("deadline_ms")?,
         retry_at_ms: r.get("retry_at_ms")?,
         started_ms: r.get("started_ms")?,
+        attempt_started_ms: r.get("attempt_started_ms")?,
         ended_ms: r.get("ended_ms")?,
         reason: r.get("reason")?,
         output: parse_json(r.get("output")?),
@@ -264,7 +268,8 @@ impl Store {
             let mut update_step = tx
                 .prepare_cached(
                     "UPDATE steps SET state = ?4, attempt = ?5, handle = ?6, deadline_ms = ?7, retry_at_ms = ?8, started_ms = ?9, \
-                     ended_ms = ?10, reason = ?11, output = ?12 WHERE execution_id = ?1 AND stage = ?2 AND idx = ?3 AND state = ?13",
+                     ended_ms = ?10, reason = ?11, output = ?12, attempt_started_ms = ?14 \
+                     WHERE execution_id = ?1 AND stage = ?2 AND idx = ?3 AND state = ?13",
                 )
                 .map_err(sq)?;
             let mut update_exec = tx
@@ -313,7 +318,8 @@ impl Store {
                             row.ended_ms,
                             row.reason,
                             json_text(&row.output),
-                            from.as_str()
+                            from.as_str(),
+                            row.attempt_started_ms
                         ])
                         .map_err(sq)?;
                     if n != 1 {

@@ -84,6 +84,9 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (approval_id, voter)
     );
     "#,
+    // 2: when the current attempt's start was recorded, so executors can derive deadlines
+    // from the intent (a restart before the handle was recorded keeps the same deadline).
+    "ALTER TABLE steps ADD COLUMN attempt_started_ms INTEGER;",
 ];
 
 /// Applies every migration not yet applied, each in its own transaction.
