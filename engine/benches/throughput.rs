@@ -1,6 +1,8 @@
 //! Benchmark 1: 100 stages x 100 no-op steps, durable (a real SQLite file, WAL,
 //! `synchronous=FULL`, then `NORMAL`). Goal: at least 10,000 durable step transitions per second.
 //!
+//! It runs on a current-thread tokio runtime, as `steppy run` and `steppy resume` do.
+//!
 //! Run: `cargo bench -p steppy-engine --bench throughput`
 
 #[path = "common.rs"]
@@ -11,8 +13,7 @@ use steppy_engine::events::EventType;
 use steppy_engine::store::{Durability, Store};
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");

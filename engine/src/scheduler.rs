@@ -71,7 +71,7 @@ pub struct EngineOptions {
     /// Most reports folded into one tick.
     pub max_batch: usize,
     /// During a burst of reports, how long to wait for one more before committing the tick
-    /// (the group commit window).
+    /// (the group commit window; not needed, so not used, on a current-thread runtime).
     pub gather: Duration,
 }
 
@@ -331,6 +331,8 @@ impl Driver {
                 // keep arriving less than `gather` apart, keep gathering (up to `max_batch`). A
                 // lone report (a wait ending) is committed at once.
                 let (gather, max) = (self.engine.options.gather, self.engine.options.max_batch);
+                let single_threaded = tokio::runtime::Handle::current().runtime_flavor()
+                    == tokio::runtime::RuntimeFlavor::CurrentThread;
                 tokio::task::yield_now().await;
                 while reports.len() < max {
                     let before = reports.len();
@@ -344,6 +346,11 @@ impl Driver {
                         break;
                     }
                     if reports.len() == before {
+                        // On a current-thread runtime the yield above already ran every task
+                        // that was ready: nothing more is coming right now.
+                        if single_threaded {
+                            break;
+                        }
                         match tokio::time::timeout(gather, self.rx.recv()).await {
                             Ok(Some(r)) => reports.push(r),
                             _ => break,

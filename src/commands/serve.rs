@@ -13,7 +13,7 @@ pub fn run(db: Option<PathBuf>, listen: &str) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let runtime = match setup::runtime() {
+    let runtime = match setup::server_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };

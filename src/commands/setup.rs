@@ -40,8 +40,18 @@ pub fn engine(store: Store, db: &Path, progress: Arc<Progress>) -> Engine {
     Engine::new(store, Arc::new(registry), progress.clone(), progress)
 }
 
-/// A tokio runtime for one command.
+/// The tokio runtime for `run`, `resume` and `abort`: one thread. The engine is one driver
+/// task plus light attempt tasks, and on one thread a tick's reports arrive together, which
+/// makes group commit batches as large as they can be.
 pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(2, &format!("cannot start the async runtime: {e}")))
+}
+
+/// The tokio runtime for `serve`: the engine and the HTTP service on two worker threads.
+pub fn server_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
