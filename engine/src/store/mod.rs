@@ -1,10 +1,10 @@
 //! The durable store: one SQLite file in WAL mode holding the execution histories, the
 //! materialized current state (executions, steps), leases and approvals.
 //!
-//! - [`schema`]: the migrations (tracked by `PRAGMA user_version`).
-//! - [`executions`]: submitting plans, group-committing batches of events, loading and listing.
-//! - [`approvals`]: approval requests and their first-decision-wins voting.
-//! - [`lease`]: which process drives which execution.
+//! - `schema`: the migrations (tracked by `PRAGMA user_version`).
+//! - `executions`: submitting plans, group-committing batches of events, loading and listing.
+//! - `approvals`: approval requests and their first-decision-wins voting.
+//! - `lease`: which process drives which execution.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
 //! through it, in short transactions.
