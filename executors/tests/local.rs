@@ -207,3 +207,16 @@ async fn a_notification_is_written_once_per_idempotency_key() {
         .collect();
     assert_eq!(keys, vec!["e/0.0/1", "e/0.0/2"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_abort_cancels_a_pending_approval_for_good() {
+    let plan = one_step(json!({ "type": "Human", "name": "h", "message": "ship?" }));
+    let (store, id, tokens, task) = start(plan).await;
+    let hash = token_hash(&first_token(&tokens).await);
+    store.request_abort(&id, false, 0).expect("abort");
+    assert_eq!(task.await.expect("join"), ExecutionState::Aborted);
+    let late = store
+        .vote(&hash, &vote(true, "alice"), 0)
+        .expect_err("cancelled");
+    assert!(late.to_string().contains("already cancelled"), "{late}");
+}
