@@ -8,6 +8,9 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The Steppy database (default: <data dir>/steppy/steppy.db).
+    #[arg(long, global = true, env = "STEPPY_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +26,75 @@ pub enum Command {
     },
     /// Print the JSON Schema of a plan (for editors and other tools).
     Schema,
+    /// Validate, record and run a plan, showing progress until it ends.
+    Run {
+        /// The plan file.
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+        /// Record the execution and return at once; `steppy serve` or `steppy resume` runs it.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Record a plan for `steppy serve` (or `steppy resume`) to run; prints the execution id.
+    Submit {
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+    },
+    /// Run the engine and its HTTP service until interrupted.
+    Serve {
+        /// Address for the HTTP service.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: String,
+    },
+    /// Finish every unfinished execution (after a crash or a restart), then exit.
+    Resume,
+    /// List executions, newest first.
+    List {
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Show an execution and the state of each step.
+    Status {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Show the event history of an execution.
+    History {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Abort an execution: waiting steps are cancelled; running external jobs are left to finish.
+    Abort {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Stop running external jobs (builds, pipelines) too.
+        #[arg(long)]
+        stop_running: bool,
+    },
+    /// Approve a pending approval with the token shown when it was requested.
+    Approve {
+        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
+        token: String,
+        /// A comment kept with the decision.
+        #[arg(long)]
+        comment: Option<String>,
+        /// Who is deciding (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        voter: Option<String>,
+    },
+    /// Reject a pending approval (this aborts its execution).
+    Reject {
+        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
+        token: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long = "as", value_name = "NAME")]
+        voter: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,8 @@
 
 mod cli;
 mod commands;
+mod http;
+mod progress;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -5,10 +5,26 @@
 //!   JSON pointers back to byte spans, so that every later error can point at the source.
 //! - [`validate`]: checks a plan against `schemas/plan.schema.json` and the rules a schema cannot
 //!   express, and reports every problem at once as source-located [`validate::Diagnostic`]s.
+//! - [`state`]: execution and step states and the one function per kind deciding legal transitions.
+//! - [`executor`]: the [`executor::Executor`] trait every step type implements, and the registry.
+//! - [`store`]: the SQLite store (history, current state, leases, approvals).
+//! - [`scheduler`]: the engine that drives executions durably, stage by stage.
+//! - [`events`], [`clock`], [`fault`]: event types, a tokio-friendly wall clock, crash injection.
+//! - [`testing`]: a scriptable executor for tests and benchmarks.
 
 pub mod plan;
 pub mod source;
 pub mod validate;
+
+// The durable engine (issue #3).
+pub mod clock;
+pub mod events;
+pub mod executor;
+pub mod fault;
+pub mod scheduler;
+pub mod state;
+pub mod store;
+pub mod testing;
 
 pub use plan::Plan;
 pub use validate::{load_plan, Diagnostic, LoadError, Report};

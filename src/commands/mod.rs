@@ -5,6 +5,15 @@
 mod schema;
 mod validate;
 
+// The durable engine's commands (issue #3).
+mod abort;
+mod decide;
+mod inspect;
+mod resume;
+mod run;
+mod serve;
+mod setup;
+
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
 
@@ -12,5 +21,15 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
+        Command::Run { plan, detach } => run::run(cli.db, &plan, detach),
+        Command::Submit { plan } => run::run(cli.db, &plan, true),
+        Command::Serve { listen } => serve::run(cli.db, &listen),
+        Command::Resume => resume::run(cli.db),
+        Command::List { format } => inspect::list(cli.db, format),
+        Command::Status { id, format } => inspect::status(cli.db, &id, format),
+        Command::History { id, format } => inspect::history(cli.db, &id, format),
+        Command::Abort { id, stop_running } => abort::run(cli.db, &id, stop_running),
+        Command::Approve { token, comment, voter } => decide::run(cli.db, &token, true, comment, voter),
+        Command::Reject { token, comment, voter } => decide::run(cli.db, &token, false, comment, voter),
     }
 }

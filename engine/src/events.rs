@@ -1,0 +1,75 @@
+//! The event types of an execution's append-only history.
+//!
+//! Like a Step Functions history: every state change is an event with a sequence number, a
+//! timestamp, a type, the step it concerns and a JSON `details` object. Events are committed
+//! before the engine acts on them; the history has no length limit.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+macro_rules! event_types {
+    ($($(#[$doc:meta])* $variant:ident),* $(,)?) => {
+        /// What happened. Stored by name in the `events.type` column.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum EventType { $($(#[$doc])* $variant),* }
+
+        impl EventType {
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => stringify!($variant)),* }
+            }
+        }
+
+        impl std::str::FromStr for EventType {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $(stringify!($variant) => Ok(EventType::$variant),)*
+                    other => Err(format!("unknown event type '{other}'")),
+                }
+            }
+        }
+    };
+}
+
+event_types!(
+    ExecutionSubmitted,
+    ExecutionStarted,
+    /// A process took over an unfinished execution (after a restart).
+    ExecutionResumed,
+    StageStarted,
+    /// The intent to start an attempt (its idempotency key), recorded before any side effect.
+    StepStarted,
+    /// The handle the executor returned for an attempt.
+    StepHandleRecorded,
+    StepSucceeded,
+    StepFailed,
+    StepRetryScheduled,
+    StepTimedOut,
+    StepCancelled,
+    /// The execution was aborted while this step's external job ran; the job was left running.
+    StepAbandoned,
+    StageEnded,
+    ExecutionSucceeded,
+    ExecutionFailed,
+    ExecutionAbortRequested,
+    ExecutionAborted,
+    ApprovalRequested,
+    ApprovalTokenRotated,
+    ApprovalVoted,
+    ApprovalDecided,
+);
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    /// Unix epoch milliseconds.
+    pub at_ms: i64,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    pub details: Value,
+}

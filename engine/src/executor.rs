@@ -1,0 +1,164 @@
+//! The executor trait every step type implements, and the registry mapping type names to them.
+//!
+//! An executor is written for durability. The engine drives each attempt of a step as:
+//!
+//! 1. record a `StepStarted` event with the attempt's [`StepContext::idempotency_key`] (committed);
+//! 2. [`Executor::start`]: begin the work and return a small JSON [`Handle`] (a build id, a
+//!    deadline, an approval id). `start` must be idempotent on the key: after a crash it may be
+//!    called again with the same key and must not start the work twice;
+//! 3. record the handle (committed);
+//! 4. [`Executor::resume`]: wait for the outcome of the work the handle names. After a restart the
+//!    engine skips straight to this step with the recorded handle;
+//! 5. [`Executor::cancel`] if the execution is aborted or the step is cancelled.
+//!
+//! Adding a step type is one module implementing [`Executor`] plus one [`Registry::register`]
+//! line.
+
+use crate::clock::Clock;
+use crate::plan::Step;
+use crate::store::Store;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// A boxed, sendable future: what trait methods return so executors can live in a registry.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The durable record of a started piece of work, as JSON (kept small: it is stored).
+pub type Handle = Value;
+
+/// How an attempt ended, as told by [`Executor::resume`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Done; the JSON is kept as the step's output.
+    Succeeded(Value),
+    /// Failed. `retryable` failures are tried again if the step has a `retry` policy.
+    Failed { reason: String, retryable: bool },
+    /// A person rejected the step: the whole execution is aborted.
+    Rejected { reason: String },
+}
+
+/// An executor could not do its job (the work itself did not get to fail or succeed).
+/// The engine treats it as a retryable failure of the attempt.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecError(pub String);
+
+impl ExecError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ExecError(message.into())
+    }
+}
+
+/// Where executors send lines meant for the person running Steppy (an approval command, a
+/// notification). Never written to the history: it may carry a secret token.
+pub trait Notices: Send + Sync {
+    /// Shows one line about step `step` of execution `execution_id`.
+    fn notice(&self, execution_id: &str, step: &str, line: &str);
+    /// A fresh approval token was issued for a step (the one moment the plain token exists).
+    fn approval_token(&self, _execution_id: &str, _step: &str, _token: &str) {}
+}
+
+/// Notices that go nowhere (tests, benchmarks).
+pub struct SilentNotices;
+impl Notices for SilentNotices {
+    fn notice(&self, _: &str, _: &str, _: &str) {}
+}
+
+/// Everything an executor knows about the attempt it runs.
+#[derive(Clone)]
+pub struct StepContext {
+    pub execution_id: Arc<str>,
+    /// Stage index (0-based) and step index within the stage.
+    pub stage: usize,
+    pub index: usize,
+    /// Position of the step in the whole plan (stages flattened), for the engine's bookkeeping.
+    pub flat: usize,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// When this attempt's start intent was recorded (epoch ms): the same after a restart, so
+    /// deadlines derived from it do not move.
+    pub attempt_started_ms: i64,
+    /// `"{execution_id}/{stage}.{index}/{attempt}"`: stable across restarts of this attempt.
+    pub idempotency_key: String,
+    /// The step as written in the plan.
+    pub step: Arc<Step>,
+    /// The clock to read time and sleep with.
+    pub clock: Clock,
+    /// Where to show lines to the person running Steppy.
+    pub notices: Arc<dyn Notices>,
+    /// The durable store, for executors that keep their own records (approvals).
+    pub store: Store,
+}
+
+impl StepContext {
+    /// The idempotency key of an attempt; derived, so it is the same after a restart.
+    pub fn key_for(execution_id: &str, stage: usize, index: usize, attempt: u32) -> String {
+        format!("{execution_id}/{stage}.{index}/{attempt}")
+    }
+}
+
+/// One step type's behaviour. See the module docs for the durable protocol.
+pub trait Executor: Send + Sync {
+    /// Begins the work; idempotent on `ctx.idempotency_key`. Returns the handle to record.
+    fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>>;
+
+    /// Waits until the work named by `handle` ends and reports how.
+    fn resume<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+    ) -> BoxFuture<'a, Result<Outcome, ExecError>>;
+
+    /// Stops waiting for the work. `stop_external` asks to stop an external job too (a build);
+    /// without it an external job is left to finish.
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+        stop_external: bool,
+    ) -> BoxFuture<'a, Result<(), ExecError>>;
+
+    /// True if the work runs outside Steppy (a build, a pipeline): an abort leaves it running
+    /// unless asked to stop it. Waits and approvals are internal and are simply cancelled.
+    fn is_external(&self) -> bool {
+        false
+    }
+
+    /// True if, once started, the step waits for time or for people (shown as WAITING rather
+    /// than RUNNING).
+    fn waits(&self) -> bool {
+        false
+    }
+
+    /// True if the executor applies the step's `timeoutSeconds` itself (an approval decides
+    /// what a timeout means); otherwise the engine times the attempt out.
+    fn owns_timeout(&self) -> bool {
+        false
+    }
+}
+
+/// Maps a plan `type` name (`"Wait"`, `"Human"`) to its executor.
+#[derive(Default, Clone)]
+pub struct Registry {
+    executors: HashMap<String, Arc<dyn Executor>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `executor` for steps whose `type` is `type_name`.
+    pub fn register(&mut self, type_name: &str, executor: Arc<dyn Executor>) -> &mut Self {
+        self.executors.insert(type_name.to_string(), executor);
+        self
+    }
+
+    /// The executor for `type_name`, if one is registered.
+    pub fn get(&self, type_name: &str) -> Option<&Arc<dyn Executor>> {
+        self.executors.get(type_name)
+    }
+}

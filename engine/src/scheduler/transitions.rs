@@ -1,0 +1,487 @@
+//! What changes, and why: starting and ending stages, aborting, and turning each attempt report
+//! into events plus state changes (applied in memory here, committed by the driver).
+
+use super::driver::{Action, Driver, Live, Report};
+use crate::events::EventType;
+use crate::executor::{Outcome, Registry, StepContext};
+use crate::state::{ExecutionState, StepState};
+use crate::store::{Batch, Change, ExecWrite, StepRecord};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+impl Driver {
+    pub(super) fn bootstrap_all(&mut self, batch: &mut Batch, actions: &mut Vec<Action>) {
+        let ids: Vec<Arc<str>> = self.live.keys().cloned().collect();
+        for id in ids {
+            self.bootstrap(&id, batch, actions);
+        }
+    }
+
+    /// First tick of an adopted execution: start it, or pick its running steps back up.
+    pub(super) fn bootstrap(
+        &mut self,
+        id: &Arc<str>,
+        batch: &mut Batch,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(live) = self.live.get_mut(id) else {
+            return;
+        };
+        match live.state {
+            ExecutionState::Pending => batch.push(exec_change(
+                live,
+                EventType::ExecutionStarted,
+                ExecutionState::Running,
+                None,
+                json!({}),
+            )),
+            ExecutionState::Running => {
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionResumed,
+                    ExecutionState::Running,
+                    None,
+                    json!({ "pid": std::process::id() }),
+                ));
+                for flat in live.stage_range(live.stage) {
+                    let s = &live.steps[flat];
+                    match (s.state, s.retry_at_ms) {
+                        (StepState::Waiting, Some(at_ms)) => actions.push(Action::RetryTimer {
+                            exec: id.clone(),
+                            flat,
+                            attempt: s.attempt,
+                            at_ms,
+                        }),
+                        (StepState::Running | StepState::Waiting, _) => {
+                            actions.push(Action::Spawn {
+                                exec: id.clone(),
+                                flat,
+                            })
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.advance(id, batch, actions);
+    }
+
+    /// Starts stages and ends them (and the execution) as far as the current state allows.
+    pub(super) fn advance(&mut self, id: &Arc<str>, batch: &mut Batch, actions: &mut Vec<Action>) {
+        let now = self.clock.now_ms();
+        let Some(live) = self.live.get_mut(id) else {
+            return;
+        };
+        while live.state == ExecutionState::Running {
+            if live.plan.stages.is_empty() {
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionSucceeded,
+                    ExecutionState::Succeeded,
+                    None,
+                    json!({}),
+                ));
+                break;
+            }
+            let range = live.stage_range(live.stage);
+            if !live.stage_started {
+                live.stage_started = true;
+                let stage = live.stage;
+                batch.push(exec_change(
+                    live,
+                    EventType::StageStarted,
+                    ExecutionState::Running,
+                    None,
+                    json!({ "name": live.plan.stages[stage].name }),
+                ));
+                if let Some(c) = batch.changes.last_mut() {
+                    c.stage = Some(stage);
+                }
+                for flat in range {
+                    batch.push(start_attempt(live, flat, now, &self.engine.registry));
+                    actions.push(Action::Spawn {
+                        exec: id.clone(),
+                        flat,
+                    });
+                }
+                continue;
+            }
+            if !live.steps[range.clone()]
+                .iter()
+                .all(|s| s.state.is_terminal())
+            {
+                break;
+            }
+            let failed = range.clone().find(|&i| {
+                let s = &live.steps[i];
+                !matches!(s.state, StepState::Succeeded)
+                    && !live.defs[i].options.continue_on_failure
+            });
+            let stage = live.stage;
+            let name = live.plan.stages[stage].name.clone();
+            batch.push(Change {
+                execution_id: id.clone(),
+                kind: EventType::StageEnded,
+                stage: Some(stage),
+                step: None,
+                details: json!({ "name": name, "failed": failed.is_some() }),
+                step_write: None,
+                exec_write: None,
+            });
+            if let Some(i) = failed {
+                let s = &live.steps[i];
+                let reason = format!(
+                    "step \"{}\" {}: {}",
+                    s.name,
+                    s.state.as_str().to_lowercase().replace('_', " "),
+                    s.reason.clone().unwrap_or_default()
+                );
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionFailed,
+                    ExecutionState::Failed,
+                    Some(reason),
+                    json!({}),
+                ));
+            } else if stage + 1 == live.plan.stages.len() {
+                batch.push(exec_change(
+                    live,
+                    EventType::ExecutionSucceeded,
+                    ExecutionState::Succeeded,
+                    None,
+                    json!({}),
+                ));
+            } else {
+                live.stage += 1;
+                live.stage_started = false;
+            }
+        }
+    }
+
+    /// Aborts an execution: waiting and internal steps of the current stage are cancelled;
+    /// running external jobs are left to finish unless `stop_running`.
+    pub(super) fn abort(
+        &mut self,
+        id: &Arc<str>,
+        reason: &str,
+        stop_running: bool,
+        batch: &mut Batch,
+        actions: &mut Vec<Action>,
+    ) {
+        let now = self.clock.now_ms();
+        let Some(live) = self.live.get_mut(id) else {
+            return;
+        };
+        if live.state.is_terminal() {
+            return;
+        }
+        if live.state == ExecutionState::Running && live.stage_started {
+            for flat in live.stage_range(live.stage) {
+                let before = live.steps[flat].clone();
+                if before.state.is_terminal() {
+                    continue;
+                }
+                let external = self
+                    .engine
+                    .registry
+                    .get(&before.kind)
+                    .is_some_and(|e| e.is_external());
+                let leave_running = external
+                    && before.handle.is_some()
+                    && !stop_running
+                    && before.state == StepState::Running;
+                let mut after = before.clone();
+                after.ended_ms = Some(now);
+                after.retry_at_ms = None;
+                let kind = if leave_running {
+                    after.state = StepState::Aborted;
+                    after.reason =
+                        Some("execution aborted; the external job was left running".into());
+                    actions.push(Action::StopWatching {
+                        exec: id.clone(),
+                        flat,
+                    });
+                    EventType::StepAbandoned
+                } else {
+                    after.state = StepState::Cancelled;
+                    after.reason = Some(reason.to_string());
+                    if before.state != StepState::Pending {
+                        actions.push(Action::Cancel {
+                            exec: id.clone(),
+                            flat,
+                            handle: before.handle.clone(),
+                            stop_external: stop_running,
+                        });
+                    }
+                    EventType::StepCancelled
+                };
+                batch.push(step_change(
+                    live,
+                    flat,
+                    before.state,
+                    after,
+                    kind,
+                    json!({ "reason": reason }),
+                ));
+            }
+        }
+        batch.push(exec_change(
+            live,
+            EventType::ExecutionAborted,
+            ExecutionState::Aborted,
+            Some(reason.to_string()),
+            json!({ "stopRunning": stop_running }),
+        ));
+    }
+
+    pub(super) fn on_report(
+        &mut self,
+        report: Report,
+        batch: &mut Batch,
+        actions: &mut Vec<Action>,
+    ) {
+        let now = self.clock.now_ms();
+        let (exec, flat, attempt) = match &report {
+            Report::Started {
+                exec,
+                flat,
+                attempt,
+                ..
+            }
+            | Report::Ended {
+                exec,
+                flat,
+                attempt,
+                ..
+            }
+            | Report::TimedOut {
+                exec,
+                flat,
+                attempt,
+            }
+            | Report::RetryDue {
+                exec,
+                flat,
+                attempt,
+            } => (exec.clone(), *flat, *attempt),
+        };
+        let registry = self.engine.registry.clone();
+        let Some(live) = self.live.get_mut(&exec) else {
+            return;
+        };
+        let before = live.steps[flat].clone();
+        // Reports about an attempt that is no longer current (cancelled, superseded) are stale.
+        if live.state.is_terminal() || before.state.is_terminal() || before.attempt != attempt {
+            return;
+        }
+        let def = live.defs[flat].clone();
+        let mut after = before.clone();
+        match report {
+            Report::Started { handle, ack, .. } => {
+                if before.state != StepState::Running || before.handle.is_some() {
+                    return;
+                }
+                let waits = registry.get(&before.kind).is_some_and(|e| e.waits());
+                after.state = if waits {
+                    StepState::Waiting
+                } else {
+                    StepState::Running
+                };
+                after.handle = Some(handle.clone());
+                batch.push(step_change(
+                    live,
+                    flat,
+                    before.state,
+                    after,
+                    EventType::StepHandleRecorded,
+                    json!({ "attempt": attempt, "handle": handle }),
+                ));
+                actions.push(Action::Ack(ack));
+            }
+            Report::RetryDue { .. } => {
+                if before.state != StepState::Waiting || before.retry_at_ms.is_none() {
+                    return;
+                }
+                batch.push(start_attempt(live, flat, now, &registry));
+                actions.push(Action::Spawn {
+                    exec: exec.clone(),
+                    flat,
+                });
+            }
+            Report::TimedOut { .. } => {
+                live.tasks.remove(&flat);
+                after.state = StepState::TimedOut;
+                after.ended_ms = Some(now);
+                after.reason = Some(format!(
+                    "no outcome within {}s",
+                    def.options.timeout_seconds.unwrap_or(0)
+                ));
+                batch.push(step_change(
+                    live,
+                    flat,
+                    before.state,
+                    after,
+                    EventType::StepTimedOut,
+                    json!({ "attempt": attempt }),
+                ));
+                actions.push(Action::Cancel {
+                    exec: exec.clone(),
+                    flat,
+                    handle: before.handle.clone(),
+                    stop_external: true,
+                });
+            }
+            Report::Ended { result, .. } => {
+                live.tasks.remove(&flat);
+                let outcome = match result {
+                    Ok(o) => o,
+                    Err(e) => Outcome::Failed {
+                        reason: e.0,
+                        retryable: true,
+                    },
+                };
+                match outcome {
+                    Outcome::Succeeded(output) => {
+                        after.state = StepState::Succeeded;
+                        after.ended_ms = Some(now);
+                        after.output = Some(output);
+                        batch.push(step_change(
+                            live,
+                            flat,
+                            before.state,
+                            after,
+                            EventType::StepSucceeded,
+                            json!({ "attempt": attempt }),
+                        ));
+                    }
+                    Outcome::Failed { reason, retryable } => {
+                        let retry = def
+                            .options
+                            .retry
+                            .filter(|r| retryable && attempt < r.max_attempts);
+                        if let Some(r) = retry {
+                            let at_ms = now + (r.delay_after(attempt) * 1000.0) as i64;
+                            after.state = StepState::Waiting;
+                            after.retry_at_ms = Some(at_ms);
+                            after.reason = Some(reason.clone());
+                            batch.push(step_change(
+                                live,
+                                flat,
+                                before.state,
+                                after,
+                                EventType::StepRetryScheduled,
+                                json!({ "attempt": attempt, "reason": reason, "retryAtMs": at_ms }),
+                            ));
+                            actions.push(Action::RetryTimer {
+                                exec: exec.clone(),
+                                flat,
+                                attempt,
+                                at_ms,
+                            });
+                        } else {
+                            after.state = StepState::Failed;
+                            after.ended_ms = Some(now);
+                            after.reason = Some(reason.clone());
+                            batch.push(step_change(live, flat, before.state, after, EventType::StepFailed,
+                                json!({ "attempt": attempt, "reason": reason, "retryable": retryable })));
+                        }
+                    }
+                    Outcome::Rejected { reason } => {
+                        after.state = StepState::Failed;
+                        after.ended_ms = Some(now);
+                        after.reason = Some(reason.clone());
+                        batch.push(step_change(
+                            live,
+                            flat,
+                            before.state,
+                            after,
+                            EventType::StepFailed,
+                            json!({ "attempt": attempt, "reason": reason, "rejected": true }),
+                        ));
+                        let why = format!("step \"{}\" was rejected: {reason}", def.name);
+                        self.abort(&exec, &why, false, batch, actions);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The change that starts the next attempt of step `flat`: the start intent, with its key.
+pub(super) fn start_attempt(live: &mut Live, flat: usize, now: i64, registry: &Registry) -> Change {
+    let before = live.steps[flat].clone();
+    let def = &live.defs[flat];
+    let mut after = before.clone();
+    after.state = StepState::Running;
+    after.attempt = before.attempt + 1;
+    after.handle = None;
+    after.retry_at_ms = None;
+    after.reason = None;
+    after.started_ms = before.started_ms.or(Some(now));
+    after.attempt_started_ms = Some(now);
+    let owns_timeout = registry.get(&before.kind).is_some_and(|e| e.owns_timeout());
+    after.deadline_ms = def
+        .options
+        .timeout_seconds
+        .filter(|_| !owns_timeout)
+        .map(|t| now + (t as i64) * 1000);
+    let key = StepContext::key_for(&live.id, before.stage, before.index, after.attempt);
+    let details = json!({ "attempt": after.attempt, "key": key, "deadlineMs": after.deadline_ms });
+    step_change(
+        live,
+        flat,
+        before.state,
+        after,
+        EventType::StepStarted,
+        details,
+    )
+}
+
+/// A change of step `flat` from `from` to `after`, applied to the in-memory state too.
+pub(super) fn step_change(
+    live: &mut Live,
+    flat: usize,
+    from: StepState,
+    after: StepRecord,
+    kind: EventType,
+    details: Value,
+) -> Change {
+    let change = Change {
+        execution_id: live.id.clone(),
+        kind,
+        stage: Some(after.stage),
+        step: Some(after.index),
+        details,
+        step_write: Some((from, after.clone())),
+        exec_write: None,
+    };
+    live.steps[flat] = after;
+    change
+}
+
+/// A change of the execution (state and current stage), applied to the in-memory state too.
+pub(super) fn exec_change(
+    live: &mut Live,
+    kind: EventType,
+    to: ExecutionState,
+    reason: Option<String>,
+    details: Value,
+) -> Change {
+    let from = live.state;
+    live.state = to;
+    Change {
+        execution_id: live.id.clone(),
+        kind,
+        stage: None,
+        step: None,
+        details,
+        step_write: None,
+        exec_write: Some(ExecWrite {
+            from,
+            to,
+            current_stage: live.stage,
+            reason,
+        }),
+    }
+}

@@ -1,0 +1,387 @@
+//! Approval requests for `Human` steps, and their decisions.
+//!
+//! Only the SHA-256 of an approval token is stored. A decision is final: votes are counted in
+//! one `IMMEDIATE` transaction, so the first decisive vote wins and every later one is refused.
+//! Any reject decides "rejected"; `required` approve votes decide "approved".
+
+use super::executions::append_event;
+use super::{Store, StoreError, StoreResult};
+use crate::events::EventType;
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+use serde_json::json;
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalState {
+    Pending,
+    Approved,
+    Rejected,
+    /// The step was cancelled (its execution aborted) before anyone decided.
+    Cancelled,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Rejected => "rejected",
+            ApprovalState::Cancelled => "cancelled",
+        }
+    }
+    fn parse(s: &str) -> ApprovalState {
+        match s {
+            "approved" => ApprovalState::Approved,
+            "rejected" => ApprovalState::Rejected,
+            "cancelled" => ApprovalState::Cancelled,
+            _ => ApprovalState::Pending,
+        }
+    }
+}
+
+/// What is needed to create an approval request.
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    pub execution_id: String,
+    pub stage: usize,
+    pub index: usize,
+    pub idempotency_key: String,
+    pub token_sha256: String,
+    pub message: String,
+    pub approvers: Vec<String>,
+    pub required: u32,
+    pub forbid_self: bool,
+    pub requested_by: String,
+    pub deadline_ms: Option<i64>,
+    /// `"approve"` or `"reject"`.
+    pub on_timeout: String,
+}
+
+/// A stored approval request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approval {
+    pub id: String,
+    pub execution_id: String,
+    pub stage: usize,
+    pub index: usize,
+    pub delivered: bool,
+    pub message: String,
+    pub required: u32,
+    pub deadline_ms: Option<i64>,
+    pub on_timeout: String,
+    pub state: ApprovalState,
+    pub decided_by: Option<String>,
+    pub comment: Option<String>,
+    pub approvals_so_far: u32,
+}
+
+/// A vote cast with a token.
+#[derive(Debug, Clone)]
+pub struct Vote {
+    pub approve: bool,
+    pub voter: String,
+    pub comment: Option<String>,
+}
+
+/// The result of a vote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub approval: Approval,
+    /// True if this vote decided the approval (false: recorded, more approvals needed).
+    pub decisive: bool,
+}
+
+fn approval_from_row(r: &Row<'_>) -> rusqlite::Result<Approval> {
+    Ok(Approval {
+        id: r.get("id")?,
+        execution_id: r.get("execution_id")?,
+        stage: r.get::<_, i64>("stage")? as usize,
+        index: r.get::<_, i64>("idx")? as usize,
+        delivered: r.get("delivered")?,
+        message: r.get("message")?,
+        required: r.get::<_, i64>("required")? as u32,
+        deadline_ms: r.get("deadline_ms")?,
+        on_timeout: r.get("on_timeout")?,
+        state: ApprovalState::parse(&r.get::<_, String>("state")?),
+        decided_by: r.get("decided_by")?,
+        comment: r.get("comment")?,
+        approvals_so_far: r.get::<_, i64>("approvals_so_far")? as u32,
+    })
+}
+
+const APPROVAL_SELECT: &str = "SELECT a.*, (SELECT COUNT(*) FROM approval_votes v WHERE v.approval_id = a.id AND v.approve = 1) \
+     AS approvals_so_far FROM approvals a";
+
+impl Store {
+    /// Creates the approval request for an attempt, or returns the existing one for the same
+    /// idempotency key (then `token_sha256` is ignored). The bool is true if it was created.
+    pub fn create_approval(&self, new: &NewApproval, now_ms: i64) -> StoreResult<(Approval, bool)> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let existing = tx
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.idempotency_key = ?1"),
+                [&new.idempotency_key],
+                approval_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(a) = existing {
+            return Ok((a, false));
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO approvals (id, execution_id, stage, idx, idempotency_key, token_sha256, message, approvers, required, \
+             forbid_self, requested_by, deadline_ms, on_timeout, state, created_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', ?14)",
+            params![
+                id, new.execution_id, new.stage as i64, new.index as i64, new.idempotency_key, new.token_sha256, new.message,
+                serde_json::to_string(&new.approvers).unwrap_or_else(|_| "[]".into()), new.required as i64, new.forbid_self,
+                new.requested_by, new.deadline_ms, new.on_timeout, now_ms
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        let details = json!({ "approvalId": id, "key": new.idempotency_key, "required": new.required, "deadlineMs": new.deadline_ms });
+        append_event(
+            &tx,
+            &new.execution_id,
+            now_ms,
+            EventType::ApprovalRequested,
+            Some(new.stage),
+            Some(new.index),
+            &details,
+        )?;
+        let a = tx
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+                [&id],
+                approval_from_row,
+            )
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok((a, true))
+    }
+
+    /// Replaces the token of a pending, undelivered approval (the old token stops working).
+    pub fn rotate_approval_token(
+        &self,
+        id: &str,
+        token_sha256: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let row: Option<(String, i64, i64)> = tx
+            .query_row("UPDATE approvals SET token_sha256 = ?2, delivered = 0 WHERE id = ?1 AND state = 'pending' \
+                        RETURNING execution_id, stage, idx", params![id, token_sha256], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some((exec, stage, idx)) = row {
+            append_event(
+                &tx,
+                &exec,
+                now_ms,
+                EventType::ApprovalTokenRotated,
+                Some(stage as usize),
+                Some(idx as usize),
+                &json!({ "approvalId": id }),
+            )?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Records that the approval's current token was shown/delivered.
+    pub fn mark_approval_delivered(&self, id: &str) -> StoreResult<()> {
+        let conn = self.lock();
+        conn.execute("UPDATE approvals SET delivered = 1 WHERE id = ?1", [id])
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The approval with this id.
+    pub fn approval(&self, id: &str) -> StoreResult<Approval> {
+        let conn = self.lock();
+        conn.query_row(
+            &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+            [id],
+            approval_from_row,
+        )
+        .optional()
+        .map_err(|e| self.err(e))?
+        .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))
+    }
+
+    /// Casts a vote with the token whose SHA-256 is `token_sha256`. First decision wins.
+    pub fn vote(&self, token_sha256: &str, vote: &Vote, now_ms: i64) -> StoreResult<Decision> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let row = tx
+            .query_row(
+                "SELECT id, execution_id, stage, idx, state, approvers, required, forbid_self, requested_by, decided_by \
+                 FROM approvals WHERE token_sha256 = ?1",
+                [token_sha256],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?, r.get::<_, bool>(7)?,
+                        r.get::<_, String>(8)?, r.get::<_, Option<String>>(9)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((
+            id,
+            exec,
+            stage,
+            idx,
+            state,
+            approvers,
+            required,
+            forbid_self,
+            requested_by,
+            decided_by,
+        )) = row
+        else {
+            return Err(StoreError::UnknownToken);
+        };
+        if state != "pending" {
+            return Err(StoreError::AlreadyDecided {
+                state,
+                by: decided_by.unwrap_or_else(|| "someone".into()),
+            });
+        }
+        let approvers: Vec<String> = serde_json::from_str(&approvers).unwrap_or_default();
+        if !approvers.is_empty() && !approvers.iter().any(|a| a == &vote.voter) {
+            return Err(StoreError::Refused(format!(
+                "{} is not one of the approvers of this step ({})",
+                vote.voter,
+                approvers.join(", ")
+            )));
+        }
+        if forbid_self && vote.approve && vote.voter == requested_by {
+            return Err(StoreError::Refused(format!(
+                "{} started this execution and may not approve it (forbidSelfApproval)",
+                vote.voter
+            )));
+        }
+        let inserted = tx
+            .execute(
+                "INSERT INTO approval_votes (approval_id, voter, approve, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![id, vote.voter, vote.approve, vote.comment, now_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        if inserted == 0 {
+            return Err(StoreError::Refused(format!(
+                "{} has already voted on this approval",
+                vote.voter
+            )));
+        }
+        let (stage, idx) = (Some(stage as usize), Some(idx as usize));
+        append_event(
+            &tx,
+            &exec,
+            now_ms,
+            EventType::ApprovalVoted,
+            stage,
+            idx,
+            &json!({ "approvalId": id, "voter": vote.voter, "approve": vote.approve, "comment": vote.comment }),
+        )?;
+        let approvals: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM approval_votes WHERE approval_id = ?1 AND approve = 1",
+                [&id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let decided = if !vote.approve {
+            Some("rejected")
+        } else if approvals >= required {
+            Some("approved")
+        } else {
+            None
+        };
+        if let Some(new_state) = decided {
+            tx.execute(
+                "UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4, comment = ?5 WHERE id = ?1",
+                params![id, new_state, now_ms, vote.voter, vote.comment],
+            )
+            .map_err(|e| self.err(e))?;
+            append_event(
+                &tx,
+                &exec,
+                now_ms,
+                EventType::ApprovalDecided,
+                stage,
+                idx,
+                &json!({ "approvalId": id, "decision": new_state, "by": vote.voter }),
+            )?;
+        }
+        let approval = tx
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+                [&id],
+                approval_from_row,
+            )
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Decision {
+            approval,
+            decisive: decided.is_some(),
+        })
+    }
+
+    /// Decides a still-pending approval as `state` on behalf of `by` (a timeout, a cancellation).
+    /// Returns the approval as it ends up: if someone decided first, their decision stands.
+    pub fn settle_approval(
+        &self,
+        id: &str,
+        state: ApprovalState,
+        by: &str,
+        now_ms: i64,
+    ) -> StoreResult<Approval> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let row: Option<(String, i64, i64)> = tx
+            .query_row(
+                "UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4 WHERE id = ?1 AND state = 'pending' \
+                 RETURNING execution_id, stage, idx",
+                params![id, state.as_str(), now_ms, by],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some((exec, stage, idx)) = row {
+            append_event(
+                &tx,
+                &exec,
+                now_ms,
+                EventType::ApprovalDecided,
+                Some(stage as usize),
+                Some(idx as usize),
+                &json!({ "approvalId": id, "decision": state.as_str(), "by": by }),
+            )?;
+        }
+        let a = tx
+            .query_row(
+                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
+                [id],
+                approval_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(a)
+    }
+}

@@ -1,0 +1,530 @@
+//! Executions and their steps: submitting a plan, group-committing batches of events with the
+//! matching state changes, loading unfinished work, listing and reading histories.
+
+use super::{Store, StoreError, StoreResult};
+use crate::events::{Event, EventType};
+use crate::plan::Plan;
+use crate::state::{ExecutionState, StepState, check_execution, check_step};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The materialized current state of one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub stage: usize,
+    pub index: usize,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub state: StepState,
+    /// The current (latest) attempt, 1-based; 0 before the first start.
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<Value>,
+    /// When the current attempt times out (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<i64>,
+    /// When the next attempt starts, while waiting for a retry (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<i64>,
+    /// When the current attempt's start intent was recorded (epoch ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_started_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+}
+
+/// One execution: its summary, its plan and its steps' current state.
+#[derive(Debug, Clone)]
+pub struct ExecutionRecord {
+    pub summary: ExecutionSummary,
+    pub plan: Plan,
+    pub steps: Vec<StepRecord>,
+}
+
+/// What `steppy list` shows of an execution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutionSummary {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub state: ExecutionState,
+    pub current_stage: usize,
+    pub stage_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub abort_requested: bool,
+    pub stop_running: bool,
+}
+
+/// A change of an execution's state, checked against the state machine.
+#[derive(Debug, Clone)]
+pub struct ExecWrite {
+    pub from: ExecutionState,
+    pub to: ExecutionState,
+    pub current_stage: usize,
+    pub reason: Option<String>,
+}
+
+/// One event plus the state changes it implies, applied together.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub execution_id: Arc<str>,
+    pub kind: EventType,
+    pub stage: Option<usize>,
+    pub step: Option<usize>,
+    pub details: Value,
+    /// The step's previous state and its new row (state change checked unless unchanged).
+    pub step_write: Option<(StepState, StepRecord)>,
+    pub exec_write: Option<ExecWrite>,
+}
+
+/// The events of one scheduler tick, committed in one transaction (group commit).
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub changes: Vec<Change>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+    pub fn push(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+}
+
+fn json_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(|v| v.to_string())
+}
+
+fn parse_json(text: Option<String>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn parse_state<T: std::str::FromStr<Err = String>>(text: String) -> rusqlite::Result<T> {
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
+    Ok(StepRecord {
+        stage: r.get::<_, i64>("stage")? as usize,
+        index: r.get::<_, i64>("idx")? as usize,
+        name: r.get("name")?,
+        kind: r.get("type")?,
+        state: parse_state(r.get("state")?)?,
+        attempt: r.get::<_, i64>("attempt")? as u32,
+        handle: parse_json(r.get("handle")?),
+        deadline_ms: r.get("deadline_ms")?,
+        retry_at_ms: r.get("retry_at_ms")?,
+        started_ms: r.get("started_ms")?,
+        attempt_started_ms: r.get("attempt_started_ms")?,
+        ended_ms: r.get("ended_ms")?,
+        reason: r.get("reason")?,
+        output: parse_json(r.get("output")?),
+    })
+}
+
+const SUMMARY_COLUMNS: &str = "id, name, state, current_stage, json_array_length(plan_json, '$.stages') AS stage_count, \
+     reason, created_ms, updated_ms, abort_requested, stop_running";
+
+fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
+    Ok(ExecutionSummary {
+        id: r.get("id")?,
+        name: r.get("name")?,
+        state: parse_state(r.get("state")?)?,
+        current_stage: r.get::<_, i64>("current_stage")? as usize,
+        stage_count: r.get::<_, Option<i64>>("stage_count")?.unwrap_or(0) as usize,
+        reason: r.get("reason")?,
+        created_ms: r.get("created_ms")?,
+        updated_ms: r.get("updated_ms")?,
+        abort_requested: r.get("abort_requested")?,
+        stop_running: r.get("stop_running")?,
+    })
+}
+
+/// Appends one event inside an open transaction, taking the execution's next sequence number.
+pub(super) fn append_event(
+    tx: &rusqlite::Transaction<'_>,
+    execution_id: &str,
+    now_ms: i64,
+    kind: EventType,
+    stage: Option<usize>,
+    step: Option<usize>,
+    details: &Value,
+) -> StoreResult<()> {
+    let seq: Option<i64> = tx
+        .query_row("UPDATE executions SET next_seq = next_seq + 1, updated_ms = ?2 WHERE id = ?1 RETURNING next_seq - 1",
+            params![execution_id, now_ms], |r| r.get(0))
+        .optional()
+        .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+    let seq = seq.ok_or_else(|| StoreError::UnknownExecution(execution_id.to_string()))?;
+    tx.prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .and_then(|mut st| st.execute(params![execution_id, seq, now_ms, kind.as_str(), stage.map(|s| s as i64), step.map(|s| s as i64), details.to_string()]))
+        .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+    Ok(())
+}
+
+impl Store {
+    /// Records a new execution of `plan` in state PENDING and returns its id (a UUID v7, so ids
+    /// sort by creation time).
+    pub fn submit(&self, plan: &Plan, now_ms: i64) -> StoreResult<String> {
+        self.submit_leased(plan, now_ms, None)
+    }
+
+    /// [`Store::submit`], also taking the lease for `lease_owner` in the same transaction, so
+    /// that no other process (a `steppy serve`) can pick the execution up first.
+    pub fn submit_leased(
+        &self,
+        plan: &Plan,
+        now_ms: i64,
+        lease_owner: Option<&str>,
+    ) -> StoreResult<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let plan_json =
+            serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        tx.execute(
+            "INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'PENDING', ?4, ?4)",
+            params![id, plan.name, plan_json, now_ms],
+        ).map_err(|e| self.err(e))?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT INTO steps (execution_id, stage, idx, name, type, state) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING')")
+                .map_err(|e| self.err(e))?;
+            for (s, stage) in plan.stages.iter().enumerate() {
+                for (i, step) in stage.steps.iter().enumerate() {
+                    st.execute(params![
+                        id,
+                        s as i64,
+                        i as i64,
+                        step.name,
+                        step.kind.type_name()
+                    ])
+                    .map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        let details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
+        append_event(
+            &tx,
+            &id,
+            now_ms,
+            EventType::ExecutionSubmitted,
+            None,
+            None,
+            &details,
+        )?;
+        if let Some(owner) = lease_owner {
+            tx.execute(
+                "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![id, owner, std::process::id() as i64, now_ms],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// Commits every change of `batch` in one transaction: events appended with consecutive
+    /// sequence numbers, step and execution rows updated. Each state change is checked by the
+    /// state machine and against the stored previous state; any refusal rolls back the batch.
+    pub fn apply(&self, batch: &Batch, now_ms: i64) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let sq = |e: rusqlite::Error| StoreError::Sqlite(e.to_string());
+        let mut next_seq: HashMap<&str, i64> = HashMap::new();
+        {
+            let mut read_seq = tx
+                .prepare_cached("SELECT next_seq FROM executions WHERE id = ?1")
+                .map_err(sq)?;
+            let mut insert_event = tx
+                .prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(sq)?;
+            let mut update_step = tx
+                .prepare_cached(
+                    "UPDATE steps SET state = ?4, attempt = ?5, handle = ?6, deadline_ms = ?7, retry_at_ms = ?8, started_ms = ?9, \
+                     ended_ms = ?10, reason = ?11, output = ?12, attempt_started_ms = ?14 \
+                     WHERE execution_id = ?1 AND stage = ?2 AND idx = ?3 AND state = ?13",
+                )
+                .map_err(sq)?;
+            let mut update_exec = tx
+                .prepare_cached("UPDATE executions SET state = ?2, current_stage = ?3, reason = ?4 WHERE id = ?1 AND state = ?5")
+                .map_err(sq)?;
+            for c in &batch.changes {
+                let id: &str = &c.execution_id;
+                let seq = match next_seq.get_mut(id) {
+                    Some(seq) => seq,
+                    None => {
+                        let s: i64 = read_seq
+                            .query_row([id], |r| r.get(0))
+                            .optional()
+                            .map_err(sq)?
+                            .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+                        next_seq.entry(id).or_insert(s)
+                    }
+                };
+                insert_event
+                    .execute(params![
+                        id,
+                        *seq,
+                        now_ms,
+                        c.kind.as_str(),
+                        c.stage.map(|s| s as i64),
+                        c.step.map(|s| s as i64),
+                        c.details.to_string()
+                    ])
+                    .map_err(sq)?;
+                *seq += 1;
+                if let Some((from, row)) = &c.step_write {
+                    if *from != row.state {
+                        check_step(*from, row.state)?;
+                    }
+                    let n = update_step
+                        .execute(params![
+                            id,
+                            row.stage as i64,
+                            row.index as i64,
+                            row.state.as_str(),
+                            row.attempt as i64,
+                            json_text(&row.handle),
+                            row.deadline_ms,
+                            row.retry_at_ms,
+                            row.started_ms,
+                            row.ended_ms,
+                            row.reason,
+                            json_text(&row.output),
+                            from.as_str(),
+                            row.attempt_started_ms
+                        ])
+                        .map_err(sq)?;
+                    if n != 1 {
+                        return Err(StoreError::Conflict(format!(
+                            "step {}.{} of {id} is not {from}",
+                            row.stage, row.index
+                        )));
+                    }
+                }
+                if let Some(w) = &c.exec_write {
+                    if w.from != w.to {
+                        check_execution(w.from, w.to)?;
+                    }
+                    let n = update_exec
+                        .execute(params![
+                            id,
+                            w.to.as_str(),
+                            w.current_stage as i64,
+                            w.reason,
+                            w.from.as_str()
+                        ])
+                        .map_err(sq)?;
+                    if n != 1 {
+                        return Err(StoreError::Conflict(format!(
+                            "execution {id} is not {}",
+                            w.from
+                        )));
+                    }
+                }
+            }
+            let mut write_seq = tx
+                .prepare_cached(
+                    "UPDATE executions SET next_seq = ?2, updated_ms = ?3 WHERE id = ?1",
+                )
+                .map_err(sq)?;
+            for (id, seq) in &next_seq {
+                write_seq.execute(params![id, seq, now_ms]).map_err(sq)?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        self.commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Ids of executions that are not finished (PENDING or RUNNING), oldest first.
+    pub fn unfinished_ids(&self) -> StoreResult<Vec<String>> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached("SELECT id FROM executions WHERE state IN ('PENDING', 'RUNNING') ORDER BY created_ms, id")
+            .map_err(|e| self.err(e))?;
+        let ids = st
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// Loads one execution with its plan and every step's current state.
+    pub fn load(&self, id: &str) -> StoreResult<ExecutionRecord> {
+        let conn = self.lock();
+        let (summary, plan_json): (ExecutionSummary, String) = conn
+            .query_row(
+                &format!("SELECT {SUMMARY_COLUMNS}, plan_json FROM executions WHERE id = ?1"),
+                [id],
+                |r| Ok((summary_from_row(r)?, r.get("plan_json")?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+        let plan: Plan = serde_json::from_str(&plan_json)
+            .map_err(|e| StoreError::Sqlite(format!("stored plan of {id}: {e}")))?;
+        let mut st = conn
+            .prepare_cached("SELECT * FROM steps WHERE execution_id = ?1 ORDER BY stage, idx")
+            .map_err(|e| self.err(e))?;
+        let steps = st
+            .query_map([id], step_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(ExecutionRecord {
+            summary,
+            plan,
+            steps,
+        })
+    }
+
+    /// Summaries of every execution, newest first.
+    pub fn list(&self) -> StoreResult<Vec<ExecutionSummary>> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM executions ORDER BY created_ms DESC, id DESC"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], summary_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// The full history of an execution, in order.
+    pub fn history(&self, id: &str) -> StoreResult<Vec<Event>> {
+        let conn = self.lock();
+        let exists: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if !exists {
+            return Err(StoreError::UnknownExecution(id.to_string()));
+        }
+        let mut st = conn
+            .prepare_cached("SELECT seq, at_ms, type, stage, step, details FROM events WHERE execution_id = ?1 ORDER BY seq")
+            .map_err(|e| self.err(e))?;
+        let events = st
+            .query_map([id], |r| {
+                Ok(Event {
+                    seq: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    kind: parse_state(r.get(2)?)?,
+                    stage: r.get::<_, Option<i64>>(3)?.map(|s| s as usize),
+                    step: r.get::<_, Option<i64>>(4)?.map(|s| s as usize),
+                    details: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(events)
+    }
+
+    /// Asks for an execution to be aborted (from any process); the process driving it acts on
+    /// the request. Returns the execution's state at the time of the request.
+    pub fn request_abort(
+        &self,
+        id: &str,
+        stop_running: bool,
+        now_ms: i64,
+    ) -> StoreResult<ExecutionState> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let state: String = tx
+            .query_row("SELECT state FROM executions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+        let state: ExecutionState = state.parse().map_err(StoreError::Sqlite)?;
+        if state.is_terminal() {
+            return Err(StoreError::Refused(format!(
+                "execution {id} has already ended ({state}); there is nothing to abort"
+            )));
+        }
+        tx.execute(
+            "UPDATE executions SET abort_requested = 1, stop_running = MAX(stop_running, ?2) WHERE id = ?1",
+            params![id, stop_running],
+        )
+        .map_err(|e| self.err(e))?;
+        append_event(
+            &tx,
+            id,
+            now_ms,
+            EventType::ExecutionAbortRequested,
+            None,
+            None,
+            &serde_json::json!({ "stopRunning": stop_running }),
+        )?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(state)
+    }
+
+    /// Of `ids`, those with a pending abort request, with their `stop_running` flag.
+    pub fn abort_requests(&self, ids: &[Arc<str>]) -> StoreResult<Vec<(String, bool)>> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(stop) = st
+                .query_row([&**id], |r| r.get::<_, bool>(0))
+                .optional()
+                .map_err(|e| self.err(e))?
+            {
+                out.push((id.to_string(), stop));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts the rows of `table` (tests and benchmarks).
+    pub fn count(&self, table: &str, where_sql: &str) -> StoreResult<i64> {
+        let conn = self.lock();
+        conn.query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"),
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,93 @@
+//! Leases: at most one process drives an execution at a time.
+//!
+//! A lease row names its owner (a random id per engine), the owner's pid and a heartbeat. Another
+//! process may take the lease over only if the heartbeat is older than [`LEASE_STALE_MS`] or the
+//! owner's pid no longer exists on this machine (so a restart right after `kill -9` does not
+//! have to wait for the lease to go stale).
+
+use super::{Store, StoreResult};
+use rusqlite::{OptionalExtension, params};
+
+/// A lease whose heartbeat is older than this may be taken over.
+pub const LEASE_STALE_MS: i64 = 15_000;
+
+/// True if a process with this pid exists (or exists but belongs to another user).
+fn pid_alive(pid: i64) -> bool {
+    if pid <= 0 || pid > i32::MAX as i64 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for the process; it sends nothing.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+impl Store {
+    /// Takes the lease on execution `id` for `owner`. Returns false if a live process holds it.
+    pub fn try_lease(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let holder: Option<(String, i64, i64)> = tx
+            .query_row(
+                "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some((held_by, pid, heartbeat)) = holder {
+            let ours = held_by == owner;
+            let stale = now_ms - heartbeat > LEASE_STALE_MS || !pid_alive(pid);
+            if !ours && !stale {
+                return Ok(false);
+            }
+        }
+        tx.execute(
+            "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat_ms = ?4",
+            params![id, owner, std::process::id() as i64, now_ms],
+        )
+        .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(true)
+    }
+
+    /// Refreshes every lease `owner` holds.
+    pub fn heartbeat(&self, owner: &str, now_ms: i64) -> StoreResult<()> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1",
+            params![owner, now_ms],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Gives up the lease on `id` if `owner` holds it.
+    pub fn release(&self, id: &str, owner: &str) -> StoreResult<()> {
+        let conn = self.lock();
+        conn.execute(
+            "DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2",
+            params![id, owner],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// True if some live process other than `owner` holds the lease on `id`.
+    pub fn leased_by_other(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
+        let conn = self.lock();
+        let holder: Option<(String, i64, i64)> = conn
+            .query_row(
+                "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(
+            matches!(holder, Some((o, pid, hb)) if o != owner && now_ms - hb <= LEASE_STALE_MS && pid_alive(pid)),
+        )
+    }
+}

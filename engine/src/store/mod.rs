@@ -1,0 +1,225 @@
+//! The durable store: one SQLite file in WAL mode holding the execution histories, the
+//! materialized current state (executions, steps), leases and approvals.
+//!
+//! - `schema`: the migrations (tracked by `PRAGMA user_version`).
+//! - `executions`: submitting plans, group-committing batches of events, loading and listing.
+//! - `approvals`: approval requests and their first-decision-wins voting.
+//! - `lease`: which process drives which execution.
+//!
+//! A [`Store`] is a cheap clone around one connection; everything a process writes goes
+//! through it, in short transactions.
+
+mod approvals;
+mod executions;
+mod lease;
+mod schema;
+
+pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
+pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
+pub use lease::LEASE_STALE_MS;
+
+use crate::state::IllegalTransition;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A problem with the store, phrased for the person reading it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database {0} is locked by another process (try again in a moment)")]
+    Locked(String),
+    #[error("the database {0} is corrupt or is not a Steppy database")]
+    Corrupt(String),
+    #[error(
+        "the database {path} was written by a newer Steppy (schema {found}, this build knows {known})"
+    )]
+    TooNew {
+        path: String,
+        found: usize,
+        known: usize,
+    },
+    #[error("cannot open the database {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("no execution with id {0}")]
+    UnknownExecution(String),
+    #[error(
+        "no approval matches this token (it was never issued, or it was replaced by a newer one)"
+    )]
+    UnknownToken,
+    #[error("this approval was already {state} by {by}; a decision is final")]
+    AlreadyDecided { state: String, by: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error("the record changed under us: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Sqlite(String),
+}
+
+impl StoreError {
+    fn from_sqlite(path: &str, e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Locked(path.to_string())
+            }
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+                StoreError::Corrupt(path.to_string())
+            }
+            _ => StoreError::Sqlite(e.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How hard each commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit survives power loss (the default).
+    Full,
+    /// `synchronous=NORMAL`: a commit survives a process crash, not a power loss.
+    Normal,
+}
+
+/// The store; clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+    path: Arc<str>,
+    commits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// [`Store::open`] with an explicit [`Durability`].
+    pub fn open_with(path: &Path, durability: Durability) -> StoreResult<Store> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| StoreError::from_sqlite(&shown, e))?;
+        Self::prepare(conn, shown, durability)
+    }
+
+    /// A private in-memory store (tests).
+    pub fn open_in_memory() -> StoreResult<Store> {
+        let conn =
+            Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(":memory:", e))?;
+        Self::prepare(conn, ":memory:".into(), Durability::Normal)
+    }
+
+    fn prepare(mut conn: Connection, path: String, durability: Durability) -> StoreResult<Store> {
+        let err = |e| StoreError::from_sqlite(&path, e);
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        // Reading the schema version first detects a file that is not a database at all.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if version as usize > schema::latest_version() {
+            return Err(StoreError::TooNew {
+                path,
+                found: version as usize,
+                known: schema::latest_version(),
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync).map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(err)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&mut conn).map_err(err)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.into(),
+            commits: Arc::default(),
+        })
+    }
+
+    /// How long to wait for another process's write lock before giving up with
+    /// [`StoreError::Locked`] (default 5 s).
+    pub fn set_busy_timeout(&self, timeout: std::time::Duration) -> StoreResult<()> {
+        self.lock().busy_timeout(timeout).map_err(|e| self.err(e))
+    }
+
+    /// The path the store was opened from (for messages).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// How many batches this handle has group-committed (benchmarks).
+    pub fn batches_committed(&self) -> usize {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied transaction behind
+        // (rusqlite rolls back on drop), so a poisoned mutex is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::from_sqlite(&self.path, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_lock_held_elsewhere_is_a_clear_locked_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let store = Store::open(&path).expect("open");
+        store
+            .set_busy_timeout(std::time::Duration::from_millis(50))
+            .expect("timeout");
+        let other = Connection::open(&path).expect("second connection");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        let err = store.request_abort("x", false, 0).expect_err("locked");
+        assert!(matches!(err, StoreError::Locked(_)), "{err}");
+        assert!(
+            err.to_string().contains("is locked by another process"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reopening_applies_no_migration_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).expect("first open"));
+        let store = Store::open(&path).expect("second open");
+        let version: i64 = store
+            .lock()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version as usize, schema::latest_version());
+        let mode: String = store
+            .lock()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+}

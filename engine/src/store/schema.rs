@@ -1,0 +1,108 @@
+//! Schema migrations: an ordered list of SQL scripts, applied once each, tracked by SQLite's
+//! `PRAGMA user_version` (the number of migrations applied so far).
+
+use rusqlite::Connection;
+
+/// Every migration, oldest first. Never edit a released entry; append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: executions, steps (materialized current state), events (history), leases, approvals.
+    r#"
+    CREATE TABLE executions (
+        id              TEXT PRIMARY KEY,
+        name            TEXT,
+        plan_json       TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        current_stage   INTEGER NOT NULL DEFAULT 0,
+        reason          TEXT,
+        created_ms      INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL,
+        abort_requested INTEGER NOT NULL DEFAULT 0,
+        stop_running    INTEGER NOT NULL DEFAULT 0,
+        next_seq        INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX executions_by_state ON executions(state);
+    CREATE TABLE steps (
+        execution_id TEXT NOT NULL REFERENCES executions(id),
+        stage        INTEGER NOT NULL,
+        idx          INTEGER NOT NULL,
+        name         TEXT NOT NULL,
+        type         TEXT NOT NULL,
+        state        TEXT NOT NULL,
+        attempt      INTEGER NOT NULL DEFAULT 0,
+        handle       TEXT,
+        deadline_ms  INTEGER,
+        retry_at_ms  INTEGER,
+        started_ms   INTEGER,
+        ended_ms     INTEGER,
+        reason       TEXT,
+        output       TEXT,
+        PRIMARY KEY (execution_id, stage, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        execution_id TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        type         TEXT NOT NULL,
+        stage        INTEGER,
+        step         INTEGER,
+        details      TEXT NOT NULL,
+        PRIMARY KEY (execution_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE leases (
+        execution_id TEXT PRIMARY KEY,
+        owner        TEXT NOT NULL,
+        pid          INTEGER NOT NULL,
+        heartbeat_ms INTEGER NOT NULL
+    );
+    CREATE TABLE approvals (
+        id              TEXT PRIMARY KEY,
+        execution_id    TEXT NOT NULL,
+        stage           INTEGER NOT NULL,
+        idx             INTEGER NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        token_sha256    TEXT NOT NULL UNIQUE,
+        delivered       INTEGER NOT NULL DEFAULT 0,
+        message         TEXT NOT NULL,
+        approvers       TEXT NOT NULL,
+        required        INTEGER NOT NULL,
+        forbid_self     INTEGER NOT NULL,
+        requested_by    TEXT NOT NULL,
+        deadline_ms     INTEGER,
+        on_timeout      TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL,
+        decided_ms      INTEGER,
+        decided_by      TEXT,
+        comment         TEXT
+    );
+    CREATE TABLE approval_votes (
+        approval_id TEXT NOT NULL REFERENCES approvals(id),
+        voter       TEXT NOT NULL,
+        approve     INTEGER NOT NULL,
+        comment     TEXT,
+        at_ms       INTEGER NOT NULL,
+        PRIMARY KEY (approval_id, voter)
+    );
+    "#,
+    // 2: when the current attempt's start was recorded, so executors can derive deadlines
+    // from the intent (a restart before the handle was recorded keeps the same deadline).
+    "ALTER TABLE steps ADD COLUMN attempt_started_ms INTEGER;",
+];
+
+/// Applies every migration not yet applied, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema version this build writes.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

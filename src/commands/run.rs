@@ -1,0 +1,103 @@
+//! `steppy run PLAN` (and `steppy submit PLAN`, `run --detach`): validate, record, run.
+//!
+//! Exit codes: 0 the execution succeeded, 1 the plan is invalid or the execution failed or was
+//! aborted, 2 I/O or database trouble.
+
+use super::setup;
+use crate::progress::Progress;
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use steppy_engine::clock::system_now_ms;
+use steppy_engine::scheduler::check_runnable;
+use steppy_engine::state::ExecutionState;
+use steppy_engine::store::{Store, Vote};
+use steppy_engine::validate::LoadError;
+
+pub fn run(db: Option<PathBuf>, plan_path: &Path, detach: bool) -> ExitCode {
+    let plan = match steppy_engine::validate::load_plan(plan_path) {
+        Ok(p) => p,
+        Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
+        Err(e) => return setup::fail(1, &format!("the plan is not valid:\n{e}")),
+    };
+    let (store, db_path) = match setup::open(db) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let registry = steppy_executors::local_registry(setup::outbox_path(&db_path));
+    if let Err(why) = check_runnable(&registry, &plan) {
+        return setup::fail(1, &format!("cannot run {}: {why}", plan_path.display()));
+    }
+    let inline_keys = !detach && std::io::stdin().is_terminal();
+    let progress = Arc::new(Progress::new(setup::db_flag(&db_path), false, inline_keys));
+    let engine = setup::engine(store.clone(), &db_path, progress.clone());
+    // Submitted with our lease unless detached, so a `steppy serve` cannot take it first.
+    let owner = (!detach).then(|| engine.owner());
+    let id = match store.submit_leased(&plan, system_now_ms(), owner) {
+        Ok(id) => id,
+        Err(e) => return setup::store_fail(&e),
+    };
+    if detach {
+        println!("{id}");
+        eprintln!("submitted; `steppy serve` or `steppy resume` will run it");
+        return ExitCode::SUCCESS;
+    }
+    if inline_keys {
+        spawn_key_reader(store.clone(), progress);
+    }
+    let runtime = match setup::runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match runtime.block_on(engine.run(std::slice::from_ref(&id))) {
+        Ok(states) => match states.first().map(|(_, s)| *s) {
+            Some(ExecutionState::Succeeded) => ExitCode::SUCCESS,
+            Some(ExecutionState::Pending | ExecutionState::Running) => setup::fail(
+                1,
+                &format!("execution {id} is being run by another process"),
+            ),
+            _ => {
+                let reason = store
+                    .load(&id)
+                    .ok()
+                    .and_then(|r| r.summary.reason)
+                    .unwrap_or_default();
+                setup::fail(1, &format!("execution {id} did not succeed: {reason}"))
+            }
+        },
+        Err(e) => setup::fail(2, &format!("{e}; `steppy resume` continues execution {id}")),
+    }
+}
+
+/// Reads lines from the terminal: `a` approves and `r` rejects the latest approval shown.
+fn spawn_key_reader(store: Store, progress: Arc<Progress>) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { return };
+            let approve = match line.trim() {
+                "a" | "A" => true,
+                "r" | "R" => false,
+                _ => continue,
+            };
+            let pending = progress.pending.lock().ok().and_then(|p| p.clone());
+            let Some(p) = pending else {
+                println!("no approval is waiting");
+                continue;
+            };
+            let vote = Vote {
+                approve,
+                voter: steppy_executors::human::current_user(),
+                comment: None,
+            };
+            match store.vote(
+                &steppy_executors::human::token_hash(&p.token),
+                &vote,
+                system_now_ms(),
+            ) {
+                Ok(d) => println!("\"{}\": {}", p.step, super::decide::describe(&d)),
+                Err(e) => println!("\"{}\": {e}", p.step),
+            }
+        }
+    });
+}

@@ -1,0 +1,108 @@
+//! What the engine commands share: finding and opening the database, building the engine with
+//! this build's executors, a tokio runtime, and mapping errors to exit codes.
+
+use crate::progress::Progress;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use steppy_engine::scheduler::Engine;
+use steppy_engine::store::{Store, StoreError};
+
+/// Where the database lives: `--db`/`STEPPY_DB`, else `<data dir>/steppy/steppy.db`.
+pub fn db_path(db: Option<PathBuf>) -> Result<PathBuf, String> {
+    match db {
+        Some(p) => Ok(p),
+        None => dirs::data_dir()
+            .map(|d| d.join("steppy").join("steppy.db"))
+            .ok_or_else(|| {
+                "cannot find a per-user data directory; pass --db PATH or set STEPPY_DB".to_string()
+            }),
+    }
+}
+
+/// The Notify outbox: `outbox.jsonl` next to the database.
+pub fn outbox_path(db: &Path) -> PathBuf {
+    db.parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("outbox.jsonl")
+}
+
+/// Opens the store, or prints why not (exit code 2).
+pub fn open(db: Option<PathBuf>) -> Result<(Store, PathBuf), ExitCode> {
+    let path = db_path(db).map_err(|e| fail(2, &e))?;
+    let store = Store::open(&path).map_err(|e| fail(2, &e.to_string()))?;
+    Ok((store, path))
+}
+
+/// The engine with every executor this build has.
+pub fn engine(store: Store, db: &Path, progress: Arc<Progress>) -> Engine {
+    let registry = steppy_executors::local_registry(outbox_path(db));
+    Engine::new(store, Arc::new(registry), progress.clone(), progress)
+}
+
+/// The tokio runtime for `run`, `resume` and `abort`: one thread. The engine is one driver
+/// task plus light attempt tasks, and on one thread a tick's reports arrive together, which
+/// makes group commit batches as large as they can be.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(2, &format!("cannot start the async runtime: {e}")))
+}
+
+/// The tokio runtime for `serve`: the engine and the HTTP service on two worker threads.
+pub fn server_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(2, &format!("cannot start the async runtime: {e}")))
+}
+
+/// Prints `message` to stderr and returns exit code `code`.
+pub fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("steppy: {message}");
+    ExitCode::from(code)
+}
+
+/// The exit code for a store error: 2 for database trouble, 1 for a refused request.
+pub fn store_fail(e: &StoreError) -> ExitCode {
+    let code = match e {
+        StoreError::Locked(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Open { .. }
+        | StoreError::TooNew { .. }
+        | StoreError::Sqlite(_) => 2,
+        _ => 1,
+    };
+    fail(code, &e.to_string())
+}
+
+/// The `--db PATH` to repeat in commands shown to the user, if the database is not the default.
+pub fn db_flag(db: &Path) -> String {
+    match db_path(None) {
+        Ok(default) if default == db => String::new(),
+        _ => format!(" --db {}", shell_quote(&db.display().to_string())),
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// For commands that only print (`list`, `status`, `history`): end quietly when the reader of
+/// the output goes away (`steppy history ID | head`) instead of failing on the write. Commands
+/// that drive executions keep ignoring SIGPIPE: losing the terminal must not stop a release.
+pub fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE; no handler is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

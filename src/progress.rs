@@ -1,0 +1,207 @@
+//! Live progress as plain lines (fine for a terminal or a CI log): execution and stage starts,
+//! every step state change with elapsed time, and approval commands as they appear.
+//!
+//! [`Progress`] is both the engine's [`Observer`] (committed changes) and the executors'
+//! [`Notices`] (notifications, approval tokens). It remembers the latest approval token so that
+//! `steppy run` can offer inline `a`/`r` keys.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+use steppy_engine::events::EventType;
+use steppy_engine::executor::Notices;
+use steppy_engine::plan::Plan;
+use steppy_engine::scheduler::Observer;
+use steppy_engine::store::Change;
+
+/// The latest approval token shown, for the inline keys.
+#[derive(Clone)]
+pub struct PendingToken {
+    pub step: String,
+    pub token: String,
+}
+
+pub struct Progress {
+    started: Instant,
+    /// `--db PATH` to repeat in the commands shown.
+    db_flag: String,
+    /// Prefix lines with a short execution id (several executions at once).
+    tag_executions: bool,
+    /// Mention the inline keys next to approval commands.
+    inline_keys: bool,
+    step_started: Mutex<HashMap<(String, usize, usize), Instant>>,
+    pub pending: Mutex<Option<PendingToken>>,
+}
+
+impl Progress {
+    pub fn new(db_flag: String, tag_executions: bool, inline_keys: bool) -> Progress {
+        Progress {
+            started: Instant::now(),
+            db_flag,
+            tag_executions,
+            inline_keys,
+            step_started: Mutex::new(HashMap::new()),
+            pending: Mutex::new(None),
+        }
+    }
+
+    fn line(&self, execution_id: &str, text: &str) {
+        let t = self.started.elapsed().as_secs_f64();
+        let tag = if self.tag_executions {
+            format!("{} ", short(execution_id))
+        } else {
+            String::new()
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "[{t:7.1}s] {tag}{text}");
+        let _ = out.flush();
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
+}
+
+fn secs(d: std::time::Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+impl Observer for Progress {
+    fn committed(&self, plan: &Plan, c: &Change) {
+        let id = &*c.execution_id;
+        let step = c
+            .stage
+            .zip(c.step)
+            .and_then(|(s, i)| plan.stages.get(s).and_then(|st| st.steps.get(i)));
+        let label = step
+            .map(|s| format!("  {} \"{}\"", s.kind.type_name(), s.name))
+            .unwrap_or_default();
+        let key = (id.to_string(), c.stage.unwrap_or(0), c.step.unwrap_or(0));
+        let took = || {
+            self.step_started
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&key).map(|t| secs(t.elapsed())))
+                .unwrap_or_else(|| "-".into())
+        };
+        let detail = |k: &str| {
+            c.details
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let reason = c
+            .exec_write
+            .as_ref()
+            .and_then(|w| w.reason.clone())
+            .unwrap_or_default();
+        let text = match c.kind {
+            EventType::ExecutionStarted => format!(
+                "execution {id} started: {} ({} stages, {} steps)",
+                plan.name.as_deref().unwrap_or("unnamed plan"),
+                plan.stages.len(),
+                plan.step_count()
+            ),
+            EventType::ExecutionResumed => {
+                format!("execution {id} resumed by pid {}", std::process::id())
+            }
+            EventType::StageStarted => {
+                let s = c.stage.unwrap_or(0);
+                format!(
+                    "stage {}/{} \"{}\" started",
+                    s + 1,
+                    plan.stages.len(),
+                    plan.stages.get(s).map(|s| s.name.as_str()).unwrap_or("")
+                )
+            }
+            EventType::StepStarted => {
+                if let Ok(mut m) = self.step_started.lock() {
+                    m.entry(key.clone()).or_insert_with(Instant::now);
+                }
+                let attempt = c
+                    .details
+                    .get("attempt")
+                    .and_then(|a| a.as_u64())
+                    .unwrap_or(1);
+                if attempt > 1 {
+                    format!("{label} running (attempt {attempt})")
+                } else {
+                    format!("{label} running")
+                }
+            }
+            EventType::StepHandleRecorded => match c.step_write.as_ref().map(|(_, r)| r.state) {
+                Some(steppy_engine::state::StepState::Waiting) => format!("{label} waiting"),
+                _ => return,
+            },
+            EventType::StepSucceeded => {
+                let output = c.step_write.as_ref().and_then(|(_, r)| r.output.as_ref());
+                let by = output
+                    .and_then(|o| o.get("approvedBy"))
+                    .and_then(|v| v.as_str());
+                match by {
+                    Some(by) => format!("{label} approved by {by} after {}", took()),
+                    None => format!("{label} succeeded after {}", took()),
+                }
+            }
+            EventType::StepFailed => {
+                format!("{label} failed after {}: {}", took(), detail("reason"))
+            }
+            EventType::StepRetryScheduled => {
+                let at = c
+                    .details
+                    .get("retryAtMs")
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                let wait = (at - steppy_engine::clock::system_now_ms()).max(0) as f64 / 1000.0;
+                format!(
+                    "{label} attempt failed: {}; retrying in {wait:.1}s",
+                    detail("reason")
+                )
+            }
+            EventType::StepTimedOut => format!("{label} timed out after {}", took()),
+            EventType::StepCancelled => format!("{label} cancelled after {}", took()),
+            EventType::StepAbandoned => format!("{label} left running (execution aborted)"),
+            EventType::StageEnded => return,
+            EventType::ExecutionSucceeded => format!(
+                "execution {id} SUCCEEDED in {}",
+                secs(self.started.elapsed())
+            ),
+            EventType::ExecutionFailed => format!("execution {id} FAILED: {reason}"),
+            EventType::ExecutionAborted => format!("execution {id} ABORTED: {reason}"),
+            _ => return,
+        };
+        self.line(id, &text);
+    }
+}
+
+impl Notices for Progress {
+    fn notice(&self, execution_id: &str, step: &str, line: &str) {
+        self.line(execution_id, &format!("  \"{step}\": {line}"));
+    }
+
+    fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
+        self.line(execution_id, &format!("  \"{step}\" needs a decision:"));
+        self.line(
+            execution_id,
+            &format!("    approve: steppy approve {token}{}", self.db_flag),
+        );
+        self.line(
+            execution_id,
+            &format!("    reject:  steppy reject {token}{}", self.db_flag),
+        );
+        if self.inline_keys {
+            self.line(
+                execution_id,
+                "    or type a (approve) or r (reject) and press Enter here",
+            );
+        }
+        if let Ok(mut p) = self.pending.lock() {
+            *p = Some(PendingToken {
+                step: step.to_string(),
+                token: token.to_string(),
+            });
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The engine commands of the `steppy` binary: refusals and errors are clear sentences with the
+//! documented exit codes; approvals are decided from another process, first decision wins.
+
+mod support;
+
+use serde_json::json;
+use std::process::Stdio;
+use support::*;
+
+#[test]
+fn run_refuses_a_plan_with_aws_steps_up_front() {
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({ "stages": [ { "name": "build", "steps": [
+        { "type": "Notify", "name": "hello", "message": "hi" },
+        { "type": "CodeBuild", "name": "compile", "codeBuildName": "proj" }
+    ] } ] }));
+    let (status, out, err) = sb.output(&["run", plan.to_str().expect("utf-8")]);
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.contains("step \"compile\"") && err.contains("AWS executors"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "nothing ran: {out}");
+    assert_eq!(
+        sb.json(&["list", "--format", "json"]),
+        json!([]),
+        "nothing was recorded"
+    );
+    assert!(!sb.outbox().exists(), "no notification was sent");
+}
+
+#[test]
+fn the_quickstart_plan_runs_end_to_end() {
+    let sb = Sandbox::new();
+    let plan = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.json");
+    let (status, out) = sb.drive(sb.steppy(&["run", plan]));
+    assert!(status.success(), "{out}");
+    assert!(out.contains("approved by tester"), "{out}");
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    assert!(
+        !out.contains("still waiting"),
+        "the token was shown in this run: {out}"
+    );
+    assert_eq!(outbox_keys(&sb.outbox()).len(), 2);
+}
+
+#[test]
+fn a_rejection_from_another_process_aborts_the_run() {
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({ "stages": [
+        { "name": "ask", "steps": [
+            { "type": "Human", "name": "h", "message": "go?" },
+            { "type": "Wait", "name": "w", "seconds": 3600 }
+        ] },
+        { "name": "never", "steps": [ { "type": "Notify", "name": "n", "message": "no" } ] }
+    ] }));
+    let mut child = sb
+        .steppy(&["run", plan.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut token = None;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    for line in lines.by_ref() {
+        if let Some(t) = token_in(&line.expect("line")) {
+            token = Some(t);
+            break;
+        }
+    }
+    let token = token.expect("token shown");
+    let (status, out, err) =
+        sb.output(&["reject", &token, "--comment", "not today", "--as", "ops"]);
+    assert!(status.success(), "{out}{err}");
+    assert!(out.starts_with("rejected"), "{out}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(child.wait().expect("wait").code(), Some(1));
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("ABORTED") && l.contains("not today")),
+        "{rest:?}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("Wait \"w\" cancelled")),
+        "{rest:?}"
+    );
+
+    // The decision is final: a second vote is refused with a sentence, exit 1.
+    let (status, _, err) = sb.output(&["approve", &token]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("already rejected by ops"), "{err}");
+}
+
+#[test]
+fn unknown_ids_and_tokens_are_clear_errors() {
+    let sb = Sandbox::new();
+    for args in [["status", "nope"], ["history", "nope"], ["abort", "nope"]] {
+        let (status, _, err) = sb.output(&args);
+        assert_eq!(status.code(), Some(1), "{args:?}");
+        assert!(err.contains("no execution with id nope"), "{args:?}: {err}");
+    }
+    for token in ["not-a-token", "-starts-with-a-dash"] {
+        let (status, _, err) = sb.output(&["approve", token]);
+        assert_eq!(status.code(), Some(1), "{err}");
+        assert!(err.contains("no approval matches this token"), "{err}");
+    }
+}
+
+#[test]
+fn a_corrupt_database_is_reported_not_panicked_on() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.db(), vec![b'x'; 4096]).expect("write junk");
+    let (status, _, err) = sb.output(&["list"]);
+    assert_eq!(status.code(), Some(2));
+    assert!(err.contains("corrupt or is not a Steppy database"), "{err}");
+}
+
+#[test]
+fn submit_then_abort_a_pending_execution() {
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 60 } ] } ] }));
+    let (status, out, _) = sb.output(&["submit", plan.to_str().expect("utf-8")]);
+    assert!(status.success());
+    let id = out.trim().to_string();
+    let (status, _, err) = sb.output(&["abort", &id]);
+    assert!(status.success(), "{err}");
+    let s = sb.json(&["status", &id, "--format", "json"]);
+    assert_eq!(s["execution"]["state"], "ABORTED");
+    let (status, _, err) = sb.output(&["abort", &id]);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("already ended"), "{err}");
+}

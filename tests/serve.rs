@@ -1,0 +1,89 @@
+//! `steppy serve`: picks up an execution submitted by another process, runs it, and shows it
+//! through the read-only HTTP API.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use support::*;
+
+/// A bare HTTP/1.1 GET; returns (status code, body).
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[test]
+fn serve_runs_submitted_executions_and_reports_them_over_http() {
+    let sb = Sandbox::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = sb
+        .steppy(&["serve", "--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&addr, "/healthz").map(|(c, _)| c) != Some(200) {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [
+        { "type": "Wait", "name": "w", "seconds": 1 },
+        { "type": "Notify", "name": "n", "message": "from serve" }
+    ] } ] }));
+    let (status, out, err) = sb.output(&["submit", plan.to_str().expect("utf-8")]);
+    assert!(status.success(), "{err}");
+    let id = out.trim().to_string();
+    let state = loop {
+        let (code, body) = get(&addr, &format!("/api/executions/{id}")).expect("GET execution");
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        let state = v["execution"]["state"].as_str().unwrap_or("").to_string();
+        if state == "SUCCEEDED"
+            || state == "FAILED"
+            || state == "ABORTED"
+            || Instant::now() > deadline
+        {
+            break state;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // `steppy run` next to a running `serve` keeps its own execution (leased at submit).
+    let (status, out) = sb.drive(sb.steppy(&["run", plan.to_str().expect("utf-8")]));
+    assert!(status.success(), "{out}");
+    assert!(out.contains("SUCCEEDED"), "{out}");
+    let (code, list) = get(&addr, "/api/executions").expect("GET list");
+    let (missing, _) = get(&addr, "/api/executions/nope").expect("GET unknown");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(state, "SUCCEEDED");
+    assert_eq!(code, 200);
+    assert!(list.contains(&id), "{list}");
+    assert_eq!(missing, 404);
+    assert_eq!(outbox_keys(&sb.outbox()).len(), 2);
+}

@@ -1,0 +1,138 @@
+//! Helpers shared by the `steppy` binary's integration tests.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("steppy.db")
+    }
+    pub fn outbox(&self) -> PathBuf {
+        self.dir.path().join("outbox.jsonl")
+    }
+    pub fn write_plan(&self, plan: &Value) -> PathBuf {
+        let p = self.dir.path().join("plan.json");
+        std::fs::write(&p, plan.to_string()).expect("write plan");
+        p
+    }
+    /// `steppy ARGS` against this sandbox's database, with no fault injection.
+    pub fn steppy(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_steppy"));
+        c.args(args)
+            .env("STEPPY_DB", self.db())
+            .env_remove("STEPPY_FAULT")
+            .stdin(Stdio::null());
+        c
+    }
+    /// Runs `steppy ARGS` to completion; returns (status, stdout, stderr).
+    pub fn output(&self, args: &[&str]) -> (ExitStatus, String, String) {
+        let o = self.steppy(args).output().expect("spawn steppy");
+        (
+            o.status,
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
+    }
+    pub fn json(&self, args: &[&str]) -> Value {
+        let (status, out, err) = self.output(args);
+        assert!(status.success(), "steppy {args:?} failed: {err}");
+        serde_json::from_str(&out).expect("json output")
+    }
+    pub fn only_execution_id(&self) -> String {
+        let list = self.json(&["list", "--format", "json"]);
+        let rows = list.as_array().expect("array");
+        assert_eq!(rows.len(), 1, "{list}");
+        rows[0]["id"].as_str().expect("id").to_string()
+    }
+    pub fn approve(&self, token: &str) {
+        let (status, out, err) = self.output(&["approve", token, "--as", "tester"]);
+        assert!(status.success(), "approve failed: {out}{err}");
+    }
+    /// Spawns `cmd` and reads its stdout to the end, approving every approval token it prints.
+    /// Returns the exit status and the whole output.
+    pub fn drive(&self, mut cmd: Command) -> (ExitStatus, String) {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let out = self.read_approving(&mut child, |_| false);
+        let status = child.wait().expect("wait");
+        (status, out)
+    }
+    /// Reads `child`'s stdout line by line, approving tokens, until EOF or `stop(line)`.
+    pub fn read_approving(&self, child: &mut Child, mut stop: impl FnMut(&str) -> bool) -> String {
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            all.push_str(&line);
+            all.push('\n');
+            if let Some(token) = token_in(&line) {
+                self.approve(&token);
+            }
+            if stop(&line) {
+                break;
+            }
+        }
+        all
+    }
+}
+
+/// The token of an `approve: steppy approve TOKEN` line.
+pub fn token_in(line: &str) -> Option<String> {
+    let rest = line.split("approve: steppy approve ").nth(1)?;
+    rest.split_whitespace().next().map(str::to_string)
+}
+
+/// How many times each start intent (stage.step/attempt) occurs in the history.
+pub fn start_intents(history: &Value) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for e in history.as_array().expect("events") {
+        if e["type"] == "StepStarted" {
+            *m.entry(e["details"]["key"].as_str().unwrap_or("").to_string())
+                .or_default() += 1;
+        }
+    }
+    m
+}
+
+pub fn count_events(history: &Value, kind: &str) -> usize {
+    history
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .count()
+}
+
+/// Outbox lines per idempotency key.
+pub fn outbox_keys(path: &Path) -> HashMap<String, usize> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut m = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).expect("outbox line is JSON");
+        *m.entry(v["key"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    m
+}
