@@ -36,6 +36,14 @@ pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.trim().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The two links of an approval e-mail: `GET {public_url}/approvals/{token}?action=approve` and
+/// `...?action=reject`. Both only show the approval page; deciding takes a POST from it.
+pub fn approval_links(public_url: &str, token: &str) -> (String, String) {
+    let base = public_url.trim_end_matches('/');
+    let token = token.trim();
+    (format!("{base}/approvals/{token}?action=approve"), format!("{base}/approvals/{token}?action=reject"))
+}
+
 /// Who is running Steppy (for `forbidSelfApproval` and as the default voter name).
 pub fn current_user() -> String {
     std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into())
@@ -75,7 +83,7 @@ impl Executor for HumanExecutor {
                 approvers: h.approvers.clone(),
                 required: h.required_approvals.max(1),
                 forbid_self: h.forbid_self_approval,
-                requested_by: current_user(),
+                requested_by: ctx.store.started_by(&ctx.execution_id).ok().flatten().unwrap_or_else(current_user),
                 deadline_ms: ctx.step.options.timeout_seconds.map(|t| now.saturating_add((t as i64).saturating_mul(1000))),
                 on_timeout: match h.on_timeout {
                     OnTimeout::Approve => "approve".into(),

@@ -179,6 +179,11 @@ impl Store {
     /// Records a new execution of `plan` in state PENDING and returns its id (a UUID v7, so ids
     /// sort by creation time).
     pub fn submit(&self, plan: &Plan, now_ms: i64) -> StoreResult<String> {
+        self.submit_as(plan, now_ms, None)
+    }
+
+    /// [`Store::submit`], recording who started the execution (for `forbidSelfApproval`).
+    pub fn submit_as(&self, plan: &Plan, now_ms: i64, started_by: Option<&str>) -> StoreResult<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let plan_json = serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         let mut conn = self.lock();
@@ -197,7 +202,10 @@ impl Store {
                 }
             }
         }
-        let details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
+        let mut details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
+        if let Some(who) = started_by {
+            details["startedBy"] = who.into();
+        }
         append_event(&tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(id)
