@@ -33,7 +33,6 @@ pub fn approval(view: &ApprovalView, ctx: &PageContext<'_>) -> Markup {
             p #step-message { (view.message) }
         }
         (details(view, ctx.now_ms))
-        (votes(view))
         @if open {
             (form(view, ctx))
         } @else {
@@ -53,7 +52,6 @@ pub fn notice(root: &str, title: &str, sentence: &str, view: Option<&ApprovalVie
         @if let Some(v) = view {
             section.message aria-label="Message" { p #step-message { (v.message) } }
             (details(v, now_ms))
-            (votes(v))
         }
     })
 }
@@ -105,24 +103,22 @@ fn details(view: &ApprovalView, now_ms: i64) -> Markup {
                     None => "never (waits for a decision)",
                 }
             }
+            dt { "Decisions" } dd { (votes(view)) }
         }
     }
 }
 
 fn votes(view: &ApprovalView) -> Markup {
     html! {
-        section.votes aria-label="Decisions so far" {
-            h2 { "Decisions so far" }
-            @if view.votes.is_empty() {
-                p.muted #votes { "Nobody has decided yet." }
-            } @else {
-                ul #votes {
-                    @for v in &view.votes {
-                        li {
-                            span class={ "vote " (if v.approve { "yes" } else { "no" }) } { (if v.approve { "Approved" } else { "Rejected" }) }
-                            " by " strong { (v.voter) } " at " (time::utc(v.at_ms))
-                            @if let Some(c) = &v.comment { q { (c) } }
-                        }
+        @if view.votes.is_empty() {
+            span.muted #votes { "nobody has decided yet" }
+        } @else {
+            ul #votes {
+                @for v in &view.votes {
+                    li {
+                        span class={ "vote " (if v.approve { "yes" } else { "no" }) } { (if v.approve { "Approved" } else { "Rejected" }) }
+                        " by " strong { (v.voter) } " · " span.muted { (time::utc(v.at_ms)) }
+                        @if let Some(c) = &v.comment { q { (c) } }
                     }
                 }
             }
@@ -147,14 +143,14 @@ fn form(view: &ApprovalView, ctx: &PageContext<'_>) -> Markup {
                 },
             }
             label for="comment" { "Comment " span.muted { "(optional)" } }
-            textarea #comment name="comment" rows="3" maxlength="2000" {}
+            textarea #comment name="comment" rows="2" maxlength="2000" placeholder="Why? Kept in the execution history." {}
             div.buttons {
                 button #approve type="submit" name="decision" value="approve"
                     class={ "approve" (if ctx.preselect == Some(false) { " quiet" } else { "" }) }
-                    autofocus[ctx.preselect == Some(true)] { "Approve" }
+                    { "Approve" }
                 button #reject type="submit" name="decision" value="reject"
                     class={ "reject" (if ctx.preselect == Some(true) { " quiet" } else { "" }) }
-                    autofocus[ctx.preselect == Some(false)] { "Reject" }
+                    { "Reject" }
             }
             p.muted.small { "Needs " (view.required) " approval" @if view.required != 1 { "s" } ". A decision is final." }
         }
@@ -180,7 +176,7 @@ pub const STYLESHEET: &str = r#"
 :root { color-scheme: light; --ink: #1d2430; --muted: #5b6676; --line: #e3e7ee; --ok: #1f7a4d; --no: #b42318; --bg: #f4f6f9; }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--ink); font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main.card { max-width: 720px; margin: 32px auto; background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: 28px 32px; box-shadow: 0 1px 3px rgba(16,24,40,.06); }
+main.card { max-width: 720px; margin: 24px auto; background: #fff; border: 1px solid var(--line); border-radius: 12px; padding: 24px 32px; box-shadow: 0 1px 3px rgba(16,24,40,.06); }
 .eyebrow { margin: 0; color: var(--muted); font-size: 14px; text-transform: uppercase; letter-spacing: .04em; }
 h1 { margin: 4px 0 8px; font-size: 26px; line-height: 1.25; overflow-wrap: anywhere; }
 h2 { font-size: 16px; margin: 24px 0 8px; }
@@ -189,22 +185,22 @@ h2 { font-size: 16px; margin: 24px 0 8px; }
 .badge.approved { background: #dcf5e7; color: var(--ok); }
 .badge.rejected { background: #fde4e1; color: var(--no); }
 .badge.expired { background: #eceff3; color: var(--muted); }
-.message { margin: 20px 0; padding: 14px 16px; background: #f8fafc; border-left: 4px solid #4b6bfb; border-radius: 6px; }
+.message { margin: 16px 0; padding: 14px 16px; background: #f8fafc; border-left: 4px solid #4b6bfb; border-radius: 6px; }
 .message p { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 17px; }
-dl.details { display: grid; grid-template-columns: 130px 1fr; gap: 6px 16px; margin: 0; }
+dl.details { display: grid; grid-template-columns: 110px 1fr; gap: 4px 16px; margin: 0; font-size: 15px; }
 dt { color: var(--muted); }
 dd { margin: 0; overflow-wrap: anywhere; }
 code { font-size: 14px; }
 ul#votes { padding-left: 0; list-style: none; margin: 0; }
-ul#votes li { padding: 6px 0; border-bottom: 1px solid var(--line); }
+ul#votes li { padding: 0 0 4px; }
 .vote { font-weight: 600; }
 .vote.yes { color: var(--ok); }
 .vote.no { color: var(--no); }
 q { display: block; color: var(--muted); margin-top: 2px; }
 .muted { color: var(--muted); }
 .small { font-size: 14px; }
-form.decide { margin-top: 24px; padding-top: 20px; border-top: 1px solid var(--line); }
-label { display: block; font-weight: 600; margin: 12px 0 4px; }
+form.decide { margin-top: 20px; padding-top: 16px; border-top: 1px solid var(--line); }
+label { display: block; font-weight: 600; margin: 10px 0 4px; }
 input, textarea { width: 100%; padding: 8px 10px; font: inherit; border: 1px solid #c9d1dc; border-radius: 8px; }
 .buttons { display: flex; gap: 12px; margin-top: 16px; }
 button { font: inherit; font-weight: 600; padding: 10px 26px; border-radius: 8px; border: 2px solid transparent; cursor: pointer; }
