@@ -271,3 +271,24 @@ async fn admin_endpoints_need_the_admin_token() {
     assert_eq!(h.client.post(&abort).bearer_auth(secret).send().await.expect("POST").status(), StatusCode::ACCEPTED);
     assert!(h.store.load(&id).expect("load").summary.abort_requested);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_client_decides_through_the_json_api() {
+    let h = Harness::start().await;
+    let (id, token) = h.run_plan(human_plan(json!({})), "starter").await;
+    let (base, t) = (h.base.clone(), token.clone());
+    let answer = tokio::task::spawn_blocking(move || steppy_human_approval_api::client::post_decision(&base, &t, false, Some("broken"), "erin"))
+        .await
+        .expect("join")
+        .expect("answer");
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["outcome"], "rejected");
+    assert_eq!(h.finished(&id).await, ExecutionState::Aborted);
+    let (base, t) = (h.base.clone(), token);
+    let again = tokio::task::spawn_blocking(move || steppy_human_approval_api::client::post_decision(&base, &t, true, None, "fred"))
+        .await
+        .expect("join")
+        .expect("answer");
+    assert_eq!(again.status, 409);
+    assert!(again.body["error"].as_str().unwrap_or("").contains("already rejected by erin"), "{:?}", again.body);
+}
