@@ -1,6 +1,6 @@
 //! Load benchmark on loopback (not a test): the approval page (GET) and the decision (POST),
 //! each at a fixed open-loop rate, against the real router and a SQLite store on disk
-//! (synchronous=FULL). Every POST decides a distinct pending approval once.
+//! (synchronous=FULL by default). Every POST decides a distinct pending approval once.
 //!
 //! `cargo bench -p steppy-human-approval-api --bench load` (env: BENCH_RATE, default 2000/s;
 //! BENCH_REQUESTS per phase, default 6000). Latency is measured from each request's scheduled
@@ -101,12 +101,14 @@ fn main() {
     let db = dir.path().join("steppy.db");
     let seeding = Instant::now();
     let tokens = Arc::new(seed(&db, count));
-    println!("seeded {count} pending approvals in {:.1}s; loopback, {rate}/s open loop, synchronous=FULL", seeding.elapsed().as_secs_f64());
+    println!("seeded {count} pending approvals in {:.1}s; loopback, {rate}/s open loop", seeding.elapsed().as_secs_f64());
 
     let server = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("server runtime");
-    let store = Store::open(&db).expect("open store");
+    let durability = if std::env::var("BENCH_SYNC").is_ok_and(|v| v.eq_ignore_ascii_case("normal")) { Durability::Normal } else { Durability::Full };
+    let store = Store::open_with(&db, durability).expect("open store");
     let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    println!("store durability: {durability:?} (BENCH_SYNC=normal for synchronous=NORMAL)");
     let state = AppState::new(store.clone(), ApiConfig::new(base.clone()));
     server.spawn(steppy_human_approval_api::serve(listener, state, std::future::pending()));
 

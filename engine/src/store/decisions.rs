@@ -304,10 +304,16 @@ impl Store {
             append_event(&tx, &view.execution_id, now_ms, EventType::ApprovalDecided, stage, idx,
                 &json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }))?;
         }
-        let approval = view_where(&tx, "a.id = ?1", &view.id)
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| StoreError::Conflict(format!("approval {} vanished", view.id)))?;
         tx.commit().map_err(|e| self.err(e))?;
+        // The approval as it now stands, without reading it again: the transaction wrote exactly this.
+        let mut approval = view;
+        approval.votes.push(VoteView { voter: voter.clone(), approve: attempt.approve, comment: attempt.comment.clone(), at_ms: now_ms });
+        if let Some(state) = decided {
+            approval.state = state;
+            approval.decided_by = Some(voter);
+            approval.decided_ms = Some(now_ms);
+            approval.comment = attempt.comment.clone();
+        }
         Ok(Decided { approval, decisive: decided.is_some() })
     }
 }
