@@ -1,6 +1,6 @@
 //! The command-line grammar (clap derive): every subcommand and flag, with its help text.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -34,17 +34,30 @@ pub enum Command {
         /// Record the execution and return at once; `steppy serve` or `steppy resume` runs it.
         #[arg(long)]
         detach: bool,
+        /// Who starts the execution (for forbidSelfApproval; default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        started_by: Option<String>,
+        /// Address for the approval pages while the run waits (default: a free loopback port).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        #[command(flatten)]
+        web: WebArgs,
     },
     /// Record a plan for `steppy serve` (or `steppy resume`) to run; prints the execution id.
     Submit {
         #[arg(value_name = "PLAN")]
         plan: PathBuf,
+        /// Who starts the execution (for forbidSelfApproval; default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        started_by: Option<String>,
     },
     /// Run the engine and its HTTP service until interrupted.
     Serve {
         /// Address for the HTTP service.
         #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
         listen: String,
+        #[command(flatten)]
+        web: WebArgs,
     },
     /// Finish every unfinished execution (after a crash or a restart), then exit.
     Resume,
@@ -85,6 +98,9 @@ pub enum Command {
         /// Who is deciding (default: $USER).
         #[arg(long = "as", value_name = "NAME")]
         voter: Option<String>,
+        /// Decide through a running `steppy serve` at this URL instead of the database.
+        #[arg(long, env = "STEPPY_SERVER", value_name = "URL")]
+        server: Option<String>,
     },
     /// Reject a pending approval (this aborts its execution).
     Reject {
@@ -94,7 +110,30 @@ pub enum Command {
         comment: Option<String>,
         #[arg(long = "as", value_name = "NAME")]
         voter: Option<String>,
+        /// Decide through a running `steppy serve` at this URL instead of the database.
+        #[arg(long, env = "STEPPY_SERVER", value_name = "URL")]
+        server: Option<String>,
     },
+}
+
+/// Settings of the approval pages and API (`steppy serve`, `steppy run`).
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// The URL people reach this service at; approval links are built on it
+    /// (default: http://<listen address>).
+    #[arg(long, env = "STEPPY_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// A header set by an authenticating proxy that names the person deciding
+    /// (e.g. X-Forwarded-Email, x-amzn-oidc-identity). Without it, people type their name.
+    #[arg(long, value_name = "HEADER")]
+    pub identity_header: Option<String>,
+    /// A file holding the admin token that starting/aborting executions over HTTP requires
+    /// (or set STEPPY_ADMIN_TOKEN). Without one, those endpoints are disabled.
+    #[arg(long, value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Print one line per HTTP request to stderr (approval tokens redacted).
+    #[arg(long)]
+    pub access_log: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

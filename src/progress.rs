@@ -32,6 +32,8 @@ pub struct Progress {
     inline_keys: bool,
     step_started: Mutex<HashMap<(String, usize, usize), Instant>>,
     pub pending: Mutex<Option<PendingToken>>,
+    /// Where the approval pages are reached, once the HTTP service listens.
+    public_url: Mutex<Option<String>>,
 }
 
 impl Progress {
@@ -43,6 +45,14 @@ impl Progress {
             inline_keys,
             step_started: Mutex::new(HashMap::new()),
             pending: Mutex::new(None),
+            public_url: Mutex::new(None),
+        }
+    }
+
+    /// Approval notices show links to the pages under `url` from now on.
+    pub fn set_public_url(&self, url: &str) {
+        if let Ok(mut u) = self.public_url.lock() {
+            *u = Some(url.to_string());
         }
     }
 
@@ -183,14 +193,13 @@ impl Notices for Progress {
 
     fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
         self.line(execution_id, &format!("  \"{step}\" needs a decision:"));
-        self.line(
-            execution_id,
-            &format!("    approve: steppy approve {token}{}", self.db_flag),
-        );
-        self.line(
-            execution_id,
-            &format!("    reject:  steppy reject {token}{}", self.db_flag),
-        );
+        if let Some(url) = self.public_url.lock().ok().and_then(|u| u.clone()) {
+            let (approve, reject) = steppy_executors::human::approval_links(&url, token);
+            self.line(execution_id, &format!("    open to approve: {approve}"));
+            self.line(execution_id, &format!("    open to reject:  {reject}"));
+        }
+        self.line(execution_id, &format!("    approve: steppy approve {token}{}", self.db_flag));
+        self.line(execution_id, &format!("    reject:  steppy reject {token}{}", self.db_flag));
         if self.inline_keys {
             self.line(
                 execution_id,

@@ -57,6 +57,9 @@ event_types!(
     ApprovalTokenRotated,
     ApprovalVoted,
     ApprovalDecided,
+    /// An attempt to decide an approval was refused (already decided, expired, not an
+    /// approver, self-approval, second vote): who, when, from where, why. Never the token.
+    ApprovalRefused,
 );
 
 /// One recorded event.

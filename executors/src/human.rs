@@ -56,12 +56,28 @@ pub fn new_token() -> Result<String, ExecError> {
     ))
 }
 
+/// True if `token` has the shape [`new_token`] issues (`stp_` and 43 URL-safe base64
+/// characters); anything else can be refused without a database look-up.
+pub fn looks_like_token(token: &str) -> bool {
+    token.strip_prefix("stp_").is_some_and(|rest| {
+        rest.len() == 43 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// The stored form of a token: its SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
     Sha256::digest(token.trim().as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The two links of an approval e-mail: `GET {public_url}/approvals/{token}?action=approve` and
+/// `...?action=reject`. Both only show the approval page; deciding takes a POST from it.
+pub fn approval_links(public_url: &str, token: &str) -> (String, String) {
+    let base = public_url.trim_end_matches('/');
+    let token = token.trim();
+    (format!("{base}/approvals/{token}?action=approve"), format!("{base}/approvals/{token}?action=reject"))
 }
 
 /// Who is running Steppy (for `forbidSelfApproval` and as the default voter name).
@@ -116,7 +132,7 @@ impl Executor for HumanExecutor {
                 approvers: h.approvers.clone(),
                 required: h.required_approvals.max(1),
                 forbid_self: h.forbid_self_approval,
-                requested_by: current_user(),
+                requested_by: ctx.store.started_by(&ctx.execution_id).ok().flatten().unwrap_or_else(current_user),
                 deadline_ms: ctx.step.options.timeout_seconds.map(|t| {
                     ctx.attempt_started_ms
                         .saturating_add((t as i64).saturating_mul(1000))
@@ -250,6 +266,8 @@ mod tests {
         let b = new_token().expect("token");
         assert_eq!(a.len(), 4 + 43);
         assert!(a.starts_with("stp_"));
+        assert!(looks_like_token(&a));
+        assert!(!looks_like_token(&a[4..]) && !looks_like_token(&format!("{a}x")) && !looks_like_token("stp_<script>"));
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')

@@ -8,13 +8,10 @@ use steppy_engine::clock::system_now_ms;
 use steppy_engine::store::{Decision, Vote};
 use steppy_executors::human::{current_user, token_hash};
 
-pub fn run(
-    db: Option<PathBuf>,
-    token: &str,
-    approve: bool,
-    comment: Option<String>,
-    voter: Option<String>,
-) -> ExitCode {
+pub fn run(db: Option<PathBuf>, token: &str, approve: bool, comment: Option<String>, voter: Option<String>, server: Option<String>) -> ExitCode {
+    if let Some(server) = server {
+        return over_http(&server, token, approve, comment.as_deref(), &voter.unwrap_or_else(current_user));
+    }
     let (store, _) = match setup::open(db) {
         Ok(s) => s,
         Err(code) => return code,
@@ -42,5 +39,22 @@ pub fn describe(d: &Decision) -> String {
             "vote recorded: {} of {} approvals so far",
             a.approvals_so_far, a.required
         ),
+    }
+}
+
+/// Decides through a running server's JSON API (`--server URL`).
+fn over_http(server: &str, token: &str, approve: bool, comment: Option<&str>, voter: &str) -> ExitCode {
+    match steppy_human_approval_api::client::post_decision(server, token, approve, comment, voter) {
+        Ok(answer) if answer.status == 200 => {
+            let a = &answer.body["approval"];
+            match answer.body["outcome"].as_str() {
+                Some("recorded") => println!("vote recorded: {} of {} approvals so far", a["votes"].as_array().map_or(0, |v| v.iter().filter(|v| v["approve"] == true).count()), a["required"]),
+                Some(state) => println!("{state}: \"{}\" (execution {})", a["message"].as_str().unwrap_or(""), a["executionId"].as_str().unwrap_or("")),
+                None => println!("{}", answer.body),
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => setup::fail(1, answer.body["error"].as_str().unwrap_or("the server refused the decision")),
+        Err(why) => setup::fail(2, &why),
     }
 }

@@ -13,6 +13,7 @@ mod resume;
 mod run;
 mod serve;
 mod setup;
+mod web;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
@@ -21,15 +22,17 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
-        Command::Run { plan, detach } => run::run(cli.db, &plan, detach),
-        Command::Submit { plan } => run::run(cli.db, &plan, true),
-        Command::Serve { listen } => serve::run(cli.db, &listen),
+        Command::Run { plan, detach, started_by, listen, web } => {
+            run::run(cli.db, &plan, run::RunOptions { detach, started_by, listen, web: Some(web) })
+        }
+        Command::Submit { plan, started_by } => run::run(cli.db, &plan, run::RunOptions { detach: true, started_by, listen: None, web: None }),
+        Command::Serve { listen, web } => serve::run(cli.db, &listen, &web),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
         Command::Status { id, format } => inspect::status(cli.db, &id, format),
         Command::History { id, format } => inspect::history(cli.db, &id, format),
         Command::Abort { id, stop_running } => abort::run(cli.db, &id, stop_running),
-        Command::Approve { token, comment, voter } => decide::run(cli.db, &token, true, comment, voter),
-        Command::Reject { token, comment, voter } => decide::run(cli.db, &token, false, comment, voter),
+        Command::Approve { token, comment, voter, server } => decide::run(cli.db, &token, true, comment, voter, server),
+        Command::Reject { token, comment, voter, server } => decide::run(cli.db, &token, false, comment, voter, server),
     }
 }

@@ -15,7 +15,19 @@ use steppy_engine::state::ExecutionState;
 use steppy_engine::store::{Store, Vote};
 use steppy_engine::validate::LoadError;
 
-pub fn run(db: Option<PathBuf>, plan_path: &Path, detach: bool) -> ExitCode {
+/// How `run`/`submit` was asked to run.
+pub struct RunOptions {
+    pub detach: bool,
+    /// `--as NAME`: who starts the execution (default: the OS user).
+    pub started_by: Option<String>,
+    /// Where the approval pages listen while the run waits (default: a free loopback port).
+    pub listen: Option<String>,
+    /// Approval page settings; `None` for `submit`.
+    pub web: Option<crate::cli::WebArgs>,
+}
+
+pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCode {
+    let detach = options.detach;
     let plan = match steppy_engine::validate::load_plan(plan_path) {
         Ok(p) => p,
         Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
@@ -34,7 +46,8 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, detach: bool) -> ExitCode {
     let engine = setup::engine(store.clone(), &db_path, progress.clone());
     // Submitted with our lease unless detached, so a `steppy serve` cannot take it first.
     let owner = (!detach).then(|| engine.owner());
-    let id = match store.submit_leased(&plan, system_now_ms(), owner) {
+    let starter = options.started_by.clone().unwrap_or_else(steppy_executors::human::current_user);
+    let id = match store.submit_leased(&plan, system_now_ms(), owner, Some(&starter)) {
         Ok(id) => id,
         Err(e) => return setup::store_fail(&e),
     };
@@ -44,13 +57,26 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, detach: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if inline_keys {
-        spawn_key_reader(store.clone(), progress);
+        spawn_key_reader(store.clone(), progress.clone());
     }
     let runtime = match setup::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
-    match runtime.block_on(engine.run(std::slice::from_ref(&id))) {
+    let ran = runtime.block_on(async {
+        if let Some(args) = &options.web {
+            let listen = options.listen.as_deref().unwrap_or("127.0.0.1:0");
+            match super::web::bind(store.clone(), listen, args).await {
+                Ok(web) => {
+                    progress.set_public_url(&web.public_url);
+                    tokio::spawn(crate::http::serve(web.listener, web.state, std::future::pending()));
+                }
+                Err(why) => eprintln!("steppy: approval pages are not available: {why}"),
+            }
+        }
+        engine.run(std::slice::from_ref(&id)).await
+    });
+    match ran {
         Ok(states) => match states.first().map(|(_, s)| *s) {
             Some(ExecutionState::Succeeded) => ExitCode::SUCCESS,
             Some(ExecutionState::Pending | ExecutionState::Running) => setup::fail(

@@ -2,13 +2,14 @@
 //! executions at start and picks up executions submitted by other processes.
 
 use super::setup;
-use crate::http::{AppState, router};
+use super::web;
+use crate::cli::WebArgs;
 use crate::progress::Progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(db: Option<PathBuf>, listen: &str) -> ExitCode {
+pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs) -> ExitCode {
     let (store, db_path) = match setup::open(db) {
         Ok(s) => s,
         Err(code) => return code,
@@ -18,21 +19,18 @@ pub fn run(db: Option<PathBuf>, listen: &str) -> ExitCode {
         Err(code) => return code,
     };
     let progress = Arc::new(Progress::new(setup::db_flag(&db_path), true, false));
-    let engine = setup::engine(store.clone(), &db_path, progress);
+    let engine = setup::engine(store.clone(), &db_path, progress.clone());
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(l) => l,
-            Err(e) => return setup::fail(2, &format!("cannot listen on {listen}: {e}")),
+        let web = match web::bind(store, listen, args).await {
+            Ok(w) => w,
+            Err(why) => return setup::fail(2, &why),
         };
-        println!(
-            "steppy serve: http://{listen}  database {}",
-            db_path.display()
-        );
-        let app = router(AppState { store });
+        progress.set_public_url(&web.public_url);
+        println!("steppy serve: http://{listen}  approvals at {}/approvals/...  database {}", web.public_url, db_path.display());
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let http = axum::serve(listener, app).with_graceful_shutdown(async {
+        let http = crate::http::serve(web.listener, web.state, async {
             let _ = tokio::signal::ctrl_c().await;
         });
         let (engine_result, http_result) = tokio::join!(engine.serve(shutdown), http);

@@ -31,7 +31,7 @@ impl ApprovalState {
             ApprovalState::Cancelled => "cancelled",
         }
     }
-    fn parse(s: &str) -> ApprovalState {
+    pub(crate) fn parse(s: &str) -> ApprovalState {
         match s {
             "approved" => ApprovalState::Approved,
             "rejected" => ApprovalState::Rejected,
@@ -217,126 +217,13 @@ impl Store {
         .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))
     }
 
-    /// Casts a vote with the token whose SHA-256 is `token_sha256`. First decision wins.
+    /// Casts a vote with the token whose SHA-256 is `token_sha256`. First decision wins; a
+    /// refused vote is audited (see [`Store::decide`], which this wraps for the CLI).
     pub fn vote(&self, token_sha256: &str, vote: &Vote, now_ms: i64) -> StoreResult<Decision> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let row = tx
-            .query_row(
-                "SELECT id, execution_id, stage, idx, state, approvers, required, forbid_self, requested_by, decided_by \
-                 FROM approvals WHERE token_sha256 = ?1",
-                [token_sha256],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, i64>(6)?, r.get::<_, bool>(7)?,
-                        r.get::<_, String>(8)?, r.get::<_, Option<String>>(9)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let Some((
-            id,
-            exec,
-            stage,
-            idx,
-            state,
-            approvers,
-            required,
-            forbid_self,
-            requested_by,
-            decided_by,
-        )) = row
-        else {
-            return Err(StoreError::UnknownToken);
-        };
-        if state != "pending" {
-            return Err(StoreError::AlreadyDecided {
-                state,
-                by: decided_by.unwrap_or_else(|| "someone".into()),
-            });
-        }
-        let approvers: Vec<String> = serde_json::from_str(&approvers).unwrap_or_default();
-        if !approvers.is_empty() && !approvers.iter().any(|a| a == &vote.voter) {
-            return Err(StoreError::Refused(format!(
-                "{} is not one of the approvers of this step ({})",
-                vote.voter,
-                approvers.join(", ")
-            )));
-        }
-        if forbid_self && vote.approve && vote.voter == requested_by {
-            return Err(StoreError::Refused(format!(
-                "{} started this execution and may not approve it (forbidSelfApproval)",
-                vote.voter
-            )));
-        }
-        let inserted = tx
-            .execute(
-                "INSERT INTO approval_votes (approval_id, voter, approve, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                params![id, vote.voter, vote.approve, vote.comment, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        if inserted == 0 {
-            return Err(StoreError::Refused(format!(
-                "{} has already voted on this approval",
-                vote.voter
-            )));
-        }
-        let (stage, idx) = (Some(stage as usize), Some(idx as usize));
-        append_event(
-            &tx,
-            &exec,
-            now_ms,
-            EventType::ApprovalVoted,
-            stage,
-            idx,
-            &json!({ "approvalId": id, "voter": vote.voter, "approve": vote.approve, "comment": vote.comment }),
-        )?;
-        let approvals: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM approval_votes WHERE approval_id = ?1 AND approve = 1",
-                [&id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        let decided = if !vote.approve {
-            Some("rejected")
-        } else if approvals >= required {
-            Some("approved")
-        } else {
-            None
-        };
-        if let Some(new_state) = decided {
-            tx.execute(
-                "UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4, comment = ?5 WHERE id = ?1",
-                params![id, new_state, now_ms, vote.voter, vote.comment],
-            )
-            .map_err(|e| self.err(e))?;
-            append_event(
-                &tx,
-                &exec,
-                now_ms,
-                EventType::ApprovalDecided,
-                stage,
-                idx,
-                &json!({ "approvalId": id, "decision": new_state, "by": vote.voter }),
-            )?;
-        }
-        let approval = tx
-            .query_row(
-                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
-                [&id],
-                approval_from_row,
-            )
-            .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(Decision {
-            approval,
-            decisive: decided.is_some(),
-        })
+        let attempt = super::Attempt { approve: vote.approve, voter: vote.voter.clone(), comment: vote.comment.clone(), source: "cli".into() };
+        let decided = self.decide(token_sha256, &attempt, now_ms)?;
+        let approval = self.approval(&decided.approval.id)?;
+        Ok(Decision { approval, decisive: decided.decisive })
     }
 
     /// Decides a still-pending approval as `state` on behalf of `by` (a timeout, a cancellation).

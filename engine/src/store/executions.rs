@@ -185,16 +185,23 @@ impl Store {
     /// Records a new execution of `plan` in state PENDING and returns its id (a UUID v7, so ids
     /// sort by creation time).
     pub fn submit(&self, plan: &Plan, now_ms: i64) -> StoreResult<String> {
-        self.submit_leased(plan, now_ms, None)
+        self.submit_leased(plan, now_ms, None, None)
+    }
+
+    /// [`Store::submit`], recording who started the execution (for `forbidSelfApproval`).
+    pub fn submit_as(&self, plan: &Plan, now_ms: i64, started_by: Option<&str>) -> StoreResult<String> {
+        self.submit_leased(plan, now_ms, None, started_by)
     }
 
     /// [`Store::submit`], also taking the lease for `lease_owner` in the same transaction, so
-    /// that no other process (a `steppy serve`) can pick the execution up first.
+    /// that no other process (a `steppy serve`) can pick the execution up first, and recording
+    /// who started it.
     pub fn submit_leased(
         &self,
         plan: &Plan,
         now_ms: i64,
         lease_owner: Option<&str>,
+        started_by: Option<&str>,
     ) -> StoreResult<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let plan_json =
@@ -224,16 +231,11 @@ impl Store {
                 }
             }
         }
-        let details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
-        append_event(
-            &tx,
-            &id,
-            now_ms,
-            EventType::ExecutionSubmitted,
-            None,
-            None,
-            &details,
-        )?;
+        let mut details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
+        if let Some(who) = started_by {
+            details["startedBy"] = who.into();
+        }
+        append_event(&tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
         if let Some(owner) = lease_owner {
             tx.execute(
                 "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4)",

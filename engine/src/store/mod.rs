@@ -1,20 +1,23 @@
 //! The durable store: one SQLite file in WAL mode holding the execution histories, the
 //! materialized current state (executions, steps), leases and approvals.
 //!
-//! - `schema`: the migrations (tracked by `PRAGMA user_version`).
-//! - `executions`: submitting plans, group-committing batches of events, loading and listing.
-//! - `approvals`: approval requests and their first-decision-wins voting.
-//! - `lease`: which process drives which execution.
+//! - [`schema`]: the migrations (tracked by `PRAGMA user_version`).
+//! - [`executions`]: submitting plans, group-committing batches of events, loading and listing.
+//! - [`approvals`]: approval requests and their first-decision-wins voting.
+//! - [`decisions`]: deciding approvals with audited refusals; token-free approval views.
+//! - [`lease`]: which process drives which execution.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
 //! through it, in short transactions.
 
 mod approvals;
+mod decisions;
 mod executions;
 mod lease;
 mod schema;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
+pub use decisions::{same_identity, ApprovalView, Attempt, DecideError, Decided, Refusal, VoteView, TIMEOUT_SETTLER};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
 pub use lease::LEASE_STALE_MS;
 

@@ -1,0 +1,353 @@
+//! Deciding approvals on behalf of people (the approval API, `steppy approve`), with every
+//! refusal audited, plus read-only views of approvals that never carry a token or its hash.
+//!
+//! [`Store::decide`] runs in one `IMMEDIATE` transaction, so racing votes on one token are
+//! serialized: the first decisive vote wins and every later one is refused with the state it
+//! found. A refused attempt (already decided, expired, not an approver, self-approval, second
+//! vote by the same person) is itself committed as an `ApprovalRefused` event in the execution's
+//! history: who, when, from which address, with what comment. Identities compare
+//! case-insensitively (approvers are usually email addresses).
+
+use super::executions::append_event;
+use super::{ApprovalState, Store, StoreError, StoreResult};
+use crate::events::EventType;
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// One vote as shown to people.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteView {
+    pub voter: String,
+    pub approve: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub at_ms: i64,
+}
+
+/// An approval with its context (plan, stage, step) and its votes. Holds no token or hash.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalView {
+    pub id: String,
+    pub execution_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_name: Option<String>,
+    pub execution_state: String,
+    pub stage: usize,
+    pub stage_name: String,
+    pub index: usize,
+    pub step_name: String,
+    pub message: String,
+    pub approvers: Vec<String>,
+    pub required: u32,
+    pub forbid_self_approval: bool,
+    pub requested_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<i64>,
+    pub on_timeout: String,
+    pub state: ApprovalState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub created_ms: i64,
+    pub votes: Vec<VoteView>,
+}
+
+impl ApprovalView {
+    /// Approve votes so far.
+    pub fn approvals_so_far(&self) -> u32 {
+        self.votes.iter().filter(|v| v.approve).count() as u32
+    }
+
+    /// True if the deadline has passed at `now_ms`.
+    pub fn expired_at(&self, now_ms: i64) -> bool {
+        self.deadline_ms.is_some_and(|d| now_ms >= d)
+    }
+
+    /// True if the approval was settled by its timeout.
+    pub fn timed_out(&self) -> bool {
+        self.state != ApprovalState::Pending && self.decided_by.as_deref() == Some(TIMEOUT_SETTLER)
+    }
+}
+
+/// Who settles an approval at its deadline (see the Human executor).
+pub const TIMEOUT_SETTLER: &str = "timeout";
+
+/// One attempt to decide an approval.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub approve: bool,
+    /// The identity of the person (trusted header, or the name they typed).
+    pub voter: String,
+    pub comment: Option<String>,
+    /// Where the attempt came from (an IP address, `"cli"`), kept in the audit events.
+    pub source: String,
+}
+
+/// Why an attempt was refused. Phrased as a sentence by `Display`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no approval matches this token (it was never issued, or it was replaced by a newer one)")]
+    UnknownToken,
+    #[error("this approval expired; it was settled as its plan's onTimeout says")]
+    Expired,
+    #[error("this approval is no longer open: its execution was aborted")]
+    Cancelled,
+    #[error("this approval was already {state} by {by}; a decision is final")]
+    AlreadyDecided { state: String, by: String },
+    #[error("{voter} is not one of the approvers of this step ({approvers})")]
+    NotAnApprover { voter: String, approvers: String },
+    #[error("{voter} started this execution and may not approve it (forbidSelfApproval)")]
+    SelfApproval { voter: String },
+    #[error("{voter} has already voted on this approval; each approver votes once")]
+    AlreadyVoted { voter: String },
+}
+
+impl Refusal {
+    /// A short machine-readable code (kept in the audit event and the JSON API).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::UnknownToken => "unknown-token",
+            Refusal::Expired => "expired",
+            Refusal::Cancelled => "cancelled",
+            Refusal::AlreadyDecided { .. } => "already-decided",
+            Refusal::NotAnApprover { .. } => "not-an-approver",
+            Refusal::SelfApproval { .. } => "self-approval",
+            Refusal::AlreadyVoted { .. } => "already-voted",
+        }
+    }
+}
+
+/// The failure of [`Store::decide`]: a refusal (with the approval as it stands, when known),
+/// or a store problem.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("{0}")]
+    Refused(Refusal, Option<Box<ApprovalView>>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<DecideError> for StoreError {
+    fn from(e: DecideError) -> StoreError {
+        match e {
+            DecideError::Refused(Refusal::UnknownToken, _) => StoreError::UnknownToken,
+            DecideError::Refused(Refusal::AlreadyDecided { state, by }, _) => StoreError::AlreadyDecided { state, by },
+            DecideError::Refused(Refusal::Expired | Refusal::Cancelled, Some(v)) if v.state != ApprovalState::Pending => {
+                StoreError::AlreadyDecided { state: v.state.as_str().to_string(), by: v.decided_by.unwrap_or_else(|| "someone".into()) }
+            }
+            DecideError::Refused(r, _) => StoreError::Refused(r.to_string()),
+            DecideError::Store(e) => e,
+        }
+    }
+}
+
+/// The result of an accepted attempt.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub approval: ApprovalView,
+    /// True if this vote decided the approval (false: recorded, more approvals needed).
+    pub decisive: bool,
+}
+
+const VIEW_SELECT: &str = "SELECT a.id, a.execution_id, a.stage, a.idx, a.message, a.approvers, a.required, a.forbid_self, \
+     a.requested_by, a.deadline_ms, a.on_timeout, a.state, a.decided_by, a.decided_ms, a.comment, a.created_ms, \
+     e.name AS plan_name, e.state AS execution_state, e.plan_json, \
+     (SELECT s.name FROM steps s WHERE s.execution_id = a.execution_id AND s.stage = a.stage AND s.idx = a.idx) AS step_name \
+     FROM approvals a JOIN executions e ON e.id = a.execution_id";
+
+fn view_from_row(r: &Row<'_>) -> rusqlite::Result<ApprovalView> {
+    let stage = r.get::<_, i64>("stage")? as usize;
+    let plan_json: String = r.get("plan_json")?;
+    let stage_name = serde_json::from_str::<Value>(&plan_json)
+        .ok()
+        .and_then(|p| p.pointer(&format!("/stages/{stage}/name")).and_then(|n| n.as_str()).map(str::to_string))
+        .unwrap_or_default();
+    Ok(ApprovalView {
+        id: r.get("id")?,
+        execution_id: r.get("execution_id")?,
+        plan_name: r.get("plan_name")?,
+        execution_state: r.get("execution_state")?,
+        stage,
+        stage_name,
+        index: r.get::<_, i64>("idx")? as usize,
+        step_name: r.get::<_, Option<String>>("step_name")?.unwrap_or_default(),
+        message: r.get("message")?,
+        approvers: serde_json::from_str(&r.get::<_, String>("approvers")?).unwrap_or_default(),
+        required: r.get::<_, i64>("required")? as u32,
+        forbid_self_approval: r.get("forbid_self")?,
+        requested_by: r.get("requested_by")?,
+        deadline_ms: r.get("deadline_ms")?,
+        on_timeout: r.get("on_timeout")?,
+        state: ApprovalState::parse(&r.get::<_, String>("state")?),
+        decided_by: r.get("decided_by")?,
+        decided_ms: r.get("decided_ms")?,
+        comment: r.get("comment")?,
+        created_ms: r.get("created_ms")?,
+        votes: Vec::new(),
+    })
+}
+
+fn votes_of(conn: &rusqlite::Connection, approval_id: &str) -> rusqlite::Result<Vec<VoteView>> {
+    let mut st = conn.prepare_cached("SELECT voter, approve, comment, at_ms FROM approval_votes WHERE approval_id = ?1 ORDER BY at_ms, voter")?;
+    let rows = st.query_map([approval_id], |r| {
+        Ok(VoteView { voter: r.get(0)?, approve: r.get(1)?, comment: r.get(2)?, at_ms: r.get(3)? })
+    })?;
+    rows.collect()
+}
+
+fn view_where(conn: &rusqlite::Connection, where_sql: &str, arg: &str) -> rusqlite::Result<Option<ApprovalView>> {
+    let found = conn.prepare_cached(&format!("{VIEW_SELECT} WHERE {where_sql}"))?.query_row([arg], view_from_row).optional()?;
+    match found {
+        Some(mut v) => {
+            v.votes = votes_of(conn, &v.id)?;
+            Ok(Some(v))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Same identity? Identities are compared trimmed and case-insensitively.
+pub fn same_identity(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
+impl Store {
+    /// The approval whose token has SHA-256 `token_sha256`, with its context and votes.
+    pub fn approval_by_token(&self, token_sha256: &str) -> StoreResult<Option<ApprovalView>> {
+        let conn = self.lock();
+        view_where(&conn, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))
+    }
+
+    /// Approvals, newest first; only those in `state` if given. Never includes tokens.
+    pub fn approval_views(&self, state: Option<ApprovalState>, limit: usize) -> StoreResult<Vec<ApprovalView>> {
+        let conn = self.lock();
+        let filter = state.map(|s| s.as_str()).unwrap_or("%");
+        let mut st = conn
+            .prepare_cached(&format!("{VIEW_SELECT} WHERE a.state LIKE ?1 ORDER BY a.created_ms DESC, a.id DESC LIMIT ?2"))
+            .map_err(|e| self.err(e))?;
+        let mut views: Vec<ApprovalView> = st
+            .query_map(params![filter, limit as i64], view_from_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        drop(st);
+        for v in &mut views {
+            v.votes = votes_of(&conn, &v.id).map_err(|e| self.err(e))?;
+        }
+        Ok(views)
+    }
+
+    /// Who started execution `execution_id`, if it was recorded at submission.
+    pub fn started_by(&self, execution_id: &str) -> StoreResult<Option<String>> {
+        let conn = self.lock();
+        let details: Option<String> = conn
+            .query_row(
+                "SELECT details FROM events WHERE execution_id = ?1 AND type = 'ExecutionSubmitted' ORDER BY seq LIMIT 1",
+                [execution_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(details
+            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+            .and_then(|d| d.get("startedBy").and_then(|s| s.as_str()).map(str::to_string)))
+    }
+
+    /// Casts `attempt` on the approval whose token hash is `token_sha256`, at `now_ms`.
+    /// First decisive vote wins; every refusal except an unknown token is audited.
+    pub fn decide(&self, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> Result<Decided, DecideError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let Some(view) = view_where(&tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
+            return Err(DecideError::Refused(Refusal::UnknownToken, None));
+        };
+        if let Some(refusal) = refusal_for(&view, attempt, now_ms) {
+            audit_refusal(&tx, &view, attempt, &refusal, now_ms)?;
+            tx.commit().map_err(|e| self.err(e))?;
+            return Err(DecideError::Refused(refusal, Some(Box::new(view))));
+        }
+        // Listed approvers vote under the spelling the plan gives, so one person is one voter.
+        let voter = view
+            .approvers
+            .iter()
+            .find(|a| same_identity(a, &attempt.voter))
+            .cloned()
+            .unwrap_or_else(|| attempt.voter.trim().to_string());
+        let (stage, idx) = (Some(view.stage), Some(view.index));
+        tx.execute(
+            "INSERT INTO approval_votes (approval_id, voter, approve, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![view.id, voter, attempt.approve, attempt.comment, now_ms],
+        )
+        .map_err(|e| self.err(e))?;
+        append_event(&tx, &view.execution_id, now_ms, EventType::ApprovalVoted, stage, idx, &json!({
+            "approvalId": view.id, "voter": voter, "approve": attempt.approve, "comment": attempt.comment, "source": attempt.source,
+        }))?;
+        let approvals = view.approvals_so_far() + u32::from(attempt.approve);
+        let decided = if !attempt.approve {
+            Some(ApprovalState::Rejected)
+        } else if approvals >= view.required {
+            Some(ApprovalState::Approved)
+        } else {
+            None
+        };
+        if let Some(state) = decided {
+            tx.execute(
+                "UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4, comment = ?5 WHERE id = ?1 AND state = 'pending'",
+                params![view.id, state.as_str(), now_ms, voter, attempt.comment],
+            )
+            .map_err(|e| self.err(e))?;
+            append_event(&tx, &view.execution_id, now_ms, EventType::ApprovalDecided, stage, idx,
+                &json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        // The approval as it now stands, without reading it again: the transaction wrote exactly this.
+        let mut approval = view;
+        approval.votes.push(VoteView { voter: voter.clone(), approve: attempt.approve, comment: attempt.comment.clone(), at_ms: now_ms });
+        if let Some(state) = decided {
+            approval.state = state;
+            approval.decided_by = Some(voter);
+            approval.decided_ms = Some(now_ms);
+            approval.comment = attempt.comment.clone();
+        }
+        Ok(Decided { approval, decisive: decided.is_some() })
+    }
+}
+
+/// Why `attempt` may not vote on `view` at `now_ms`, if it may not.
+fn refusal_for(view: &ApprovalView, attempt: &Attempt, now_ms: i64) -> Option<Refusal> {
+    match view.state {
+        ApprovalState::Cancelled => return Some(Refusal::Cancelled),
+        _ if view.timed_out() => return Some(Refusal::Expired),
+        ApprovalState::Approved | ApprovalState::Rejected => {
+            let by = view.decided_by.clone().unwrap_or_else(|| "someone".into());
+            return Some(Refusal::AlreadyDecided { state: view.state.as_str().to_string(), by });
+        }
+        ApprovalState::Pending => {}
+    }
+    if view.expired_at(now_ms) {
+        return Some(Refusal::Expired);
+    }
+    if !view.approvers.is_empty() && !view.approvers.iter().any(|a| same_identity(a, &attempt.voter)) {
+        return Some(Refusal::NotAnApprover { voter: attempt.voter.clone(), approvers: view.approvers.join(", ") });
+    }
+    if view.forbid_self_approval && attempt.approve && same_identity(&view.requested_by, &attempt.voter) {
+        return Some(Refusal::SelfApproval { voter: attempt.voter.clone() });
+    }
+    if view.votes.iter().any(|v| same_identity(&v.voter, &attempt.voter)) {
+        return Some(Refusal::AlreadyVoted { voter: attempt.voter.clone() });
+    }
+    None
+}
+
+fn audit_refusal(tx: &Transaction<'_>, view: &ApprovalView, attempt: &Attempt, refusal: &Refusal, now_ms: i64) -> StoreResult<()> {
+    let details = json!({
+        "approvalId": view.id, "voter": attempt.voter, "approve": attempt.approve, "comment": attempt.comment,
+        "source": attempt.source, "refusal": refusal.code(), "reason": refusal.to_string(),
+    });
+    append_event(tx, &view.execution_id, now_ms, EventType::ApprovalRefused, Some(view.stage), Some(view.index), &details)
+}

@@ -1,0 +1,106 @@
+//! [`ApiError`]: every way a request can fail, as a status code and a sentence. JSON routes
+//! answer `{"error", "code", "approval"?}`; page routes render the same as HTML.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use steppy_engine::store::{ApprovalView, DecideError, Refusal, StoreError};
+
+/// A failed request.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Short machine-readable code, e.g. `already-decided`.
+    pub code: &'static str,
+    /// The sentence shown to people.
+    pub message: String,
+    /// The approval as it stands, for refusals on a known token.
+    pub approval: Option<Box<ApprovalView>>,
+    /// Seconds to wait (429).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), approval: None, retry_after: None }
+    }
+
+    pub fn unknown_token() -> ApiError {
+        Self::from_refusal(Refusal::UnknownToken, None)
+    }
+
+    pub fn rate_limited(retry_after: u64) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-guesses",
+            "too many requests with unknown approval tokens from your address; try again later",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    pub fn internal(what: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the service failed: {what}"))
+    }
+
+    /// The status code of each refusal.
+    pub fn from_refusal(refusal: Refusal, approval: Option<Box<ApprovalView>>) -> ApiError {
+        let status = match refusal {
+            Refusal::UnknownToken => StatusCode::NOT_FOUND,
+            Refusal::Expired | Refusal::Cancelled => StatusCode::GONE,
+            Refusal::AlreadyDecided { .. } | Refusal::AlreadyVoted { .. } => StatusCode::CONFLICT,
+            Refusal::NotAnApprover { .. } | Refusal::SelfApproval { .. } => StatusCode::FORBIDDEN,
+        };
+        ApiError { status, code: refusal.code(), message: refusal.to_string(), approval, retry_after: None }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::UnknownExecution(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown-execution", e.to_string()),
+            StoreError::UnknownToken => ApiError::unknown_token(),
+            StoreError::Locked(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            StoreError::Illegal(_) | StoreError::Refused(_) | StoreError::AlreadyDecided { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "refused", e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<DecideError> for ApiError {
+    fn from(e: DecideError) -> ApiError {
+        match e {
+            DecideError::Refused(r, view) => ApiError::from_refusal(r, view),
+            DecideError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match &self.approval {
+            Some(a) => json!({ "error": self.message, "code": self.code, "approval": a }),
+            None => json!({ "error": self.message, "code": self.code }),
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// Runs a blocking store call off the async threads.
+pub async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}

@@ -1,0 +1,131 @@
+//! Test harness: a temp SQLite store, the real engine with this build's executors, and the real
+//! router served on 127.0.0.1:0; approval tokens are caught where the Human executor hands
+//! them out ([`Notices::approval_token`]).
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use steppy_engine::executor::Notices;
+use steppy_engine::scheduler::{Engine, NoObserver};
+use steppy_engine::state::ExecutionState;
+use steppy_engine::store::Store;
+use steppy_human_approval_api::{ApiConfig, AppState};
+
+/// Tokens as issued: (execution id, step name, token).
+#[derive(Default)]
+pub struct Tokens(Mutex<Vec<(String, String, String)>>);
+
+impl Notices for Tokens {
+    fn notice(&self, _: &str, _: &str, _: &str) {}
+    fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
+        self.0.lock().expect("tokens").push((execution_id.into(), step.into(), token.into()));
+    }
+}
+
+pub struct Harness {
+    pub base: String,
+    pub store: Store,
+    pub engine: Engine,
+    pub tokens: Arc<Tokens>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts everything; `tune` adjusts the service's settings.
+    pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("steppy.db")).expect("store");
+        let tokens = Arc::new(Tokens::default());
+        let registry = steppy_executors::local_registry(dir.path().join("outbox.jsonl"));
+        let engine = Engine::new(store.clone(), Arc::new(registry), tokens.clone(), Arc::new(NoObserver));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut config = ApiConfig::new(base.clone());
+        tune(&mut config);
+        let state = AppState::new(store.clone(), config);
+        tokio::spawn(steppy_human_approval_api::serve(listener, state, std::future::pending()));
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Harness { base, store, engine, tokens, client, _dir: dir }
+    }
+
+    /// Submits `plan` as started by `started_by`, runs it on the engine in the background, and
+    /// returns the execution id and the token of its first approval.
+    pub async fn run_plan(&self, plan: Value, started_by: &str) -> (String, String) {
+        let plan: steppy_engine::Plan = serde_json::from_value(plan).expect("plan");
+        let id = self.store.submit_as(&plan, steppy_engine::clock::system_now_ms(), Some(started_by)).expect("submit");
+        let engine = self.engine.clone();
+        let run_id = id.clone();
+        tokio::spawn(async move { engine.run(&[run_id]).await });
+        for _ in 0..1000 {
+            if let Some(t) = self.tokens.0.lock().expect("tokens").iter().find(|t| t.0 == id).map(|t| t.2.clone()) {
+                return (id, t);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("execution {id} issued no approval token within 10 s");
+    }
+
+    pub fn state(&self, id: &str) -> ExecutionState {
+        self.store.load(id).expect("load").summary.state
+    }
+
+    /// Waits (up to 20 s) for the execution to end and returns how.
+    pub async fn finished(&self, id: &str) -> ExecutionState {
+        for _ in 0..2000 {
+            let s = self.state(id);
+            if s.is_terminal() {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("execution {id} did not end within 20 s (state {:?})", self.state(id));
+    }
+
+    /// The history's event types and details, as JSON text per event.
+    pub fn history(&self, id: &str) -> Vec<(String, Value)> {
+        self.store.history(id).expect("history").into_iter().map(|e| (e.kind.as_str().to_string(), e.details)).collect()
+    }
+
+    pub fn count(&self, id: &str, kind: &str) -> usize {
+        self.history(id).iter().filter(|(k, _)| k == kind).count()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.base)).send().await.expect("GET")
+    }
+
+    /// Posts the decision form as a browser on the page would.
+    pub async fn post_form(&self, token: &str, decision: &str, approver: &str, comment: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/approvals/{token}", self.base))
+            .header("Sec-Fetch-Site", "same-origin")
+            .header("Origin", "null")
+            .form(&[("decision", decision), ("approver", approver), ("comment", comment)])
+            .send()
+            .await
+            .expect("POST")
+    }
+}
+
+/// A plan with one Human step, then a Notify.
+pub fn human_plan(human: Value) -> Value {
+    let mut step = serde_json::json!({ "type": "Human", "name": "Go / no-go", "message": "Ship release 1.2.3?" });
+    if let (Some(s), Some(extra)) = (step.as_object_mut(), human.as_object()) {
+        for (k, v) in extra {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::json!({
+        "name": "Release 1.2.3",
+        "stages": [
+            { "name": "Sign-off", "steps": [step] },
+            { "name": "Announce", "steps": [{ "type": "Notify", "name": "Tell", "subject": "s", "message": "done" }] }
+        ]
+    })
+}

@@ -1,0 +1,38 @@
+//! The approval pages and API as `steppy serve` and `steppy run` start them: settings from the
+//! command line and environment, a bound listener, and the public URL links are built on.
+
+use crate::cli::WebArgs;
+use std::net::SocketAddr;
+use steppy_engine::store::Store;
+use steppy_human_approval_api::{AdminToken, ApiConfig, AppState};
+
+/// A listener bound for the approval service, with the URL people reach it at.
+pub struct Web {
+    pub listener: tokio::net::TcpListener,
+    pub state: AppState,
+    pub public_url: String,
+}
+
+/// Binds `listen` and builds the service's state. `Err` is a sentence for the user.
+pub async fn bind(store: Store, listen: &str, args: &WebArgs) -> Result<Web, String> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let bound: SocketAddr = listener.local_addr().map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+    let mut config = ApiConfig::new(public_url.clone());
+    config.identity_header = args.identity_header.clone().filter(|h| !h.trim().is_empty());
+    config.admin_token = admin_token(args)?;
+    config.access_log = args.access_log;
+    Ok(Web { listener, state: AppState::new(store, config), public_url: public_url.trim_end_matches('/').to_string() })
+}
+
+/// The admin token from `--admin-token-file`, else `STEPPY_ADMIN_TOKEN`, else none.
+fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
+    let text = match &args.admin_token_file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?,
+        None => match std::env::var("STEPPY_ADMIN_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => t,
+            _ => return Ok(None),
+        },
+    };
+    AdminToken::new(&text).map(Some)
+}
