@@ -3,7 +3,8 @@
 //!
 //! - [`routes`]: every route, in one table (the OpenAPI document is checked against it).
 //! - [`state`] / [`config`]: the typed [`AppState`] every handler gets, and its settings.
-//! - [`handlers`]: thin handlers; the store does the deciding (`Store::decide`).
+//! - [`handlers`]: thin handlers; the store does the deciding (`Store::decide`), and
+//!   [`batch`] group-commits concurrent decisions (`Store::decide_batch`).
 //! - [`page`]: the HTML (maud, auto-escaping), [`security`]: headers, same-origin and admin
 //!   checks, [`guard`]: per-address limit on token guesses, [`redact`]: token-free logging.
 //! - [`client`]: a small client for `POST /api/approvals/{token}/decision` (`steppy approve`).
@@ -11,6 +12,7 @@
 //! Invariants: a GET never changes state; a decision is final (first decisive vote wins);
 //! tokens never appear in logs, referrers or API output; every refused attempt is audited.
 
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod error;

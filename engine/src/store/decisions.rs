@@ -11,7 +11,7 @@
 use super::executions::append_event;
 use super::{ApprovalState, Store, StoreError, StoreResult};
 use crate::events::EventType;
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -157,17 +157,14 @@ pub struct Decided {
 
 const VIEW_SELECT: &str = "SELECT a.id, a.execution_id, a.stage, a.idx, a.message, a.approvers, a.required, a.forbid_self, \
      a.requested_by, a.deadline_ms, a.on_timeout, a.state, a.decided_by, a.decided_ms, a.comment, a.created_ms, \
-     e.name AS plan_name, e.state AS execution_state, e.plan_json, \
+     e.name AS plan_name, e.state AS execution_state, \
+     json_extract(e.plan_json, '$.stages[' || a.stage || '].name') AS stage_name, \
      (SELECT s.name FROM steps s WHERE s.execution_id = a.execution_id AND s.stage = a.stage AND s.idx = a.idx) AS step_name \
      FROM approvals a JOIN executions e ON e.id = a.execution_id";
 
 fn view_from_row(r: &Row<'_>) -> rusqlite::Result<ApprovalView> {
     let stage = r.get::<_, i64>("stage")? as usize;
-    let plan_json: String = r.get("plan_json")?;
-    let stage_name = serde_json::from_str::<Value>(&plan_json)
-        .ok()
-        .and_then(|p| p.pointer(&format!("/stages/{stage}/name")).and_then(|n| n.as_str()).map(str::to_string))
-        .unwrap_or_default();
+    let stage_name = r.get::<_, Option<String>>("stage_name")?.unwrap_or_default();
     Ok(ApprovalView {
         id: r.get("id")?,
         execution_id: r.get("execution_id")?,
@@ -263,12 +260,43 @@ impl Store {
     pub fn decide(&self, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> Result<Decided, DecideError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
-        let Some(view) = view_where(&tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
+        let result = self.decide_in(&tx, token_sha256, attempt, now_ms);
+        if matches!(result, Err(DecideError::Store(_))) {
+            return result; // dropping `tx` rolls back
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        result
+    }
+
+    /// Decides many attempts in **one** transaction (one fsync), in order, each in its own
+    /// savepoint: a refusal keeps its audit record, an error undoes only its own attempt.
+    /// Decisions racing on one token are serialized exactly as with [`Store::decide`]; this is
+    /// the group commit the approval API uses under load. The outer error means nothing of the
+    /// batch was committed.
+    pub fn decide_batch(&self, attempts: &[(String, Attempt)], now_ms: i64) -> StoreResult<Vec<Result<Decided, DecideError>>> {
+        let mut conn = self.lock();
+        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let mut results = Vec::with_capacity(attempts.len());
+        for (token_sha256, attempt) in attempts {
+            let sp = tx.savepoint().map_err(|e| self.err(e))?;
+            let result = self.decide_in(&sp, token_sha256, attempt, now_ms);
+            if !matches!(result, Err(DecideError::Store(_))) {
+                sp.commit().map_err(|e| self.err(e))?;
+            } // else: dropping `sp` rolls back to it
+            results.push(result);
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(results)
+    }
+
+    /// The decision itself, inside the caller's transaction (which the caller commits, also
+    /// after a refusal: the refusal's audit record is part of it).
+    fn decide_in(&self, tx: &rusqlite::Connection, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> Result<Decided, DecideError> {
+        let Some(view) = view_where(tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
             return Err(DecideError::Refused(Refusal::UnknownToken, None));
         };
         if let Some(refusal) = refusal_for(&view, attempt, now_ms) {
-            audit_refusal(&tx, &view, attempt, &refusal, now_ms)?;
-            tx.commit().map_err(|e| self.err(e))?;
+            audit_refusal(tx, &view, attempt, &refusal, now_ms)?;
             return Err(DecideError::Refused(refusal, Some(Box::new(view))));
         }
         // Listed approvers vote under the spelling the plan gives, so one person is one voter.
@@ -284,7 +312,7 @@ impl Store {
             params![view.id, voter, attempt.approve, attempt.comment, now_ms],
         )
         .map_err(|e| self.err(e))?;
-        append_event(&tx, &view.execution_id, now_ms, EventType::ApprovalVoted, stage, idx, &json!({
+        append_event(tx, &view.execution_id, now_ms, EventType::ApprovalVoted, stage, idx, &json!({
             "approvalId": view.id, "voter": voter, "approve": attempt.approve, "comment": attempt.comment, "source": attempt.source,
         }))?;
         let approvals = view.approvals_so_far() + u32::from(attempt.approve);
@@ -301,10 +329,9 @@ impl Store {
                 params![view.id, state.as_str(), now_ms, voter, attempt.comment],
             )
             .map_err(|e| self.err(e))?;
-            append_event(&tx, &view.execution_id, now_ms, EventType::ApprovalDecided, stage, idx,
+            append_event(tx, &view.execution_id, now_ms, EventType::ApprovalDecided, stage, idx,
                 &json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }))?;
         }
-        tx.commit().map_err(|e| self.err(e))?;
         // The approval as it now stands, without reading it again: the transaction wrote exactly this.
         let mut approval = view;
         approval.votes.push(VoteView { voter: voter.clone(), approve: attempt.approve, comment: attempt.comment.clone(), at_ms: now_ms });
@@ -344,7 +371,7 @@ fn refusal_for(view: &ApprovalView, attempt: &Attempt, now_ms: i64) -> Option<Re
     None
 }
 
-fn audit_refusal(tx: &Transaction<'_>, view: &ApprovalView, attempt: &Attempt, refusal: &Refusal, now_ms: i64) -> StoreResult<()> {
+fn audit_refusal(tx: &rusqlite::Connection, view: &ApprovalView, attempt: &Attempt, refusal: &Refusal, now_ms: i64) -> StoreResult<()> {
     let details = json!({
         "approvalId": view.id, "voter": attempt.voter, "approve": attempt.approve, "comment": attempt.comment,
         "source": attempt.source, "refusal": refusal.code(), "reason": refusal.to_string(),

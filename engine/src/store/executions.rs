@@ -161,7 +161,7 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
 
 /// Appends one event inside an open transaction, taking the execution's next sequence number.
 pub(super) fn append_event(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     execution_id: &str,
     now_ms: i64,
     kind: EventType,

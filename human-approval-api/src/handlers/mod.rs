@@ -62,9 +62,7 @@ pub async fn lookup(state: &AppState, peer: Peer, token: &str) -> Result<Approva
 /// Casts `attempt` with `token`: the one place a decision is made over HTTP.
 pub async fn decide(state: &AppState, peer: Peer, token: &str, attempt: Attempt) -> Result<Decided, ApiError> {
     let hash = token_hash(state, peer, token)?;
-    let store = state.store.clone();
-    let now = steppy_engine::clock::system_now_ms();
-    crate::error::blocking(move || store.decide(&hash, &attempt, now)).await.inspect_err(|e| note_miss(state, peer, e))
+    state.decisions.decide(&state.store, hash, attempt).await.inspect_err(|e| note_miss(state, peer, e))
 }
 
 /// A comment as stored: trimmed, empty as none, at most 2,000 characters.
