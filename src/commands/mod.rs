@@ -14,16 +14,24 @@ mod run;
 mod serve;
 mod setup;
 
+// The AWS executors and S3 intake (issue #4).
+mod iam_policy;
+mod plan_source;
+
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
 
 pub fn dispatch(cli: Cli) -> ExitCode {
+    if let Err(e) = setup::configure_aws(&cli.aws) {
+        return setup::fail(2, &e);
+    }
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
         Command::Run { plan, detach } => run::run(cli.db, &plan, detach),
         Command::Submit { plan } => run::run(cli.db, &plan, true),
-        Command::Serve { listen } => serve::run(cli.db, &listen),
+        Command::Serve { listen, watch } => serve::run(cli.db, &listen, watch.as_deref()),
+        Command::IamPolicy { plan, role, watch } => iam_policy::run(&plan, role.as_deref(), watch.as_deref()),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
         Command::Status { id, format } => inspect::status(cli.db, &id, format),

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 pub fn run(plans: &[PathBuf], _format: OutputFormat) -> ExitCode {
     let mut code = ExitCode::SUCCESS;
     for p in plans {
-        match steppy_engine::validate::load_plan(p) {
+        match super::plan_source::load(p) {
             Ok(_) => println!("{}: valid", p.display()),
             Err(e) => {
                 eprintln!("{e}");

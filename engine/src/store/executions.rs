@@ -179,10 +179,18 @@ impl Store {
     /// Records a new execution of `plan` in state PENDING and returns its id (a UUID v7, so ids
     /// sort by creation time).
     pub fn submit(&self, plan: &Plan, now_ms: i64) -> StoreResult<String> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let plan_json = serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let id = self.insert_execution(&tx, plan, now_ms)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// The body of [`Store::submit`] inside a caller's open transaction (so other records, such
+    /// as an S3 intake row, can commit atomically with the new execution).
+    pub(super) fn insert_execution(&self, tx: &rusqlite::Transaction<'_>, plan: &Plan, now_ms: i64) -> StoreResult<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let plan_json = serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         tx.execute(
             "INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'PENDING', ?4, ?4)",
             params![id, plan.name, plan_json, now_ms],
@@ -198,8 +206,7 @@ impl Store {
             }
         }
         let details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
-        append_event(&tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
-        tx.commit().map_err(|e| self.err(e))?;
+        append_event(tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
         Ok(id)
     }
 

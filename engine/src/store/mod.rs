@@ -5,17 +5,20 @@
 //! - [`executions`]: submitting plans, group-committing batches of events, loading and listing.
 //! - [`approvals`]: approval requests and their first-decision-wins voting.
 //! - [`lease`]: which process drives which execution.
+//! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
 //! through it, in short transactions.
 
 mod approvals;
 mod executions;
+mod intake;
 mod lease;
 mod schema;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
+pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
 
 use crate::state::IllegalTransition;

@@ -84,6 +84,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (approval_id, voter)
     );
     "#,
+    // 2: plans taken in from S3 (`steppy serve --watch`): each (source, key, version) once.
+    r#"
+    CREATE TABLE intake (
+        source       TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        execution_id TEXT,
+        outcome      TEXT NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        PRIMARY KEY (source, key, version)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Applies every migration not yet applied, each in its own transaction.

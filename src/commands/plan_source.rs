@@ -1,0 +1,21 @@
+//! Where a plan comes from: a file (or `-`), or an S3 object (`s3://bucket/key`, read with
+//! GetObject using the standard AWS configuration). Errors name the file or the bucket/key.
+
+use std::path::Path;
+use steppy_engine::plan::Plan;
+use steppy_engine::validate::LoadError;
+use steppy_executors::aws::s3;
+
+/// Reads and validates the plan at `path` (a file path or an `s3://` URL).
+pub fn load(path: &Path) -> Result<Plan, LoadError> {
+    let text = path.to_string_lossy();
+    if !s3::is_s3_url(&text) {
+        return steppy_engine::validate::load_plan(path);
+    }
+    let io = |message: String| LoadError::Io { path: text.to_string(), source: std::io::Error::other(message) };
+    let location = s3::parse(&text).map_err(io)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| io(e.to_string()))?;
+    let aws = super::setup::aws();
+    let object = runtime.block_on(async { s3::get(&s3::client(&aws).await, &location, None).await }).map_err(io)?;
+    steppy_engine::validate::validate_bytes(&text, &object.bytes, None).map_err(LoadError::Invalid)
+}
