@@ -73,7 +73,7 @@ async fn killed_in_the_middle_of_a_build_resume_reattaches_to_the_same_build() {
     let id = sb.only_execution_id();
     let (_, shown, _) = output(steppy(&sb, &["status", &id, "--format", "json"]));
     let shown: Value = serde_json::from_str(&shown).expect("status json");
-    assert_eq!(shown["state"], "SUCCEEDED", "{shown}");
+    assert_eq!(shown["execution"]["state"], "SUCCEEDED", "{shown}");
     assert!(shown.to_string().contains(&started[0]), "the step reports the build started before the kill: {shown}");
     assert_eq!(builds_of(&project).await, started, "StartBuild was called once");
 }

@@ -11,7 +11,11 @@ pub fn run(plans: &[PathBuf], _format: OutputFormat) -> ExitCode {
             Ok(_) => println!("{}: valid", p.display()),
             Err(e) => {
                 eprintln!("{e}");
-                code = ExitCode::from(1);
+                // 2 for a plan that could not be read (a missing file or S3 object), else 1.
+                let worst = if matches!(e, steppy_engine::validate::LoadError::Io { .. }) { 2 } else { 1 };
+                if code != ExitCode::from(2) {
+                    code = ExitCode::from(worst);
+                }
             }
         }
     }

@@ -23,9 +23,11 @@ pub struct Moto {
     _child: Mutex<Child>,
 }
 
-/// The repository root (the workspace directory).
+/// The repository root: the nearest directory above the crate holding `scripts/moto` (this
+/// harness is shared by the executors' tests and the CLI's).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.ancestors().find(|d| d.join("scripts/moto").is_file()).map(PathBuf::from).unwrap_or(crate_dir)
 }
 
 /// Panics unless `url` is an http(s) URL on a loopback host.
