@@ -7,7 +7,7 @@
 //!   again will not help; say so.
 
 use aws_sdk_codebuild::config::http::HttpResponse;
-use aws_sdk_codebuild::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_codebuild::error::{ProvideErrorMetadata, SdkError};
 
 /// What to do about a failed call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +53,10 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let code = err.code().map(str::to_string);
-    let detail = match err.message() {
-        Some(m) => format!("{}: {m}", code.as_deref().unwrap_or("error")),
-        None => DisplayErrorContext(err).to_string(),
+    let detail = match (err.message(), &code) {
+        (Some(m), _) => format!("{}: {m}", code.as_deref().unwrap_or("error")),
+        (None, Some(c)) => c.clone(),
+        (None, None) => chain(err),
     };
     let kind = match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Kind::Transient,
@@ -71,10 +72,20 @@ where
         }
         _ => Kind::Permanent,
     };
-    let advice = match kind {
-        Kind::Throttled => " (throttled; Steppy slows down and tries again)",
-        Kind::Transient => " (a transient problem; Steppy tries again)",
-        Kind::Permanent => "",
-    };
-    AwsError { kind, code, message: format!("{what} failed: {detail}{advice}") }
+    AwsError { kind, code, message: format!("{what} failed: {detail}") }
+}
+
+/// An error and its sources as one line (`dispatch failure: io error: … Connection refused`),
+/// skipping a source whose text the previous level already shows.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }

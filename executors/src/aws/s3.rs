@@ -59,7 +59,7 @@ pub async fn client(aws: &Aws) -> aws_sdk_s3::Client {
 
 /// Reads `loc` (a given `version` of it, if set).
 pub async fn get(client: &aws_sdk_s3::Client, loc: &S3Location, version: Option<&str>) -> Result<S3Object, String> {
-    let what = format!("reading {loc}");
+    let what = format!("GetObject of {loc}");
     let out = client
         .get_object()
         .bucket(&loc.bucket)
@@ -76,7 +76,7 @@ pub async fn get(client: &aws_sdk_s3::Client, loc: &S3Location, version: Option<
 
 /// Writes `body` to `loc`.
 pub async fn put(client: &aws_sdk_s3::Client, loc: &S3Location, body: Vec<u8>, content_type: &str) -> Result<(), String> {
-    let what = format!("writing {loc}");
+    let what = format!("PutObject of {loc}");
     client
         .put_object()
         .bucket(&loc.bucket)
@@ -99,7 +99,7 @@ pub struct Listed {
 
 /// The latest version of every object under `prefix` (ListObjectVersions, all pages).
 pub async fn list_latest(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Listed>, String> {
-    let what = format!("listing s3://{bucket}/{prefix}");
+    let what = format!("ListObjectVersions of s3://{bucket}/{prefix}");
     let mut out = Vec::new();
     let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
     loop {
