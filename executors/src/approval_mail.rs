@@ -82,7 +82,10 @@ impl Mailer {
         self.sender(aws)?
             .send(Job { request, token: token.to_string(), reply })
             .map_err(|_| "the approval mail thread stopped".to_string())?;
-        answer.recv_timeout(MAIL_TIMEOUT).map_err(|_| format!("publishing took longer than {}s", MAIL_TIMEOUT.as_secs()))?
+        answer.recv_timeout(MAIL_TIMEOUT).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => format!("publishing took longer than {}s", MAIL_TIMEOUT.as_secs()),
+            mpsc::RecvTimeoutError::Disconnected => "the approval mail thread stopped".to_string(),
+        })?
     }
 }
 

@@ -234,3 +234,57 @@ async fn codepipeline_start_is_not_supported_by_moto_and_fails_with_a_clear_mess
     let reason = s.store.load(&id).expect("load").steps[0].reason.clone().unwrap_or_default();
     assert!(reason.contains("StartPipelineExecution of pipeline ship"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_codebuild_reports_in_progress_then_succeeded_on_the_first_read() {
+    // Pins what moto models, which the tests above rely on: a started build is IN_PROGRESS,
+    // and the first BatchGetBuilds reports it SUCCEEDED (phases filled in, COMPLETED).
+    use aws_sdk_codebuild::types::StatusType;
+    let config = aws_config().await;
+    let project = unique("probe");
+    create_project(&config, &project).await;
+    let cb = aws_sdk_codebuild::Client::new(&config);
+    let started = cb.start_build().project_name(&project).idempotency_token("t").send().await.expect("start");
+    let build = started.build_value().expect("build");
+    assert_eq!(build.build_status(), Some(&StatusType::InProgress));
+    let id = build.id().expect("id").to_string();
+    let read = cb.batch_get_builds().ids(&id).send().await.expect("read");
+    assert_eq!(read.builds()[0].build_status(), Some(&StatusType::Succeeded));
+    assert_eq!(read.builds()[0].current_phase(), Some("COMPLETED"));
+    // moto ignores the idempotency token: the same token starts a second build (which is why
+    // the re-start lookup is tested against the fake).
+    cb.start_build().project_name(&project).idempotency_token("t").send().await.expect("start");
+    assert_eq!(cb.list_builds_for_project().project_name(&project).send().await.expect("list").ids().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notify_started_again_with_the_same_key_publishes_once() {
+    // A crash after Publish but before the handle was recorded: `start` runs again with the
+    // same idempotency key and finds the message in its sent-log (the outbox).
+    use steppy_engine::clock::Clock;
+    use steppy_engine::executor::{Executor, SilentNotices, StepContext};
+    let config = aws_config().await;
+    let (topic, queue) = topic_with_queue(&config, &unique("once")).await;
+    let s = setup(Some(topic)).await;
+    let p = plan(json!({ "stages": [{ "name": "s", "steps": [{ "name": "n", "type": "Notify", "message": "exactly once" }] }] }));
+    let id = s.store.submit(&p, system_now_ms()).expect("submit");
+    let ctx = StepContext {
+        idempotency_key: StepContext::key_for(&id, 0, 0, 1),
+        execution_id: id.as_str().into(),
+        stage: 0,
+        index: 0,
+        flat: 0,
+        attempt: 1,
+        step: Arc::new(p.stages[0].steps[0].clone()),
+        clock: Clock::system(),
+        notices: Arc::new(SilentNotices),
+        store: s.store.clone(),
+    };
+    let outbox = s._dir.path().join("outbox.jsonl");
+    let first = steppy_executors::sns::SnsNotifyExecutor::new(s.aws.clone(), steppy_executors::notify::NotifyExecutor::new(outbox.clone()));
+    first.start(&ctx).await.expect("publish");
+    let restarted = steppy_executors::sns::SnsNotifyExecutor::new(s.aws.clone(), steppy_executors::notify::NotifyExecutor::new(outbox));
+    restarted.start(&ctx).await.expect("start again");
+    let got = notifications(&config, &queue, 2, 3).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+}

@@ -26,10 +26,9 @@ pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>) -> ExitCod
         plan_object: if s3::is_s3_url(&text) { s3::parse(&text).ok() } else { None },
         watch,
     };
-    if let Some(r) = role {
-        if !roles(&plan).contains(r) {
-            return setup::fail(1, &format!("the plan assumes no role {r}; it assumes: {}", roles(&plan).into_iter().collect::<Vec<_>>().join(", ")));
-        }
+    if let Some(r) = role.filter(|r| !roles(&plan).contains(*r)) {
+        let assumed = roles(&plan).into_iter().collect::<Vec<_>>().join(", ");
+        return setup::fail(1, &format!("the plan assumes no role {r}; it assumes: {}", if assumed.is_empty() { "none" } else { &assumed }));
     }
     match serde_json::to_string_pretty(&policy(&plan, &input, role)) {
         Ok(text) => {

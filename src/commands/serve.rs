@@ -49,6 +49,7 @@ pub fn run(db: Option<PathBuf>, listen: &str, watch: Option<&str>) -> ExitCode {
             let taken = |t: &Taken| match t {
                 Taken::Started { key, execution_id, .. } => println!("{key}: started execution {execution_id}"),
                 Taken::Refused { key, problems, .. } => println!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len()),
+                Taken::Skipped { key, error, .. } => eprintln!("steppy: {key}: {error} (trying again)"),
             };
             let failed = |e: &str| eprintln!("steppy: watching {url}: {e} (trying again)");
             let stop = async {

@@ -16,19 +16,6 @@ pub fn delay(base: Duration, failures: u32) -> Duration {
     Duration::from_secs_f64(raw * jitter)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn doubles_and_caps() {
-        let base = Duration::from_secs(1);
-        assert!(delay(base, 0) <= Duration::from_millis(1200));
-        assert!(delay(base, 3) >= Duration::from_millis(6400));
-        assert!(delay(base, 30) <= Duration::from_secs(360));
-    }
-}
-
 /// Calls `call` until it succeeds, fails permanently, or has been tried `tries` times;
 /// throttled and transient failures are retried after [`delay`]. (The SDK retries a few times
 /// itself; this covers longer trouble around the calls that start work.)
@@ -47,5 +34,18 @@ where
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_and_caps() {
+        let base = Duration::from_secs(1);
+        assert!(delay(base, 0) <= Duration::from_millis(1200));
+        assert!(delay(base, 3) >= Duration::from_millis(6400));
+        assert!(delay(base, 30) <= Duration::from_secs(360));
     }
 }

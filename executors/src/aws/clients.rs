@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use steppy_engine::executor::{ExecError, StepContext};
 use tokio::sync::OnceCell;
 
+/// Most cached (role, region, session) configurations.
+const MAX_CACHED_CONFIGS: usize = 1024;
+
 /// Where an AWS call goes: a region, and the role to assume there (if any).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Target {
@@ -138,6 +141,11 @@ impl Aws {
         }
         let config = builder.build();
         let mut configs = self.configs.lock().unwrap_or_else(|p| p.into_inner());
+        // One entry per execution that assumes a role: keep a long `serve` from growing
+        // without bound (dropped entries are rebuilt, and re-assume the role, on next use).
+        if configs.len() >= MAX_CACHED_CONFIGS {
+            configs.clear();
+        }
         configs.entry(key).or_insert(config).clone()
     }
 

@@ -26,26 +26,34 @@ pub struct PolicyInput {
     pub watch: Option<S3Location>,
 }
 
-/// Statements keyed by (sid, actions), collecting resources.
+/// One `Allow` statement being collected.
+#[derive(Default)]
+struct Statement {
+    actions: BTreeSet<String>,
+    resources: BTreeSet<String>,
+    condition: Option<Value>,
+}
+
+/// Statements by sid, collecting actions and resources.
 #[derive(Default)]
 struct Statements {
-    by_sid: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>, Option<Value>)>,
+    by_sid: BTreeMap<String, Statement>,
 }
 
 impl Statements {
     fn allow(&mut self, sid: &str, actions: &[&str], resource: String) {
         let entry = self.by_sid.entry(sid.to_string()).or_default();
-        entry.0.extend(actions.iter().map(|a| a.to_string()));
-        entry.1.insert(resource);
+        entry.actions.extend(actions.iter().map(|a| a.to_string()));
+        entry.resources.insert(resource);
     }
 
     fn into_policy(self) -> Value {
         let statements: Vec<Value> = self
             .by_sid
             .into_iter()
-            .map(|(sid, (actions, resources, condition))| {
-                let mut s = json!({ "Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources });
-                if let (Some(c), Some(obj)) = (condition, s.as_object_mut()) {
+            .map(|(sid, st)| {
+                let mut s = json!({ "Sid": sid, "Effect": "Allow", "Action": st.actions, "Resource": st.resources });
+                if let (Some(c), Some(obj)) = (st.condition, s.as_object_mut()) {
                     obj.insert("Condition".into(), c);
                 }
                 s
@@ -112,7 +120,7 @@ pub fn policy(plan: &Plan, input: &PolicyInput, for_role: Option<&str>) -> Value
         if let Some(w) = &input.watch {
             st.allow("WatchPlans", &["s3:ListBucketVersions"], format!("arn:aws:s3:::{}", w.bucket));
             if let Some(entry) = st.by_sid.get_mut("WatchPlans") {
-                entry.2 = Some(json!({ "StringLike": { "s3:prefix": [format!("{}*", w.key)] } }));
+                entry.condition = Some(json!({ "StringLike": { "s3:prefix": [format!("{}*", w.key)] } }));
             }
             st.allow("ReadWatchedPlans", &["s3:GetObject", "s3:GetObjectVersion"], format!("arn:aws:s3:::{}/{}*", w.bucket, w.key));
             st.allow("WritePlanErrors", &["s3:PutObject"], format!("arn:aws:s3:::{}/{}*.errors.json", w.bucket, w.key));

@@ -28,6 +28,9 @@ use steppy_engine::validate::Report;
 pub enum Taken {
     Started { key: String, version: String, execution_id: String },
     Refused { key: String, version: String, problems: Vec<String> },
+    /// It could not be read or recorded this time (nothing was recorded: the next scan tries
+    /// again); one bad object does not hold up the others.
+    Skipped { key: String, version: String, error: String },
 }
 
 /// True if `key` names a plan object.
@@ -62,7 +65,8 @@ impl Intake {
         Ok(Intake { source: format!("s3://{}/{}", location.bucket, location.key), aws, store, registry, location })
     }
 
-    /// Takes in every plan object not seen before; returns what it did.
+    /// Takes in every plan object not seen before; returns what it did. Fails only if the
+    /// prefix cannot be listed or the database cannot be read.
     pub async fn scan(&self) -> Result<Vec<Taken>, String> {
         let client = s3::client(&self.aws).await;
         let mut taken = Vec::new();
@@ -74,8 +78,10 @@ impl Intake {
             if seen.is_some() {
                 continue;
             }
-            if let Some(t) = self.take(&client, &obj).await? {
-                taken.push(t);
+            match self.take(&client, &obj).await {
+                Ok(Some(t)) => taken.push(t),
+                Ok(None) => {}
+                Err(error) => taken.push(Taken::Skipped { key: obj.key.clone(), version: obj.version.clone(), error }),
             }
         }
         Ok(taken)
