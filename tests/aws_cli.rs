@@ -177,3 +177,37 @@ fn iam_policy_prints_the_least_privilege_policy() {
     assert!(status.success());
     assert!(out.contains("arn:aws:codebuild:eu-west-1:222222222222:project/infra"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_mailed_after_a_crash_carries_a_fresh_token_that_steppy_approve_accepts() {
+    // Killed after the approval row was committed, before its token was delivered: nothing was
+    // mailed. `steppy resume` rotates the token and mails the request; the link's token,
+    // given to `steppy approve`, lets the run finish.
+    let config = aws_config().await;
+    let (topic, queue) = aws_support::topic_with_queue(&config, &unique("gate")).await;
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({ "name": "gated", "stages": [
+        { "name": "gate", "steps": [{ "name": "gate", "type": "Human", "message": "Ship it?", "timeoutSeconds": 600 }] }
+    ]}));
+    let mut run = steppy(&sb, &["run", plan.to_str().expect("utf-8")]);
+    run.env("STEPPY_FAULT", "kill-after:approval-row:gate").env("STEPPY_TOPIC_ARN", &topic).stdin(Stdio::null());
+    let (status, out, err) = output(run);
+    assert_eq!(status.signal(), Some(9), "{out}{err}");
+    assert!(aws_support::notifications(&config, &queue, 1, 2).await.is_empty(), "nothing mailed before the crash");
+
+    let mut resume = steppy(&sb, &["resume"]);
+    resume.env("STEPPY_TOPIC_ARN", &topic).stdout(Stdio::null()).stderr(Stdio::null());
+    let mut resumed = resume.spawn().expect("spawn resume");
+    let mail = aws_support::notifications(&config, &queue, 1, 30).await;
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    let body = mail[0]["Message"].as_str().expect("message");
+    let link = body.lines().find_map(|l| l.strip_prefix("Approve: ")).expect("approve link");
+    let token = link.split("/approvals/").nth(1).and_then(|t| t.strip_suffix("?action=approve")).expect("token in link");
+    let (status, out, err) = output(steppy(&sb, &["approve", token, "--as", "release-manager"]));
+    assert!(status.success(), "{out}{err}");
+    let finished = tokio::task::spawn_blocking(move || resumed.wait()).await.expect("join").expect("wait");
+    assert!(finished.success());
+    let id = sb.only_execution_id();
+    let (_, shown, _) = output(steppy(&sb, &["status", &id, "--format", "json"]));
+    assert!(shown.contains("\"SUCCEEDED\""), "{shown}");
+}
