@@ -15,7 +15,9 @@ pub fn load(path: &Path) -> Result<Plan, LoadError> {
     let io = |message: String| LoadError::Io { path: text.to_string(), source: std::io::Error::other(message) };
     let location = s3::parse(&text).map_err(io)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| io(e.to_string()))?;
-    let aws = super::setup::aws();
+    // Its own AWS plumbing: this short-lived runtime must not leave connections or credential
+    // refreshes behind in the clients the engine's runtime uses afterwards.
+    let aws = steppy_executors::aws::Aws::from_environment(super::setup::aws().settings.clone());
     let object = runtime.block_on(async { s3::get(&s3::client(&aws).await, &location, None).await }).map_err(io)?;
     steppy_engine::validate::validate_bytes(&text, &object.bytes, None).map_err(LoadError::Invalid)
 }
