@@ -11,13 +11,30 @@ pub struct Cli {
     /// The Steppy database (default: <data dir>/steppy/steppy.db).
     #[arg(long, global = true, env = "STEPPY_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Settings of the AWS executors (issue #4). AWS itself is configured the standard way:
+/// profiles, `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`…
+#[derive(Debug, Clone, clap::Args)]
+pub struct AwsArgs {
+    /// SNS topic for notifications and approval requests when the plan names none.
+    #[arg(long, global = true, env = "STEPPY_TOPIC_ARN", value_name = "ARN")]
+    pub topic_arn: Option<String>,
+    /// Base URL of the approve/reject links sent in approval requests.
+    #[arg(long, global = true, env = "STEPPY_PUBLIC_URL", default_value = "http://127.0.0.1:8080", value_name = "URL")]
+    pub public_url: String,
+    /// How often in-flight builds, pipelines and watched S3 prefixes are read (30s, 500ms, 2m).
+    #[arg(long, global = true, env = "STEPPY_POLL_INTERVAL", default_value = "30s", value_name = "DURATION")]
+    pub poll_interval: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check plans and report every problem with its place in the file.
     Validate {
-        /// Plan files (JSON with comments, or YAML); `-` reads standard input.
+        /// Plan files (JSON with comments, or YAML) or `s3://bucket/key`; `-` reads standard input.
         #[arg(required = true, value_name = "PLAN")]
         plans: Vec<PathBuf>,
         /// Output format.
@@ -28,7 +45,7 @@ pub enum Command {
     Schema,
     /// Validate, record and run a plan, showing progress until it ends.
     Run {
-        /// The plan file.
+        /// The plan file, or `s3://bucket/key`.
         #[arg(value_name = "PLAN")]
         plan: PathBuf,
         /// Record the execution and return at once; `steppy serve` or `steppy resume` runs it.
@@ -58,6 +75,21 @@ pub enum Command {
         listen: String,
         #[command(flatten)]
         web: WebArgs,
+        /// Start every new plan object under `s3://bucket/prefix/` (once each).
+        #[arg(long, value_name = "S3_URL")]
+        watch: Option<String>,
+    },
+    /// Print the least-privilege IAM policy (JSON) a plan needs.
+    IamPolicy {
+        /// The plan file, or `s3://bucket/key`.
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+        /// Print the policy this assumed role needs instead of Steppy's own.
+        #[arg(long, value_name = "ROLE_ARN")]
+        role: Option<String>,
+        /// Include what `serve --watch S3_URL` needs.
+        #[arg(long, value_name = "S3_URL")]
+        watch: Option<String>,
     },
     /// Finish every unfinished execution (after a crash or a restart), then exit.
     Resume,

@@ -8,28 +8,6 @@ use std::process::Stdio;
 use support::*;
 
 #[test]
-fn run_refuses_a_plan_with_aws_steps_up_front() {
-    let sb = Sandbox::new();
-    let plan = sb.write_plan(&json!({ "stages": [ { "name": "build", "steps": [
-        { "type": "Notify", "name": "hello", "message": "hi" },
-        { "type": "CodeBuild", "name": "compile", "codeBuildName": "proj" }
-    ] } ] }));
-    let (status, out, err) = sb.output(&["run", plan.to_str().expect("utf-8")]);
-    assert_eq!(status.code(), Some(1));
-    assert!(
-        err.contains("step \"compile\"") && err.contains("AWS executors"),
-        "{err}"
-    );
-    assert!(out.is_empty(), "nothing ran: {out}");
-    assert_eq!(
-        sb.json(&["list", "--format", "json"]),
-        json!([]),
-        "nothing was recorded"
-    );
-    assert!(!sb.outbox().exists(), "no notification was sent");
-}
-
-#[test]
 fn the_quickstart_plan_runs_end_to_end() {
     let sb = Sandbox::new();
     let plan = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.json");

@@ -437,3 +437,14 @@ fn unknown_ids_are_clear_errors() {
     assert_eq!(err.to_string(), "no execution with id nope");
     assert!(store.history("nope").is_err());
 }
+
+#[test]
+fn a_plan_with_a_step_type_nobody_registered_is_refused_before_anything_runs() {
+    // A build of Steppy that knows CodeBuild and Wait only.
+    let mut registry = steppy_engine::executor::Registry::new();
+    registry.register("CodeBuild", Scripted::new(true)).register("Wait", Scripted::new(false));
+    assert!(steppy_engine::scheduler::check_runnable(&registry, &simple(&[&["build"], &["~soak"]])).is_ok());
+    let notify = plan(vec![vec![step("build", json!({}))], vec![json!({ "type": "Notify", "name": "tell", "message": "hi" })]]);
+    let why = steppy_engine::scheduler::check_runnable(&registry, &notify).expect_err("refused");
+    assert!(why.contains("step \"tell\" in stage \"s1\" has type Notify"), "{why}");
+}

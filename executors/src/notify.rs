@@ -27,7 +27,7 @@ impl NotifyExecutor {
     }
 
     /// True if a line with this idempotency key is already in the outbox.
-    fn already_sent(&self, key: &str) -> std::io::Result<bool> {
+    pub(crate) fn already_sent(&self, key: &str) -> std::io::Result<bool> {
         let file = match std::fs::File::open(&self.outbox) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -45,7 +45,7 @@ impl NotifyExecutor {
         Ok(false)
     }
 
-    fn append(&self, line: &str) -> std::io::Result<()> {
+    pub(crate) fn append(&self, line: &str) -> std::io::Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         if let Some(dir) = self.outbox.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;

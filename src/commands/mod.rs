@@ -15,10 +15,17 @@ mod serve;
 mod setup;
 mod web;
 
+// The AWS executors and S3 intake (issue #4).
+mod iam_policy;
+mod plan_source;
+
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
 
 pub fn dispatch(cli: Cli) -> ExitCode {
+    if let Err(e) = setup::configure_aws(&cli.aws) {
+        return setup::fail(2, &e);
+    }
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
@@ -26,7 +33,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             run::run(cli.db, &plan, run::RunOptions { detach, started_by, listen, web: Some(web) })
         }
         Command::Submit { plan, started_by } => run::run(cli.db, &plan, run::RunOptions { detach: true, started_by, listen: None, web: None }),
-        Command::Serve { listen, web } => serve::run(cli.db, &listen, &web),
+        Command::Serve { listen, web, watch } => serve::run(cli.db, &listen, &web, watch.as_deref()),
+        Command::IamPolicy { plan, role, watch } => iam_policy::run(&plan, role.as_deref(), watch.as_deref()),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
         Command::Status { id, format } => inspect::status(cli.db, &id, format),

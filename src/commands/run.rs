@@ -28,7 +28,7 @@ pub struct RunOptions {
 
 pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCode {
     let detach = options.detach;
-    let plan = match steppy_engine::validate::load_plan(plan_path) {
+    let plan = match super::plan_source::load(plan_path) {
         Ok(p) => p,
         Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
         Err(e) => return setup::fail(1, &format!("the plan is not valid:\n{e}")),
@@ -37,7 +37,7 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
         Ok(s) => s,
         Err(code) => return code,
     };
-    let registry = steppy_executors::local_registry(setup::outbox_path(&db_path));
+    let registry = setup::registry(&db_path);
     if let Err(why) = check_runnable(&registry, &plan) {
         return setup::fail(1, &format!("cannot run {}: {why}", plan_path.display()));
     }

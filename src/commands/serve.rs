@@ -1,5 +1,6 @@
 //! `steppy serve`: the engine plus the HTTP service, until Ctrl-C. Resumes unfinished
-//! executions at start and picks up executions submitted by other processes.
+//! executions at start and picks up executions submitted by other processes. With
+//! `--watch s3://bucket/prefix/` it also starts every new plan object under the prefix, once.
 
 use super::setup;
 use super::web;
@@ -8,8 +9,9 @@ use crate::progress::Progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use steppy_executors::aws::intake::{Intake, Taken};
 
-pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs) -> ExitCode {
+pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str>) -> ExitCode {
     let (store, db_path) = match setup::open(db) {
         Ok(s) => s,
         Err(code) => return code,
@@ -20,6 +22,7 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs) -> ExitCode {
     };
     let progress = Arc::new(Progress::new(setup::db_flag(&db_path), true, false));
     let engine = setup::engine(store.clone(), &db_path, progress.clone());
+    let store_for_intake = store.clone();
     runtime.block_on(async move {
         let web = match web::bind(store, listen, args).await {
             Ok(w) => w,
@@ -33,7 +36,29 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs) -> ExitCode {
         let http = crate::http::serve(web.listener, web.state, async {
             let _ = tokio::signal::ctrl_c().await;
         });
-        let (engine_result, http_result) = tokio::join!(engine.serve(shutdown), http);
+        let intake = async {
+            let Some(url) = watch else { return };
+            let registry = Arc::new(setup::registry(&db_path));
+            let intake = match Intake::new(setup::aws(), store_for_intake, registry, url) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("steppy: --watch: {e}");
+                    return;
+                }
+            };
+            println!("steppy serve: watching {url}");
+            let taken = |t: &Taken| match t {
+                Taken::Started { key, execution_id, .. } => println!("{key}: started execution {execution_id}"),
+                Taken::Refused { key, problems, .. } => println!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len()),
+                Taken::Skipped { key, error, .. } => eprintln!("steppy: {key}: {error} (trying again)"),
+            };
+            let failed = |e: &str| eprintln!("steppy: watching {url}: {e} (trying again)");
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            intake.run(setup::aws().settings.poll_interval, stop, taken, failed).await;
+        };
+        let (engine_result, http_result, ()) = tokio::join!(engine.serve(shutdown), http, intake);
         if let Err(e) = engine_result {
             return setup::fail(2, &e.to_string());
         }

@@ -1,10 +1,14 @@
 //! What the engine commands share: finding and opening the database, building the engine with
 //! this build's executors, a tokio runtime, and mapping errors to exit codes.
 
+use crate::cli::AwsArgs;
 use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use steppy_engine::executor::Registry;
+use steppy_executors::aws::settings::parse_duration;
+use steppy_executors::aws::{Aws, AwsSettings};
 use steppy_engine::scheduler::Engine;
 use steppy_engine::store::{Store, StoreError};
 
@@ -36,8 +40,28 @@ pub fn open(db: Option<PathBuf>) -> Result<(Store, PathBuf), ExitCode> {
 
 /// The engine with every executor this build has.
 pub fn engine(store: Store, db: &Path, progress: Arc<Progress>) -> Engine {
-    let registry = steppy_executors::local_registry(outbox_path(db));
-    Engine::new(store, Arc::new(registry), progress.clone(), progress)
+    Engine::new(store, Arc::new(registry(db)), progress.clone(), progress)
+}
+
+/// The AWS plumbing shared by every AWS executor of this process (see [`configure_aws`]).
+static AWS: OnceLock<Arc<Aws>> = OnceLock::new();
+
+/// Records the AWS settings of the command line (once, before any command runs).
+pub fn configure_aws(args: &AwsArgs) -> Result<(), String> {
+    let poll_interval = parse_duration(&args.poll_interval).map_err(|e| format!("--poll-interval: {e}"))?;
+    let settings = AwsSettings { topic_arn: args.topic_arn.clone().filter(|t| !t.is_empty()), public_url: args.public_url.clone(), poll_interval };
+    let _ = AWS.set(Aws::from_environment(settings));
+    Ok(())
+}
+
+/// The process's AWS plumbing (default settings if [`configure_aws`] was not called).
+pub fn aws() -> Arc<Aws> {
+    AWS.get_or_init(|| Aws::from_environment(AwsSettings::default())).clone()
+}
+
+/// Every executor this build has: local, AWS (CodeBuild, CodePipeline) and SNS-backed ones.
+pub fn registry(db: &Path) -> Registry {
+    steppy_executors::aws_registry(outbox_path(db), aws())
 }
 
 /// The tokio runtime for `run`, `resume` and `abort`: one thread. The engine is one driver

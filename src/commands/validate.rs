@@ -1,5 +1,6 @@
 //! `steppy validate`: checks plans and prints every problem.
 //!
+//! Plans are files, `-` (standard input) or `s3://bucket/key` objects.
 //! Exit code: 0 all plans valid, 1 a plan is invalid, 2 a plan could not be read.
 //! `--format json` prints one JSON document on stdout for CI instead of the text report.
 
@@ -8,7 +9,7 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use steppy_engine::validate::{read_source, validate_bytes};
+use steppy_engine::validate::validate_bytes;
 
 pub fn run(plans: &[PathBuf], format: OutputFormat) -> ExitCode {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -16,7 +17,7 @@ pub fn run(plans: &[PathBuf], format: OutputFormat) -> ExitCode {
     let mut results = Vec::new();
     for path in plans {
         let origin = path.display().to_string();
-        let bytes = match read_source(path) {
+        let bytes = match super::plan_source::read(path) {
             Ok(bytes) => bytes,
             Err(e) => {
                 unreadable = true;

@@ -51,13 +51,8 @@ pub fn check_runnable(registry: &Registry, plan: &Plan) -> Result<(), String> {
     for (_, stage, step) in plan.steps() {
         let kind = step.kind.type_name();
         if registry.get(kind).is_none() {
-            let later = if kind.starts_with("Code") {
-                ": the AWS executors (CodeBuild, CodePipeline) come in a later release"
-            } else {
-                ""
-            };
             return Err(format!(
-                "step \"{}\" in stage \"{}\" has type {kind}, which this build of Steppy cannot run yet{later}",
+                "step \"{}\" in stage \"{}\" has type {kind}, which this build of Steppy has no executor for",
                 step.name, stage.name
             ));
         }

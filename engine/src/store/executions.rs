@@ -203,13 +203,25 @@ impl Store {
         lease_owner: Option<&str>,
         started_by: Option<&str>,
     ) -> StoreResult<String> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let plan_json =
-            serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let id = self.insert_execution(&tx, plan, now_ms, started_by)?;
+        if let Some(owner) = lease_owner {
+            tx.execute(
+                "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![id, owner, std::process::id() as i64, now_ms],
+            )
             .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(id)
+    }
+
+    /// The body of [`Store::submit`] inside a caller's open transaction (so other records, such
+    /// as an S3 intake row, can commit atomically with the new execution).
+    pub(super) fn insert_execution(&self, tx: &rusqlite::Connection, plan: &Plan, now_ms: i64, started_by: Option<&str>) -> StoreResult<String> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let plan_json = serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         tx.execute(
             "INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'PENDING', ?4, ?4)",
             params![id, plan.name, plan_json, now_ms],
@@ -235,15 +247,7 @@ impl Store {
         if let Some(who) = started_by {
             details["startedBy"] = who.into();
         }
-        append_event(&tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
-        if let Some(owner) = lease_owner {
-            tx.execute(
-                "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![id, owner, std::process::id() as i64, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
+        append_event(tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
         Ok(id)
     }
 

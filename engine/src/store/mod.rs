@@ -6,6 +6,7 @@
 //! - [`approvals`]: approval requests and their first-decision-wins voting.
 //! - [`decisions`]: deciding approvals with audited refusals; token-free approval views.
 //! - [`lease`]: which process drives which execution.
+//! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
 //! through it, in short transactions.
@@ -13,12 +14,14 @@
 mod approvals;
 mod decisions;
 mod executions;
+mod intake;
 mod lease;
 mod schema;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
 pub use decisions::{same_identity, ApprovalView, Attempt, DecideError, Decided, Refusal, VoteView, TIMEOUT_SETTLER};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
+pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
 
 use crate::state::IllegalTransition;

@@ -87,6 +87,18 @@ const MIGRATIONS: &[&str] = &[
     // 2: when the current attempt's start was recorded, so executors can derive deadlines
     // from the intent (a restart before the handle was recorded keeps the same deadline).
     "ALTER TABLE steps ADD COLUMN attempt_started_ms INTEGER;",
+    // 3: plans taken in from S3 (`steppy serve --watch`): each (source, key, version) once.
+    r#"
+    CREATE TABLE intake (
+        source       TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        execution_id TEXT,
+        outcome      TEXT NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        PRIMARY KEY (source, key, version)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Applies every migration not yet applied, each in its own transaction.

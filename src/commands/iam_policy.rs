@@ -1,0 +1,44 @@
+//! `steppy iam-policy PLAN [--role ARN] [--watch s3://bucket/prefix/]`: prints the
+//! least-privilege IAM policy the plan needs, as JSON (see `steppy_executors::aws::iam`).
+
+use super::setup;
+use std::path::Path;
+use std::process::ExitCode;
+use steppy_engine::validate::LoadError;
+use steppy_executors::aws::iam::{policy, roles, PolicyInput};
+use steppy_executors::aws::s3;
+
+pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>) -> ExitCode {
+    let plan = match super::plan_source::load(plan_path) {
+        Ok(p) => p,
+        Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
+        Err(e) => return setup::fail(1, &format!("the plan is not valid:\n{e}")),
+    };
+    let text = plan_path.to_string_lossy();
+    let watch = match watch.map(s3::parse).transpose() {
+        Ok(w) => w,
+        Err(e) => return setup::fail(2, &format!("--watch: {e}")),
+    };
+    let aws = setup::aws();
+    let input = PolicyInput {
+        region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
+        topic_arn: aws.settings.topic_arn.clone(),
+        plan_object: if s3::is_s3_url(&text) { s3::parse(&text).ok() } else { None },
+        watch,
+    };
+    if let Some(r) = role.filter(|r| !roles(&plan).contains(*r)) {
+        let assumed = roles(&plan).into_iter().collect::<Vec<_>>().join(", ");
+        return setup::fail(1, &format!("the plan assumes no role {r}; it assumes: {}", if assumed.is_empty() { "none" } else { &assumed }));
+    }
+    match serde_json::to_string_pretty(&policy(&plan, &input, role)) {
+        Ok(text) => {
+            println!("{text}");
+            let assumed = roles(&plan);
+            if role.is_none() && !assumed.is_empty() {
+                eprintln!("steppy: the plan also assumes {} role(s); print what each needs with --role ARN", assumed.len());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => setup::fail(2, &e.to_string()),
+    }
+}
