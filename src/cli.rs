@@ -22,7 +22,8 @@ pub struct AwsArgs {
     /// SNS topic for notifications and approval requests when the plan names none.
     #[arg(long, global = true, env = "STEPPY_TOPIC_ARN", value_name = "ARN")]
     pub topic_arn: Option<String>,
-    /// Base URL of the approve/reject links sent in approval requests.
+    /// Base URL of the approve/reject links in approval e-mails, for commands that serve no
+    /// pages themselves (`resume`); `serve` and `run` link to where they serve.
     #[arg(long, global = true, env = "STEPPY_PUBLIC_URL", default_value = "http://127.0.0.1:8080", value_name = "URL")]
     pub public_url: String,
     /// How often in-flight builds, pipelines and watched S3 prefixes are read (30s, 500ms, 2m).

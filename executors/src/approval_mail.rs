@@ -90,11 +90,8 @@ impl Mailer {
 }
 
 fn message(request: &Request, token: &str, aws: &Aws) -> Message {
-    let links = format!(
-        "Approve: {}\nReject:  {}",
-        aws.settings.approval_link(token, true),
-        aws.settings.approval_link(token, false)
-    );
+    let (approve, reject) = aws.approval_links(token);
+    let links = format!("Approve: {approve}\nReject:  {reject}");
     Message {
         topic_arn: request.topic.clone(),
         subject: Some(request.subject.clone()),

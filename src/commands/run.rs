@@ -69,6 +69,7 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
             match super::web::bind(store.clone(), listen, args).await {
                 Ok(web) => {
                     progress.set_public_url(&web.public_url);
+                    setup::aws().set_served_at(&web.public_url);
                     tokio::spawn(crate::http::serve(web.listener, web.state, std::future::pending()));
                 }
                 Err(why) => eprintln!("steppy: approval pages are not available: {why}"),

@@ -29,6 +29,7 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str
             Err(why) => return setup::fail(2, &why),
         };
         progress.set_public_url(&web.public_url);
+        setup::aws().set_served_at(&web.public_url);
         println!("steppy serve: http://{listen}  approvals at {}/approvals/...  database {}", web.public_url, db_path.display());
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;

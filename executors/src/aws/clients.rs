@@ -60,6 +60,9 @@ pub struct Aws {
     fixed: FixedClients,
     /// Plan defaults and names by execution.
     pub plans: PlanInfoCache,
+    /// The URL the approval pages are actually served at, once `serve`/`run` know it; it wins
+    /// over `settings.public_url` so that mailed links point where the pages are.
+    served_at: Mutex<Option<String>>,
 }
 
 impl Aws {
@@ -79,7 +82,30 @@ impl Aws {
     }
 
     fn make(settings: AwsSettings, base: OnceCell<SdkConfig>, fixed: FixedClients) -> Aws {
-        Aws { settings, base, configs: Mutex::new(HashMap::new()), pollers: Mutex::new(HashMap::new()), fixed, plans: PlanInfoCache::default() }
+        Aws {
+            settings,
+            base,
+            configs: Mutex::new(HashMap::new()),
+            pollers: Mutex::new(HashMap::new()),
+            fixed,
+            plans: PlanInfoCache::default(),
+            served_at: Mutex::new(None),
+        }
+    }
+
+    /// Records where the approval pages are served (`steppy serve` / `steppy run` call this
+    /// once their HTTP service is bound).
+    pub fn set_served_at(&self, public_url: &str) {
+        if let Ok(mut url) = self.served_at.lock() {
+            *url = Some(public_url.to_string());
+        }
+    }
+
+    /// The approve and reject links for `token`: on the served URL if known, else on
+    /// `--public-url` / `STEPPY_PUBLIC_URL`.
+    pub fn approval_links(&self, token: &str) -> (String, String) {
+        let served = self.served_at.lock().ok().and_then(|u| u.clone());
+        crate::human::approval_links(served.as_deref().unwrap_or(&self.settings.public_url), token)
     }
 
     /// A copy sharing the settings, base configuration and fixed clients but none of the
@@ -87,7 +113,11 @@ impl Aws {
     /// live on that runtime).
     pub async fn detached(&self) -> Aws {
         let base = self.base().await.clone();
-        Aws::make(self.settings.clone(), OnceCell::new_with(Some(base)), self.fixed.clone())
+        let copy = Aws::make(self.settings.clone(), OnceCell::new_with(Some(base)), self.fixed.clone());
+        if let Some(url) = self.served_at.lock().ok().and_then(|u| u.clone()) {
+            copy.set_served_at(&url);
+        }
+        copy
     }
 
     /// The base configuration, loading it from the environment the first time.

@@ -27,14 +27,6 @@ impl Default for AwsSettings {
     }
 }
 
-impl AwsSettings {
-    /// The link that approves (`approve = true`) or rejects the approval with `token`.
-    pub fn approval_link(&self, token: &str, approve: bool) -> String {
-        let action = if approve { "approve" } else { "reject" };
-        format!("{}/approvals/{token}?action={action}", self.public_url.trim_end_matches('/'))
-    }
-}
-
 /// Parses a duration written as `30s`, `500ms`, `2m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -60,15 +52,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_links() {
+    fn durations() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("3h").is_err());
-        let s = AwsSettings { public_url: "https://steppy.example/".into(), ..AwsSettings::default() };
-        assert_eq!(s.approval_link("T", true), "https://steppy.example/approvals/T?action=approve");
-        assert_eq!(s.approval_link("T", false), "https://steppy.example/approvals/T?action=reject");
     }
 }
