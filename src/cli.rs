@@ -22,10 +22,11 @@ pub struct AwsArgs {
     /// SNS topic for notifications and approval requests when the plan names none.
     #[arg(long, global = true, env = "STEPPY_TOPIC_ARN", value_name = "ARN")]
     pub topic_arn: Option<String>,
-    /// Base URL of the approve/reject links in approval e-mails, for commands that serve no
-    /// pages themselves (`resume`); `serve` and `run` link to where they serve.
-    #[arg(long, global = true, env = "STEPPY_PUBLIC_URL", default_value = "http://127.0.0.1:8080", value_name = "URL")]
-    pub public_url: String,
+    /// The URL people reach the approval pages at (e.g. the HTTPS name of a proxy); approval
+    /// links, on screen and in e-mails, are built on it. Default: where `serve`/`run` listen
+    /// (for `resume`: http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "STEPPY_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
     /// How often in-flight builds, pipelines and watched S3 prefixes are read (30s, 500ms, 2m).
     #[arg(long, global = true, env = "STEPPY_POLL_INTERVAL", default_value = "30s", value_name = "DURATION")]
     pub poll_interval: String,
@@ -152,9 +153,8 @@ pub enum Command {
 /// Settings of the approval pages and API (`steppy serve`, `steppy run`).
 #[derive(Debug, Clone, Args)]
 pub struct WebArgs {
-    /// The URL people reach this service at; approval links are built on it
-    /// (default: http://<listen address>).
-    #[arg(long, env = "STEPPY_PUBLIC_URL", value_name = "URL")]
+    /// Filled from the global `--public-url` (one flag for pages and e-mails alike).
+    #[arg(skip)]
     pub public_url: Option<String>,
     /// A header set by an authenticating proxy that names the person deciding
     /// (e.g. X-Forwarded-Email, x-amzn-oidc-identity). Without it, people type their name.

@@ -109,3 +109,33 @@ fn submit_then_abort_a_pending_execution() {
     assert_eq!(status.code(), Some(1));
     assert!(err.contains("already ended"), "{err}");
 }
+
+#[test]
+fn the_link_run_prints_serves_the_approval_page() {
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({ "stages": [ { "name": "sign-off", "steps": [
+        { "type": "Human", "name": "go", "message": "Ship it? <b>really</b>" }
+    ] } ] }));
+    let mut child = sb
+        .steppy(&["run", plan.to_str().expect("utf-8")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut page = None;
+    let out = sb.read_approving(&mut child, |line| {
+        // Before the token is approved (read_approving approves on the `approve:` line, which
+        // comes after the links), the page must answer at the printed address.
+        if let Some(url) = line.split("open to approve: ").nth(1) {
+            let rest = url.trim().strip_prefix("http://").expect("an http link");
+            let (addr, path) = rest.split_at(rest.find('/').expect("a path"));
+            page = get(addr, path);
+        }
+        false
+    });
+    assert!(child.wait().expect("wait").success(), "{out}");
+    let (code, body) = page.expect("the printed link answered");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("Ship it? &lt;b&gt;really&lt;/b&gt;"), "the step message, escaped: {body}");
+    assert!(out.contains("SUCCEEDED"), "{out}");
+}

@@ -29,11 +29,15 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
-        Command::Run { plan, detach, started_by, listen, web } => {
+        Command::Run { plan, detach, started_by, listen, mut web } => {
+            web.public_url = cli.aws.public_url.clone();
             run::run(cli.db, &plan, run::RunOptions { detach, started_by, listen, web: Some(web) })
         }
         Command::Submit { plan, started_by } => run::run(cli.db, &plan, run::RunOptions { detach: true, started_by, listen: None, web: None }),
-        Command::Serve { listen, web, watch } => serve::run(cli.db, &listen, &web, watch.as_deref()),
+        Command::Serve { listen, mut web, watch } => {
+            web.public_url = cli.aws.public_url.clone();
+            serve::run(cli.db, &listen, &web, watch.as_deref())
+        }
         Command::IamPolicy { plan, role, watch } => iam_policy::run(&plan, role.as_deref(), watch.as_deref()),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use steppy_engine::executor::Registry;
-use steppy_executors::aws::settings::parse_duration;
+use steppy_executors::aws::settings::{parse_duration, DEFAULT_PUBLIC_URL};
 use steppy_executors::aws::{Aws, AwsSettings};
 use steppy_engine::scheduler::Engine;
 use steppy_engine::store::{Store, StoreError};
@@ -49,7 +49,7 @@ static AWS: OnceLock<Arc<Aws>> = OnceLock::new();
 /// Records the AWS settings of the command line (once, before any command runs).
 pub fn configure_aws(args: &AwsArgs) -> Result<(), String> {
     let poll_interval = parse_duration(&args.poll_interval).map_err(|e| format!("--poll-interval: {e}"))?;
-    let settings = AwsSettings { topic_arn: args.topic_arn.clone().filter(|t| !t.is_empty()), public_url: args.public_url.clone(), poll_interval };
+    let settings = AwsSettings { topic_arn: args.topic_arn.clone().filter(|t| !t.is_empty()), public_url: args.public_url.clone().unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_string()), poll_interval };
     let _ = AWS.set(Aws::from_environment(settings));
     Ok(())
 }
