@@ -142,8 +142,18 @@ impl Store {
                 known: schema::latest_version(),
             });
         }
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
+        // Switching a brand-new file to WAL needs a moment of exclusive access, and SQLite does
+        // not call the busy handler for it: when several processes create the database at
+        // once, the others retry here (for up to the busy timeout).
+        let mut waited = std::time::Duration::ZERO;
+        while let Err(e) = conn.pragma_update(None, "journal_mode", "WAL") {
+            let busy = matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked));
+            if !busy || waited >= std::time::Duration::from_secs(5) {
+                return Err(err(e));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            waited += std::time::Duration::from_millis(20);
+        }
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",

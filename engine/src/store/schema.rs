@@ -103,15 +103,22 @@ const MIGRATIONS: &[&str] = &[
 
 /// Applies every migration not yet applied, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let applied: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+    let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map(|v| v as usize);
+    if version(conn)? >= MIGRATIONS.len() {
+        return Ok(()); // the common case: nothing to do, and no write lock taken
+    }
+    loop {
+        // The version is read again *inside* the write transaction: when several processes open
+        // a fresh database at once, the ones that waited for the lock see what the first applied.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied = version(&tx)?;
+        let Some(sql) = MIGRATIONS.get(applied) else {
+            return Ok(());
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.pragma_update(None, "user_version", (applied + 1) as i64)?;
         tx.commit()?;
     }
-    Ok(())
 }
 
 /// The schema version this build writes.
