@@ -15,7 +15,7 @@ pub struct Cli {
     pub aws: AwsArgs,
 }
 
-/// Settings of the AWS executors (issue #4). AWS itself is configured the standard way:
+/// Settings of the AWS executors. AWS itself is configured the standard way:
 /// profiles, `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`…
 #[derive(Debug, Clone, clap::Args)]
 pub struct AwsArgs {

@@ -16,7 +16,6 @@ pub mod plan;
 pub mod source;
 pub mod validate;
 
-// The durable engine (issue #3).
 pub mod clock;
 pub mod events;
 pub mod executor;

@@ -2,22 +2,21 @@
 //!
 //! Exit codes: 0 success, 1 the plan or the release failed, 2 usage or I/O error.
 
-mod schema;
-mod validate;
-
-// The durable engine's commands (issue #3).
 mod abort;
 mod decide;
+mod iam_policy;
 mod inspect;
 mod resume;
 mod run;
+mod schema;
 mod serve;
+mod validate;
+
+// Shared by the commands: opening the store and building the engine, serving the approval
+// pages, reading plans from files, standard input or S3.
+mod plan_source;
 mod setup;
 mod web;
-
-// The AWS executors and S3 intake (issue #4).
-mod iam_policy;
-mod plan_source;
 
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
