@@ -19,6 +19,9 @@ mod web;
 mod iam_policy;
 mod plan_source;
 
+// Amazon States Language (issue #6).
+mod compile;
+
 use crate::cli::{Cli, Command};
 use std::process::ExitCode;
 
@@ -34,6 +37,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Submit { plan, started_by } => run::run(cli.db, &plan, run::RunOptions { detach: true, started_by, listen: None, web: None }),
         Command::Serve { listen, web, watch } => serve::run(cli.db, &listen, &web, watch.as_deref()),
+        Command::Compile { plan, pipeline_poll_seconds } => compile::run(&plan, &cli.aws, pipeline_poll_seconds),
         Command::IamPolicy { plan, role, watch } => iam_policy::run(&plan, role.as_deref(), watch.as_deref()),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
