@@ -48,7 +48,6 @@ pub fn wait_for(
     step: &Step,
     p: &CodePipelineStep,
     ends: &Ends,
-    _outer: &mut Map<String, Value>,
 ) -> Value {
     warn_auto_approve(ctx, step, p);
     let poll = ctx.options.pipeline_poll_seconds.max(1);

@@ -56,21 +56,21 @@ pub fn compile(
     };
     let mut rule = condition.as_object().cloned().unwrap_or_default();
     rule.insert("Next".into(), json!(failed));
-    let default = match next {
-        Some(n) => n.to_string(),
+    let (default, done) = match next {
+        Some(n) => (n.to_string(), None),
         None => {
             let done = ctx.names.allocate("Release succeeded");
-            states.insert(done.clone(), json!({ "Type": "Succeed" }));
-            done
+            (done.clone(), Some(done))
         }
     };
-    // Insert the Choice before the Succeed state would read oddly; keep stage order instead.
-    let choice = json!({ "Type": "Choice", "Choices": [Value::Object(rule)], "Default": default });
-    states.insert(check, choice);
+    states.insert(check, json!({ "Type": "Choice", "Choices": [Value::Object(rule)], "Default": default }));
     states.insert(
         failed,
         json!({ "Type": "Fail", "Error": STEP_FAILED, "Cause": format!("a step of stage '{}' without continueOnFailure failed", stage.name) }),
     );
+    if let Some(done) = done {
+        states.insert(done, json!({ "Type": "Succeed" }));
+    }
     Ok(())
 }
 

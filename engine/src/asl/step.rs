@@ -24,7 +24,7 @@ pub fn branch(ctx: &mut Ctx<'_>, step: &Step) -> Result<Value, CompileError> {
     let main = match &step.kind {
         StepKind::CodeBuild(b) => codebuild(ctx, step, b, true, &ends),
         StepKind::CodeBuildNoWait(b) => codebuild(ctx, step, b, false, &ends),
-        StepKind::CodePipeline(p) => pipeline::wait_for(ctx, step, p, &ends, &mut states),
+        StepKind::CodePipeline(p) => pipeline::wait_for(ctx, step, p, &ends),
         StepKind::CodePipelineNoWait(p) => pipeline::start_only(ctx, step, p, &ends),
         StepKind::Wait(w) => json!({ "Type": "Wait", "Seconds": w.seconds, "Next": ends.ok }),
         StepKind::Notify(n) => notify(ctx, step, n, &ends)?,
