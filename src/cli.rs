@@ -81,6 +81,15 @@ pub enum Command {
         #[arg(long, value_name = "S3_URL")]
         watch: Option<String>,
     },
+    /// Print the plan as an Amazon States Language definition (an AWS Step Functions Standard workflow).
+    Compile {
+        /// The plan file, or `s3://bucket/key`.
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+        /// Seconds between two reads of a running CodePipeline (300: a 24-hour pipeline writes at most 3,744 of the 25,000 history events).
+        #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+        pipeline_poll_seconds: u64,
+    },
     /// Print the least-privilege IAM policy (JSON) a plan needs.
     IamPolicy {
         /// The plan file, or `s3://bucket/key`.

@@ -1,5 +1,6 @@
 //! Steppy's engine.
 //!
+//! - [`asl`]: compiles a plan to Amazon States Language for AWS Step Functions (issue #6).
 //! - [`plan`]: the typed release-plan model (stages of steps) that every other part reads.
 //! - [`source`]: turns plan text (JSON with comments, or YAML) into a JSON value plus a map from
 //!   JSON pointers back to byte spans, so that every later error can point at the source.
@@ -12,6 +13,7 @@
 //! - [`events`], [`clock`], [`fault`]: event types, a tokio-friendly wall clock, crash injection.
 //! - [`testing`]: a scriptable executor for tests and benchmarks.
 
+pub mod asl;
 pub mod plan;
 pub mod source;
 pub mod validate;

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the plan or the release failed, 2 usage or I/O error.
 
 mod abort;
+mod compile;
 mod decide;
 mod iam_policy;
 mod inspect;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             web.public_url = cli.aws.public_url.clone();
             serve::run(cli.db, &listen, &web, watch.as_deref())
         }
+        Command::Compile { plan, pipeline_poll_seconds } => compile::run(&plan, &cli.aws, pipeline_poll_seconds),
         Command::IamPolicy { plan, role, watch } => iam_policy::run(&plan, role.as_deref(), watch.as_deref()),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
