@@ -21,6 +21,29 @@ fn pid_alive(pid: i64) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The current holder of the lease on `id`, if anyone.
+struct Holder {
+    owner: String,
+    pid: i64,
+    heartbeat_ms: i64,
+}
+
+impl Holder {
+    fn of(conn: &rusqlite::Connection, id: &str) -> rusqlite::Result<Option<Holder>> {
+        conn.query_row(
+            "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
+            [id],
+            |r| Ok(Holder { owner: r.get(0)?, pid: r.get(1)?, heartbeat_ms: r.get(2)? }),
+        )
+        .optional()
+    }
+
+    /// True if this is a live process other than `owner`: its lease may not be taken over.
+    fn excludes(&self, owner: &str, now_ms: i64) -> bool {
+        self.owner != owner && now_ms - self.heartbeat_ms <= LEASE_STALE_MS && pid_alive(self.pid)
+    }
+}
+
 impl Store {
     /// Takes the lease on execution `id` for `owner`. Returns false if a live process holds it.
     pub fn try_lease(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
@@ -28,20 +51,9 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let holder: Option<(String, i64, i64)> = tx
-            .query_row(
-                "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some((held_by, pid, heartbeat)) = holder {
-            let ours = held_by == owner;
-            let stale = now_ms - heartbeat > LEASE_STALE_MS || !pid_alive(pid);
-            if !ours && !stale {
-                return Ok(false);
-            }
+        let holder = Holder::of(&tx, id).map_err(|e| self.err(e))?;
+        if holder.is_some_and(|h| h.excludes(owner, now_ms)) {
+            return Ok(false);
         }
         tx.execute(
             "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4) \
@@ -78,16 +90,7 @@ impl Store {
     /// True if some live process other than `owner` holds the lease on `id`.
     pub fn leased_by_other(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
         let conn = self.lock();
-        let holder: Option<(String, i64, i64)> = conn
-            .query_row(
-                "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        Ok(
-            matches!(holder, Some((o, pid, hb)) if o != owner && now_ms - hb <= LEASE_STALE_MS && pid_alive(pid)),
-        )
+        let holder = Holder::of(&conn, id).map_err(|e| self.err(e))?;
+        Ok(holder.is_some_and(|h| h.excludes(owner, now_ms)))
     }
 }
