@@ -133,29 +133,13 @@ pub enum Command {
     },
     /// Approve a pending approval with the token shown when it was requested.
     Approve {
-        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
-        token: String,
-        /// A comment kept with the decision.
-        #[arg(long)]
-        comment: Option<String>,
-        /// Who is deciding (default: $USER).
-        #[arg(long = "as", value_name = "NAME")]
-        voter: Option<String>,
-        /// Decide through a running `steppy serve` at this URL instead of the database.
-        #[arg(long, env = "STEPPY_SERVER", value_name = "URL")]
-        server: Option<String>,
+        #[command(flatten)]
+        decision: DecisionArgs,
     },
     /// Reject a pending approval (this aborts its execution).
     Reject {
-        #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
-        token: String,
-        #[arg(long)]
-        comment: Option<String>,
-        #[arg(long = "as", value_name = "NAME")]
-        voter: Option<String>,
-        /// Decide through a running `steppy serve` at this URL instead of the database.
-        #[arg(long, env = "STEPPY_SERVER", value_name = "URL")]
-        server: Option<String>,
+        #[command(flatten)]
+        decision: DecisionArgs,
     },
 }
 
@@ -182,4 +166,20 @@ pub struct WebArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+/// What `approve` and `reject` take.
+#[derive(Debug, Clone, Args)]
+pub struct DecisionArgs {
+    #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
+    pub token: String,
+    /// A comment kept with the decision.
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// Who is deciding (default: $USER).
+    #[arg(long = "as", value_name = "NAME")]
+    pub voter: Option<String>,
+    /// Decide through a running `steppy serve` at this URL instead of the database.
+    #[arg(long, env = "STEPPY_SERVER", value_name = "URL")]
+    pub server: Option<String>,
 }

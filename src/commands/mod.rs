@@ -45,7 +45,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Status { id, format } => inspect::status(cli.db, &id, format),
         Command::History { id, format } => inspect::history(cli.db, &id, format),
         Command::Abort { id, stop_running } => abort::run(cli.db, &id, stop_running),
-        Command::Approve { token, comment, voter, server } => decide::run(cli.db, &token, true, comment, voter, server),
-        Command::Reject { token, comment, voter, server } => decide::run(cli.db, &token, false, comment, voter, server),
+        Command::Approve { decision: d } => decide::run(cli.db, &d.token, true, d.comment, d.voter, d.server),
+        Command::Reject { decision: d } => decide::run(cli.db, &d.token, false, d.comment, d.voter, d.server),
     }
 }
