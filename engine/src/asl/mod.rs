@@ -13,6 +13,8 @@
 //! Nothing here talks to AWS: this is a pure function from a [`Plan`] to JSON.
 
 mod human;
+pub mod outline;
+pub mod replay;
 pub mod names;
 mod pipeline;
 mod policy;
