@@ -17,12 +17,14 @@ mod executions;
 mod intake;
 mod lease;
 mod schema;
+mod sfn_runs;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
 pub use decisions::{same_identity, ApprovalView, Attempt, DecideError, Decided, Refusal, VoteView, TIMEOUT_SETTLER};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
 pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
+pub use sfn_runs::SfnRun;
 
 use crate::state::IllegalTransition;
 use rusqlite::{Connection, ErrorCode, OpenFlags};

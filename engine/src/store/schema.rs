@@ -99,6 +99,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, key, version)
     ) WITHOUT ROWID;
     "#,
+    // Step Functions executions started by `steppy run --engine sfn`: the name is recorded
+    // before StartExecution (which is idempotent by name), the ARN once it answered.
+    r#"
+    CREATE TABLE sfn_runs (
+        name              TEXT PRIMARY KEY,
+        state_machine_arn TEXT NOT NULL,
+        execution_arn     TEXT,
+        plan_name         TEXT,
+        input             TEXT NOT NULL,
+        status            TEXT NOT NULL,
+        reason            TEXT,
+        created_ms        INTEGER NOT NULL,
+        ended_ms          INTEGER
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// Applies every migration not yet applied, each in its own transaction.

@@ -13,6 +13,7 @@
 //! - [`intake`]: `steppy serve --watch s3://bucket/prefix/`.
 //! - [`iam`]: the least-privilege IAM policy a plan needs.
 //! - [`backoff`]: the retry delays used on throttling and transient errors.
+//! - [`sfn`]: AWS Step Functions for the `sfn` engine: deploy, start by name, history.
 
 pub mod arn;
 pub mod backoff;
@@ -24,6 +25,7 @@ pub mod plan_info;
 pub mod poller;
 pub mod s3;
 pub mod settings;
+pub mod sfn;
 
 pub use clients::{Aws, Target};
 pub use settings::AwsSettings;
