@@ -61,6 +61,23 @@ pub enum Command {
         listen: Option<String>,
         #[command(flatten)]
         web: WebArgs,
+        /// Who runs the plan: this process (`local`), or AWS Step Functions (`sfn`: deploys the
+        /// state machine if needed, starts it and follows it here).
+        #[arg(long, value_enum, default_value_t = Engine::Local)]
+        engine: Engine,
+        #[command(flatten)]
+        sfn: SfnArgs,
+    },
+    /// Create or update the AWS Step Functions state machine of a plan; prints its ARN.
+    Deploy {
+        /// The plan file, or `s3://bucket/key`.
+        #[arg(value_name = "PLAN")]
+        plan: PathBuf,
+        /// The engine to deploy to (only `sfn` has something to deploy).
+        #[arg(long, value_enum, default_value_t = Engine::Sfn)]
+        engine: Engine,
+        #[command(flatten)]
+        sfn: SfnArgs,
     },
     /// Record a plan for `steppy serve` (or `steppy resume`) to run; prints the execution id.
     Submit {
@@ -101,6 +118,9 @@ pub enum Command {
         /// Include what `serve --watch S3_URL` needs.
         #[arg(long, value_name = "S3_URL")]
         watch: Option<String>,
+        /// `sfn`: the policy of the Step Functions execution role (`--role-arn` of `deploy`).
+        #[arg(long, value_enum, default_value_t = Engine::Local)]
+        engine: Engine,
     },
     /// Finish every unfinished execution (after a crash or a restart), then exit.
     Resume,
@@ -109,14 +129,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
-    /// Show an execution and the state of each step.
+    /// Show an execution and the state of each step (an id, or a Step Functions execution ARN).
     Status {
         #[arg(value_name = "ID")]
         id: String,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
-    /// Show the event history of an execution.
+    /// Show the event history of an execution (an id, or a Step Functions execution ARN).
     History {
         #[arg(value_name = "ID")]
         id: String,
@@ -160,6 +180,30 @@ pub struct WebArgs {
     /// Print one line per HTTP request to stderr (approval tokens redacted).
     #[arg(long)]
     pub access_log: bool,
+}
+
+/// Who runs a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// This process, with its SQLite store.
+    Local,
+    /// AWS Step Functions (a Standard workflow compiled from the plan).
+    Sfn,
+}
+
+/// The Step Functions state machine of `run --engine sfn` and `deploy`.
+#[derive(Debug, Clone, Args)]
+pub struct SfnArgs {
+    /// The state machine's name (default: made from the plan's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The IAM role Step Functions runs the state machine as; needed to create it
+    /// (`steppy iam-policy --engine sfn PLAN` prints what it needs).
+    #[arg(long, env = "STEPPY_SFN_ROLE_ARN", value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// Seconds between two reads of a running CodePipeline.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub pipeline_poll_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

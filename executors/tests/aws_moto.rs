@@ -227,7 +227,7 @@ async fn an_invalid_plan_is_not_started_and_its_errors_are_reported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codepipeline_start_is_not_supported_by_moto_and_fails_with_a_clear_message() {
-    // moto 5.1.18 implements CreatePipeline/GetPipeline but not StartPipelineExecution: the
+    // moto 5.2.5 implements CreatePipeline/GetPipeline but not StartPipelineExecution: the
     // CodePipeline step's behaviour is tested with aws-smithy-mocks (aws_mocked.rs). Here: the
     // step reports the API's refusal as a sentence naming the call and the pipeline.
     let s = setup(None).await;

@@ -2,13 +2,14 @@
 //! least-privilege IAM policy the plan needs, as JSON (see `steppy_executors::aws::iam`).
 
 use super::setup;
+use crate::cli::Engine;
 use std::path::Path;
 use std::process::ExitCode;
 use steppy_engine::validate::LoadError;
 use steppy_executors::aws::iam::{policy, roles, PolicyInput};
 use steppy_executors::aws::s3;
 
-pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>) -> ExitCode {
+pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>, engine: Engine) -> ExitCode {
     let plan = match super::plan_source::load(plan_path) {
         Ok(p) => p,
         Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
@@ -23,9 +24,14 @@ pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>) -> ExitCod
     let input = PolicyInput {
         region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
         topic_arn: aws.settings.topic_arn.clone(),
-        plan_object: if s3::is_s3_url(&text) { s3::parse(&text).ok() } else { None },
+        // The execution role of a state machine never reads the plan.
+        plan_object: if s3::is_s3_url(&text) && engine == Engine::Local { s3::parse(&text).ok() } else { None },
         watch,
+        step_functions: engine == Engine::Sfn,
     };
+    if engine == Engine::Sfn && input.watch.is_some() {
+        return setup::fail(2, "--engine sfn prints the policy of the state machine's execution role, which reads no plans: drop --watch");
+    }
     if let Some(r) = role.filter(|r| !roles(&plan).contains(*r)) {
         let assumed = roles(&plan).into_iter().collect::<Vec<_>>().join(", ");
         return setup::fail(1, &format!("the plan assumes no role {r}; it assumes: {}", if assumed.is_empty() { "none" } else { &assumed }));

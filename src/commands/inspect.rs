@@ -7,6 +7,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use steppy_engine::store::Store;
+use steppy_executors::aws::sfn::is_execution_arn;
 
 fn open(db: Option<PathBuf>) -> Result<Store, ExitCode> {
     setup::quiet_on_closed_pipe();
@@ -23,7 +24,7 @@ fn print_json(v: &serde_json::Value) -> ExitCode {
     }
 }
 
-fn when(ms: i64) -> String {
+pub fn when(ms: i64) -> String {
     let secs = ms / 1000;
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
     // Days since the epoch to a calendar date (civil-from-days, proleptic Gregorian).
@@ -44,14 +45,23 @@ pub fn list(db: Option<PathBuf>, format: OutputFormat) -> ExitCode {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let rows = match store.list() {
+    let (rows, sfn_runs) = match store.list().and_then(|r| Ok((r, store.sfn_runs()?))) {
         Ok(r) => r,
         Err(e) => return setup::store_fail(&e),
     };
     if format == OutputFormat::Json {
-        return print_json(&json!(rows));
+        // Local executions as before; Step Functions runs after them, marked `"engine": "sfn"`.
+        let mut all: Vec<serde_json::Value> = rows.iter().map(|r| json!(r)).collect();
+        for r in &sfn_runs {
+            let mut v = json!(r);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("engine".into(), json!("sfn"));
+            }
+            all.push(v);
+        }
+        return print_json(&json!(all));
     }
-    if rows.is_empty() {
+    if rows.is_empty() && sfn_runs.is_empty() {
         println!("no executions");
     }
     for r in rows {
@@ -65,10 +75,24 @@ pub fn list(db: Option<PathBuf>, format: OutputFormat) -> ExitCode {
             r.name.as_deref().unwrap_or("")
         );
     }
+    for r in sfn_runs {
+        println!(
+            "{}  {:<9}  {}  {}  {}",
+            r.execution_arn.as_deref().unwrap_or(&r.name),
+            r.status,
+            when(r.created_ms),
+            r.plan_name.as_deref().unwrap_or(""),
+            "(Step Functions)"
+        );
+    }
     ExitCode::SUCCESS
 }
 
 pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
+    if is_execution_arn(id) {
+        setup::quiet_on_closed_pipe();
+        return super::sfn::inspect::status(id, format, when);
+    }
     let store = match open(db) {
         Ok(s) => s,
         Err(c) => return c,
@@ -119,6 +143,10 @@ pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
 }
 
 pub fn history(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
+    if is_execution_arn(id) {
+        setup::quiet_on_closed_pipe();
+        return super::sfn::inspect::history(id, format, when);
+    }
     let store = match open(db) {
         Ok(s) => s,
         Err(c) => return c,

@@ -11,6 +11,7 @@ mod resume;
 mod run;
 mod schema;
 mod serve;
+mod sfn;
 mod validate;
 
 // Shared by the commands: opening the store and building the engine, serving the approval
@@ -19,7 +20,7 @@ mod plan_source;
 mod setup;
 mod web;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, Engine};
 use std::process::ExitCode;
 
 pub fn dispatch(cli: Cli) -> ExitCode {
@@ -29,17 +30,24 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
-        Command::Run { plan, detach, started_by, listen, mut web } => {
+        Command::Run { plan, detach, started_by, listen, mut web, engine, sfn } => {
             web.public_url = cli.aws.public_url.clone();
-            run::run(cli.db, &plan, run::RunOptions { detach, started_by, listen, web: Some(web) })
+            match engine {
+                Engine::Local => run::run(cli.db, &plan, run::RunOptions { detach, started_by, listen, web: Some(web) }),
+                Engine::Sfn => sfn::run::run(cli.db, &plan, &cli.aws, &sfn, sfn::run::SfnRunOptions { detach, listen, web }),
+            }
         }
+        Command::Deploy { plan, engine, sfn } => match engine {
+            Engine::Sfn => sfn::deploy::run(&plan, &cli.aws, &sfn),
+            Engine::Local => setup::fail(2, "the local engine has nothing to deploy: `steppy run PLAN` runs a plan here"),
+        },
         Command::Submit { plan, started_by } => run::run(cli.db, &plan, run::RunOptions { detach: true, started_by, listen: None, web: None }),
         Command::Serve { listen, mut web, watch } => {
             web.public_url = cli.aws.public_url.clone();
             serve::run(cli.db, &listen, &web, watch.as_deref())
         }
         Command::Compile { plan, pipeline_poll_seconds } => compile::run(&plan, &cli.aws, pipeline_poll_seconds),
-        Command::IamPolicy { plan, role, watch } => iam_policy::run(&plan, role.as_deref(), watch.as_deref()),
+        Command::IamPolicy { plan, role, watch, engine } => iam_policy::run(&plan, role.as_deref(), watch.as_deref(), engine),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
         Command::Status { id, format } => inspect::status(cli.db, &id, format),

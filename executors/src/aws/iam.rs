@@ -24,6 +24,10 @@ pub struct PolicyInput {
     pub plan_object: Option<S3Location>,
     /// The watched `s3://bucket/prefix/`, if any.
     pub watch: Option<S3Location>,
+    /// The policy of a Step Functions execution role (`iam-policy --engine sfn`): the same
+    /// service actions, plus the EventBridge rule the `codebuild:startBuild.sync` integration
+    /// manages.
+    pub step_functions: bool,
 }
 
 /// One `Allow` statement being collected.
@@ -80,11 +84,20 @@ pub fn policy(plan: &Plan, input: &PolicyInput, for_role: Option<&str>) -> Value
         let partition = role.as_deref().and_then(arn::parse).map(|a| a.partition.to_string()).unwrap_or_else(|| "aws".into());
         let topic = |own: Option<&String>| own.cloned().or_else(|| plan.defaults.notification_topic_arn.clone()).or_else(|| input.topic_arn.clone());
         match &step.kind {
-            StepKind::CodeBuild(b) | StepKind::CodeBuildNoWait(b) => st.allow(
-                "CodeBuildProjects",
-                &["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild", "codebuild:ListBuildsForProject"],
-                format!("arn:{partition}:codebuild:{region}:{account}:project/{}", b.code_build_name),
-            ),
+            StepKind::CodeBuild(b) | StepKind::CodeBuildNoWait(b) => {
+                st.allow(
+                    "CodeBuildProjects",
+                    &["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild", "codebuild:ListBuildsForProject"],
+                    format!("arn:{partition}:codebuild:{region}:{account}:project/{}", b.code_build_name),
+                );
+                if input.step_functions && matches!(step.kind, StepKind::CodeBuild(_)) {
+                    st.allow(
+                        "CodeBuildSyncRule",
+                        &["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                        format!("arn:{partition}:events:{region}:{account}:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"),
+                    );
+                }
+            }
             StepKind::CodePipeline(p) | StepKind::CodePipelineNoWait(p) => {
                 let pipeline = format!("arn:{partition}:codepipeline:{region}:{account}:{}", p.code_pipeline_name);
                 st.allow(
@@ -184,5 +197,18 @@ mod tests {
         let text = policy(&plan(), &input, None).to_string();
         assert!(text.contains("arn:aws:s3:::plans/releases/*.errors.json"));
         assert!(text.contains("\"s3:prefix\":[\"releases/*\"]"));
+    }
+
+    #[test]
+    fn a_step_functions_role_also_manages_the_codebuild_sync_rule() {
+        let local = policy(&plan(), &PolicyInput::default(), None).to_string();
+        assert!(!local.contains("events:PutRule"));
+        let input = PolicyInput { step_functions: true, ..Default::default() };
+        let sfn = policy(&plan(), &input, None).to_string();
+        assert!(sfn.contains("arn:aws:events:eu-west-1:*:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"));
+        assert!(sfn.contains("\"sts:AssumeRole\""), "Credentials.RoleArn needs the execution role to assume it");
+        // The assumed role gets the rule in its own account and region.
+        let role = policy(&plan(), &input, Some("arn:aws:iam::222222222222:role/deployer")).to_string();
+        assert!(role.contains("arn:aws:events:us-east-1:222222222222:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"));
     }
 }

@@ -6,7 +6,7 @@
 //! [`StepFunctions::start`]; after a crash the same call finds the execution already there
 //! (`ExecutionAlreadyExists`) and returns its ARN instead of starting a second release.
 
-use super::errors::{AwsError, classify};
+use super::errors::{AwsError, Kind, classify};
 use aws_config::SdkConfig;
 use aws_sdk_sfn::types::{HistoryEvent as SdkEvent, StateMachineType};
 use serde_json::Value;
@@ -63,13 +63,24 @@ impl ExecutionInfo {
 pub enum SfnError {
     #[error("state machine '{0}' does not exist; creating it needs --role-arn (the role Step Functions runs it as)")]
     RoleNeeded(String),
-    #[error("{0}")]
-    Aws(String),
+    #[error("{message}")]
+    Aws { message: String, retryable: bool },
+}
+
+impl SfnError {
+    fn other(message: String) -> SfnError {
+        SfnError::Aws { message, retryable: false }
+    }
+
+    /// A throttled or transient failure: the same call may work later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SfnError::Aws { retryable: true, .. })
+    }
 }
 
 impl From<AwsError> for SfnError {
     fn from(e: AwsError) -> Self {
-        SfnError::Aws(e.message)
+        SfnError::Aws { retryable: e.kind != Kind::Permanent, message: e.message }
     }
 }
 
@@ -110,7 +121,7 @@ impl StepFunctions {
     /// Creates state machine `name` with `definition`, or updates it if it exists with another
     /// definition or role. Creating needs `role_arn`.
     pub async fn deploy(&self, name: &str, role_arn: Option<&str>, definition: &Value) -> Result<Deployed, SfnError> {
-        let text = serde_json::to_string(definition).map_err(|e| SfnError::Aws(e.to_string()))?;
+        let text = serde_json::to_string(definition).map_err(|e| SfnError::other(e.to_string()))?;
         if let Some(arn) = self.find(name).await? {
             let current = self
                 .client
@@ -203,7 +214,7 @@ impl StepFunctions {
             .send()
             .await
             .map_err(|e| classify(&format!("DescribeStateMachineForExecution of {execution_arn}"), &e))?;
-        serde_json::from_str(d.definition()).map_err(|e| SfnError::Aws(format!("the definition of {execution_arn} is not JSON: {e}")))
+        serde_json::from_str(d.definition()).map_err(|e| SfnError::other(format!("the definition of {execution_arn} is not JSON: {e}")))
     }
 
     /// One page of the history, oldest first, from `next_token`; the token of the next page.
@@ -232,6 +243,36 @@ impl StepFunctions {
                 None => return Ok(all),
             }
         }
+    }
+
+    /// The events after event `after_id`, oldest first: what a follower polls for. Reads newest
+    /// first (`reverseOrder`) and stops at the first page reaching `after_id`, so a poll costs
+    /// one call however long the history is. Events are sorted and filtered by id, so a service
+    /// that ignores `reverseOrder` or paging gives the same answer.
+    pub async fn history_since(&self, execution_arn: &str, after_id: i64) -> Result<Vec<HistoryEvent>, SfnError> {
+        let mut fresh = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .reverse_order(true)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify(&format!("GetExecutionHistory of {execution_arn}"), &e))?;
+            let reached = page.events().iter().any(|e| e.id() <= after_id);
+            fresh.extend(page.events().iter().filter(|e| e.id() > after_id).map(event));
+            match page.next_token() {
+                Some(t) if !reached => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        fresh.sort_by_key(|e| e.id);
+        fresh.dedup_by_key(|e| e.id);
+        Ok(fresh)
     }
 
     /// The executions of `state_machine_arn`, newest first (at most 100).
