@@ -5,7 +5,10 @@
 //! Points: `intent` (a start intent is committed, the executor not yet called), `start` (the
 //! executor started the work, its handle is not yet recorded), `handle` (the handle is
 //! committed), `approval-row` (an approval request is committed, its token not yet shown),
-//! `stage-end` (a stage's end is committed, the next stage not yet started).
+//! `stage-end` (a stage's end is committed, the next stage not yet started); for
+//! `run --engine sfn`, with the state machine's name: `sfn-recorded` (the execution's name is
+//! committed, StartExecution not yet called) and `sfn-started` (StartExecution answered, its ARN
+//! not yet recorded).
 
 use std::sync::OnceLock;
 

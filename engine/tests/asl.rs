@@ -187,12 +187,21 @@ fn state_names_are_unique_and_acceptable_across_branches() {
 fn a_failed_step_without_continue_on_failure_fails_the_execution() {
     let plan = load_plan(&root().join("examples/full-release.json")).unwrap();
     let d = compile(&plan, &options()).unwrap().definition;
-    // Build: "api" must succeed, "docs" continues on failure: only branch 0 is checked.
+    // Build: "api" must succeed, "docs" continues on failure: only "api" can halt the release.
     assert_eq!(d["States"]["Build"]["Next"], "Build check");
     assert_eq!(
-        d["States"]["Build check"]["Choices"][0]["Variable"],
-        "$.lastStage[0].status"
+        d["States"]["Build"]["ResultSelector"]["halted.$"],
+        "States.ArrayContains($[*].halts, true)"
     );
+    let branches = d["States"]["Build"]["Branches"].as_array().unwrap();
+    assert_eq!(branches[0]["States"]["api failed"]["Parameters"]["halts"], true);
+    assert_eq!(branches[1]["States"]["docs failed"]["Parameters"]["halts"], false);
+    assert_eq!(branches[0]["States"]["api succeeded"]["Result"]["halts"], false);
+    assert_eq!(
+        d["States"]["Build check"]["Choices"][0]["Variable"],
+        "$.lastStage.halted"
+    );
+    assert_eq!(d["States"]["Build check"]["Choices"][0]["BooleanEquals"], true);
     assert_eq!(
         d["States"]["Build check"]["Choices"][0]["Next"],
         "Build failed"

@@ -73,7 +73,7 @@ pub fn approval(
                     .names
                     .allocate(&format!("{} approved on timeout", step.name));
                 catch.push(json!({ "ErrorEquals": ["States.Timeout"], "Next": approved }));
-                states.insert(approved, json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded", "decision": "approved on timeout" }, "End": true }));
+                states.insert(approved, json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded", "halts": false, "decision": "approved on timeout" }, "End": true }));
             }
             OnTimeout::Reject => {
                 let timed_out = ctx

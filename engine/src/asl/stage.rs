@@ -1,12 +1,13 @@
-//! One stage: a `Parallel` state with one branch per step, then (when some step lacks
-//! `continueOnFailure`) a `Choice` that fails the execution with `Steppy.StepFailed` if such a
-//! step failed.
+//! One stage: a `Parallel` state with one branch per step, whose `ResultSelector` keeps the
+//! branches' results (`steps`) and whether one of them halts the release (`halted`: a step
+//! without `continueOnFailure` failed); then, when some step can halt, a `Choice` that fails
+//! the execution with `Steppy.StepFailed` if one did.
 
 use super::{CompileError, Ctx, STEP_FAILED, step};
 use crate::plan::Stage;
 use serde_json::{Map, Value, json};
 
-/// Where a stage's `Parallel` puts its branches' results (one `{step, status…}` per step).
+/// Where a stage's `Parallel` puts `{"steps": [{step, status, halts…}…], "halted": bool}`.
 pub const RESULT_PATH: &str = "$.lastStage";
 
 /// Adds the states of `stage` (entered at `head`) to `states`; `next` is the following stage.
@@ -30,16 +31,18 @@ pub fn compile(
     parallel.insert("Type".into(), json!("Parallel"));
     parallel.insert("Comment".into(), json!(format!("Stage '{}'", stage.name)));
     parallel.insert("Branches".into(), Value::Array(branches));
+
+    // The branches' results, and whether any of them halts the release. The Choice reads one
+    // boolean: no indexing into the results (which also keeps it within what interpreters such
+    // as moto's evaluate the way AWS does).
+    parallel.insert("ResultSelector".into(), json!({ "steps.$": "$", "halted.$": "States.ArrayContains($[*].halts, true)" }));
     parallel.insert("ResultPath".into(), json!(RESULT_PATH));
 
-    let must_succeed: Vec<Value> = stage
+    let can_halt = stage
         .steps
         .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.options.continue_on_failure && !matches!(s.kind, crate::plan::StepKind::Wait(_)))
-        .map(|(k, _)| json!({ "Variable": format!("{RESULT_PATH}[{k}].status"), "StringEquals": "Failed" }))
-        .collect();
-    if must_succeed.is_empty() {
+        .any(|s| !s.options.continue_on_failure && !matches!(s.kind, crate::plan::StepKind::Wait(_)));
+    if !can_halt {
         link(&mut parallel, next);
         states.insert(head.to_string(), Value::Object(parallel));
         return Ok(());
@@ -49,13 +52,7 @@ pub fn compile(
     parallel.insert("Next".into(), json!(check));
     states.insert(head.to_string(), Value::Object(parallel));
 
-    let condition = if must_succeed.len() == 1 {
-        must_succeed.into_iter().next().unwrap_or_default()
-    } else {
-        json!({ "Or": must_succeed })
-    };
-    let mut rule = condition.as_object().cloned().unwrap_or_default();
-    rule.insert("Next".into(), json!(failed));
+    let rule = json!({ "Variable": format!("{RESULT_PATH}.halted"), "BooleanEquals": true, "Next": failed });
     let (default, done) = match next {
         Some(n) => (n.to_string(), None),
         None => {
@@ -63,7 +60,7 @@ pub fn compile(
             (done.clone(), Some(done))
         }
     };
-    states.insert(check, json!({ "Type": "Choice", "Choices": [Value::Object(rule)], "Default": default }));
+    states.insert(check, json!({ "Type": "Choice", "Choices": [rule], "Default": default }));
     states.insert(
         failed,
         json!({ "Type": "Fail", "Error": STEP_FAILED, "Cause": format!("a step of stage '{}' without continueOnFailure failed", stage.name) }),

@@ -1,7 +1,7 @@
 //! One step: the branch of its stage's `Parallel`. The step's state (or states) end in a `Pass`
-//! recording `{"step", "status": "Succeeded"}`; any failure is caught into a `Pass` recording
-//! `{"step", "status": "Failed", "continueOnFailure", "failure"}`, so the stage's other steps
-//! finish. CodeBuild, Notify and Wait are built here; CodePipeline and Human have their modules.
+//! recording `{"step", "status": "Succeeded", "halts": false}`; any failure is caught into a
+//! `Pass` recording `{"step", "status": "Failed", "halts", "continueOnFailure", "failure"}`
+//! (`halts` is true without `continueOnFailure`), so the stage's other steps finish. CodeBuild, Notify and Wait are built here; CodePipeline and Human have their modules.
 
 use super::{CompileError, Ctx, human, pipeline, policy};
 use crate::plan::{CodeBuildStep, Step, StepKind};
@@ -33,7 +33,7 @@ pub fn branch(ctx: &mut Ctx<'_>, step: &Step) -> Result<Value, CompileError> {
     let mut ordered = Map::new();
     ordered.insert(head.clone(), main);
     ordered.extend(states);
-    ordered.insert(ends.ok.clone(), json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded" }, "End": true }));
+    ordered.insert(ends.ok.clone(), json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded", "halts": false }, "End": true }));
     // A Wait state cannot fail: it has no Catch, and ASL refuses unreachable states.
     let can_fail = !matches!(step.kind, StepKind::Wait(_));
     if can_fail {
@@ -41,7 +41,7 @@ pub fn branch(ctx: &mut Ctx<'_>, step: &Step) -> Result<Value, CompileError> {
         ends.failed.clone(),
         json!({
             "Type": "Pass",
-            "Parameters": { "step": step.name, "status": "Failed", "continueOnFailure": step.options.continue_on_failure, "failure.$": "$" },
+            "Parameters": { "step": step.name, "status": "Failed", "halts": !step.options.continue_on_failure, "continueOnFailure": step.options.continue_on_failure, "failure.$": "$" },
             "End": true
         }),
     );

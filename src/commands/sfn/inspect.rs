@@ -7,7 +7,7 @@ use crate::cli::OutputFormat;
 use serde_json::json;
 use std::process::ExitCode;
 use steppy_engine::asl::outline::Outline;
-use steppy_engine::asl::replay::Replay;
+use steppy_engine::asl::replay::{Replay, StepStatus};
 use steppy_executors::aws::sfn::SfnError;
 
 fn aws_fail(arn: &str, e: &SfnError) -> ExitCode {
@@ -45,14 +45,16 @@ pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitC
         .step_statuses()
         .map(|(s, k, st)| {
             let step = replay.outline.step(s, k);
-            json!({ "stage": s, "index": k, "name": step.map(|x| x.name.clone()), "type": step.map(|x| x.kind), "state": st.as_str() })
+            // The local engine's words: a rejected approval is a FAILED step of an ABORTED run.
+            let state = if st == StepStatus::Rejected { "FAILED".to_string() } else { st.as_str().to_uppercase() };
+            json!({ "stage": s, "index": k, "name": step.map(|x| x.name.clone()), "type": step.map(|x| x.kind), "state": state, "rejected": st == StepStatus::Rejected })
         })
         .collect();
     if format == OutputFormat::Json {
         return print_json(&json!({
             "execution": {
                 "arn": info.arn, "name": info.name, "stateMachineArn": info.state_machine_arn,
-                "status": info.status, "state": replay.status.as_str(), "reason": replay.reason,
+                "status": info.status, "state": replay.status.as_str().to_uppercase(), "reason": replay.reason,
                 "startMs": info.start_ms, "stopMs": info.stop_ms,
             },
             "steps": steps,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use steppy_engine::asl::outline::Outline;
 use steppy_engine::asl::replay::{Replay, RunStatus};
 use steppy_engine::clock::system_now_ms;
+use steppy_engine::fault;
 use steppy_engine::store::{SfnRun, Store};
 use steppy_executors::aws::sfn::StepFunctions;
 
@@ -106,10 +107,13 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
 
 /// Starts the recorded run (or finds it started) and records its ARN.
 async fn start(sfn: &StepFunctions, store: &Store, run: &SfnRun) -> Result<String, ExitCode> {
+    let machine = run.state_machine_arn.rsplit(':').next().unwrap_or_default();
+    fault::hit("sfn-recorded", machine);
     let arn = sfn
         .start(&run.state_machine_arn, &run.name, &run.input)
         .await
         .map_err(|e| setup::fail(2, &format!("cannot start execution {}: {e}; `steppy resume` tries again", run.name)))?;
+    fault::hit("sfn-started", machine);
     store.sfn_started(&run.name, &arn).map_err(|e| setup::store_fail(&e))?;
     Ok(arn)
 }
