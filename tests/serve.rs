@@ -67,3 +67,40 @@ fn serve_runs_submitted_executions_and_reports_them_over_http() {
     assert_eq!(missing, 404);
     assert_eq!(outbox_keys(&sb.outbox()).len(), 2);
 }
+
+#[test]
+fn sigterm_stops_serve_cleanly_and_resume_finishes_its_execution() {
+    let sb = Sandbox::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = sb.steppy(&["serve", "--listen", &addr]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&addr, "/healthz").map(|(c, _)| c) != Some(200) {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [{ "type": "Wait", "name": "long", "seconds": 3 }] } ] }));
+    let (status, out, err) = sb.output(&["submit", plan.to_str().expect("utf-8")]);
+    assert!(status.success(), "{err}");
+    let id = out.trim().to_string();
+    // Wait until serve has taken the execution, then ask it to stop the way systemd does.
+    while get(&addr, &format!("/api/executions/{id}")).map(|(_, b)| b.contains("RUNNING")) != Some(true) {
+        assert!(Instant::now() < deadline, "serve did not start the execution");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: sends SIGTERM to the child we spawned.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let stopped_by = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(s) = server.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < stopped_by, "serve ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "serve exits 0 on SIGTERM: {exit:?}");
+    // It stopped at once, leaving the 3-second wait to whoever resumes it.
+    assert_eq!(sb.json(&["status", &id, "--format", "json"])["execution"]["state"], "RUNNING");
+    let (status, out) = sb.drive(sb.steppy(&["resume"]));
+    assert!(status.success(), "{out}");
+    assert_eq!(sb.json(&["status", &id, "--format", "json"])["execution"]["state"], "SUCCEEDED");
+}

@@ -1,4 +1,4 @@
-//! `steppy serve`: the engine plus the HTTP service, until Ctrl-C. Resumes unfinished
+//! `steppy serve`: the engine plus the HTTP service, until Ctrl-C or SIGTERM. Resumes unfinished
 //! executions at start and picks up executions submitted by other processes. With
 //! `--watch s3://bucket/prefix/` it also starts every new plan object under the prefix, once.
 
@@ -31,12 +31,8 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str
         progress.set_public_url(&web.public_url);
         setup::aws().set_served_at(&web.public_url);
         println!("steppy serve: http://{listen}  approvals at {}/approvals/...  database {}", web.public_url, db_path.display());
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        let http = crate::http::serve(web.listener, web.state, async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
+        let shutdown = setup::stop_requested();
+        let http = crate::http::serve(web.listener, web.state, setup::stop_requested());
         let intake = async {
             let Some(url) = watch else { return };
             let registry = Arc::new(setup::registry(&db_path));
@@ -54,10 +50,7 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str
                 Taken::Skipped { key, error, .. } => eprintln!("steppy: {key}: {error} (trying again)"),
             };
             let failed = |e: &str| eprintln!("steppy: watching {url}: {e} (trying again)");
-            let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            intake.run(setup::aws().settings.poll_interval, stop, taken, failed).await;
+            intake.run(setup::aws().settings.poll_interval, setup::stop_requested(), taken, failed).await;
         };
         let (engine_result, http_result, ()) = tokio::join!(engine.serve(shutdown), http, intake);
         if let Err(e) = engine_result {

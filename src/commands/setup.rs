@@ -83,6 +83,24 @@ pub fn server_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .map_err(|e| fail(2, &format!("cannot start the async runtime: {e}")))
 }
 
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT), or SIGTERM as sent by systemd,
+/// Kubernetes and `docker stop`. Every caller gets its own registration, so several tasks can
+/// each wait for the same signal.
+pub async fn stop_requested() {
+    let term = async {
+        #[cfg(unix)]
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
 /// Prints `message` to stderr and returns exit code `code`.
 pub fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("steppy: {message}");
