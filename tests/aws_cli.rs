@@ -9,7 +9,7 @@
 mod aws_support;
 mod support;
 
-use aws_support::{aws_config, create_project, moto, unique, REGION};
+use aws_support::{aws_config, create_project, moto, unique};
 use serde_json::{json, Value};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
@@ -18,19 +18,8 @@ use support::Sandbox;
 
 /// `steppy ARGS` in `sb`, talking to moto only.
 fn steppy(sb: &Sandbox, args: &[&str]) -> Command {
-    let url = &moto().url;
-    aws_support::assert_loopback(url);
     let mut c = sb.steppy(args);
-    c.env("AWS_ENDPOINT_URL", url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("STEPPY_POLL_INTERVAL", "100ms")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("STEPPY_TOPIC_ARN");
+    support::talk_to(&mut c, &moto().url);
     c
 }
 

@@ -43,3 +43,31 @@ fn compile_without_a_topic_names_the_step() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("step 'Say hello' publishes to SNS but no topic is known"), "{stderr}");
 }
+
+#[test]
+fn iam_policy_for_the_sfn_engine_is_the_execution_roles() {
+    // Every step of the example runs as a role (Credentials.RoleArn): the execution role assumes them.
+    let out = steppy(&["iam-policy", "--engine", "sfn", "examples/full-release.json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON policy");
+    assert!(policy.to_string().contains("sts:AssumeRole"), "{policy}");
+    // The role a CodeBuild step assumes also manages the EventBridge rule of startBuild.sync;
+    // the local engine's policy for the same role has none.
+    let role = "arn:aws:iam::111111111111:role/SteppyDeployer";
+    let out = steppy(&["iam-policy", "--engine", "sfn", "--role", role, "examples/full-release.json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("arn:aws:events:eu-west-1:111111111111:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"), "{text}");
+    let local = steppy(&["iam-policy", "--role", role, "examples/full-release.json"]);
+    assert!(!String::from_utf8_lossy(&local.stdout).contains("events:PutRule"));
+    // The execution role reads no plans: --watch makes no sense there.
+    let watch = steppy(&["iam-policy", "--engine", "sfn", "--watch", "s3://plans/releases/", "examples/full-release.json"]);
+    assert_eq!(watch.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&watch.stderr).contains("drop --watch"));
+}
+
+#[test]
+fn deploy_on_the_local_engine_says_there_is_nothing_to_deploy() {
+    let out = steppy(&["deploy", "--engine", "local", "examples/quickstart.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to deploy"));
+}

@@ -52,24 +52,13 @@ async fn interpreter() {
 
 /// `steppy ARGS` in `sb`, talking to moto only.
 fn steppy(sb: &Sandbox, args: &[&str]) -> Command {
-    let url = &moto().url;
-    aws_support::assert_loopback(url);
     let mut c = sb.steppy(args);
-    c.env("AWS_ENDPOINT_URL", url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("STEPPY_POLL_INTERVAL", "100ms")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("STEPPY_TOPIC_ARN")
-        .env_remove("STEPPY_SFN_ROLE_ARN");
+    support::talk_to(&mut c, &moto().url);
+    c.env_remove("STEPPY_SFN_ROLE_ARN");
     c
 }
 
-/// A fresh SNS topic with an SQS queue subscribed to it (raw delivery): what was published.
+/// A fresh SNS topic with an SQS queue subscribed to it: what was published.
 struct Topic {
     arn: String,
     queue: String,
@@ -77,31 +66,11 @@ struct Topic {
 
 impl Topic {
     async fn new() -> Topic {
-        let config = aws_config().await;
-        let sns = aws_sdk_sns::Client::new(&config);
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let arn = sns.create_topic().name(unique("release")).send().await.expect("topic").topic_arn().unwrap_or_default().to_string();
-        let queue = sqs.create_queue().queue_name(unique("inbox")).send().await.expect("queue").queue_url().unwrap_or_default().to_string();
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue arn");
-        let queue_arn = attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
-        sns.subscribe()
-            .topic_arn(&arn)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .expect("subscribe");
+        let (arn, queue) = aws_support::topic_with_queue(&aws_config().await, &unique("release")).await;
         Topic { arn, queue }
     }
 
-    /// The bodies of every message published so far.
+    /// The `Message` of every notification published so far (moto delivers on publish).
     async fn messages(&self) -> Vec<String> {
         let sqs = aws_sdk_sqs::Client::new(&aws_config().await);
         let mut all = Vec::new();
@@ -111,7 +80,8 @@ impl Topic {
                 return all;
             }
             for m in got.messages() {
-                all.push(m.body().unwrap_or_default().to_string());
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("an SNS envelope");
+                all.push(envelope["Message"].as_str().unwrap_or_default().to_string());
                 sqs.delete_message().queue_url(&self.queue).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await.expect("delete");
             }
         }

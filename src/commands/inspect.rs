@@ -14,7 +14,7 @@ fn open(db: Option<PathBuf>) -> Result<Store, ExitCode> {
     setup::open(db).map(|(s, _)| s)
 }
 
-fn print_json(v: &serde_json::Value) -> ExitCode {
+pub fn print_json(v: &serde_json::Value) -> ExitCode {
     match serde_json::to_string_pretty(v) {
         Ok(s) => {
             println!("{s}");

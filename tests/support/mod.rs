@@ -158,3 +158,21 @@ pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default();
     Some((code, body))
 }
+
+/// Points `steppy` at the AWS API stand-in at `url` (moto) with dummy credentials and no AWS
+/// profile or config file, so that nothing can reach real AWS; polls every 100 ms.
+pub fn talk_to(c: &mut Command, url: &str) {
+    let rest = url.strip_prefix("http://").unwrap_or("");
+    let host = rest.split([':', '/']).next().unwrap_or("");
+    assert!(host == "127.0.0.1" || host == "localhost", "refusing to point steppy at {url}: not a loopback address");
+    c.env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("STEPPY_POLL_INTERVAL", "100ms")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("STEPPY_TOPIC_ARN");
+}

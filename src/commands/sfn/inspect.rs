@@ -2,6 +2,7 @@
 //! description, its definition's [`Outline`] and its history folded by [`Replay`], shown like
 //! a local execution's.
 
+use super::super::inspect::print_json;
 use super::super::setup;
 use crate::cli::OutputFormat;
 use serde_json::json;
@@ -12,16 +13,6 @@ use steppy_executors::aws::sfn::SfnError;
 
 fn aws_fail(arn: &str, e: &SfnError) -> ExitCode {
     setup::fail(2, &format!("cannot read {arn}: {e}"))
-}
-
-fn print_json(v: &serde_json::Value) -> ExitCode {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => {
-            println!("{s}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => setup::fail(2, &e.to_string()),
-    }
 }
 
 pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitCode {
