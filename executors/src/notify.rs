@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext};
-use steppy_engine::plan::StepKind;
+use steppy_engine::plan::{NotifyStep, StepKind};
 
 /// The `Notify` executor, writing to `outbox`.
 pub struct NotifyExecutor {
@@ -85,15 +85,7 @@ impl Executor for NotifyExecutor {
             let outbox = self.outbox.display().to_string();
             let io = |e: std::io::Error| ExecError::new(format!("outbox {outbox}: {e}"));
             if !self.already_sent(key).map_err(io)? {
-                let line = json!({
-                    "key": key,
-                    "executionId": &*ctx.execution_id,
-                    "step": ctx.step.name,
-                    "subject": n.subject,
-                    "message": n.message,
-                    "atMs": ctx.clock.now_ms(),
-                });
-                self.append(&line.to_string()).map_err(io)?;
+                self.append(&outbox_record(ctx, n, None).to_string()).map_err(io)?;
                 let subject = n
                     .subject
                     .as_deref()
@@ -125,4 +117,22 @@ impl Executor for NotifyExecutor {
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
+}
+
+/// The outbox line of a notification, keyed by the attempt's idempotency key: what was sent for
+/// which step, and where it went (`(topic ARN, SNS message id)`) when it was published.
+pub fn outbox_record(ctx: &StepContext, n: &NotifyStep, published: Option<(&str, &str)>) -> serde_json::Value {
+    let mut line = json!({
+        "key": ctx.idempotency_key,
+        "executionId": &*ctx.execution_id,
+        "step": ctx.step.name,
+        "subject": n.subject,
+        "message": n.message,
+        "atMs": ctx.clock.now_ms(),
+    });
+    if let (Some((topic, id)), Some(obj)) = (published, line.as_object_mut()) {
+        obj.insert("topicArn".into(), json!(topic));
+        obj.insert("messageId".into(), json!(id));
+    }
+    line
 }

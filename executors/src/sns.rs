@@ -156,16 +156,7 @@ impl Executor for SnsNotifyExecutor {
             let target = publish_target(&self.aws, ctx, &topic).await?;
             let client = self.aws.sns(&target, &execution_session(&ctx.execution_id)).await;
             let message_id = publish(&client, &message).await?;
-            let line = json!({
-                "key": key,
-                "executionId": &*ctx.execution_id,
-                "step": ctx.step.name,
-                "subject": n.subject,
-                "message": n.message,
-                "topicArn": topic,
-                "messageId": message_id,
-                "atMs": ctx.clock.now_ms(),
-            });
+            let line = crate::notify::outbox_record(ctx, n, Some((&topic, &message_id)));
             self.local.append(&line.to_string()).map_err(io)?;
             ctx.notices.notice(&ctx.execution_id, &ctx.step.name, &format!("notify: published to {topic} (message {message_id})"));
             Ok(json!({ "topicArn": topic, "messageId": message_id }))
