@@ -7,6 +7,8 @@
 //! - [`decisions`]: deciding approvals with audited refusals; token-free approval views.
 //! - [`lease`]: which process drives which execution.
 //! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
+//! - [`task_tokens`]: decisions on AWS Step Functions task tokens (claimed once, then sent),
+//!   and the audit of every attempt on them.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
 //! through it, in short transactions.
@@ -17,12 +19,14 @@ mod executions;
 mod intake;
 mod lease;
 mod schema;
+mod task_tokens;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
 pub use decisions::{same_identity, ApprovalView, Attempt, DecideError, Decided, Refusal, VoteView, TIMEOUT_SETTLER};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
 pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
+pub use task_tokens::{Claim, TaskTokenAudit, TaskTokenDecision, TaskTokenState, TASK_TOKEN_SEND_STALE_MS};
 
 use crate::state::IllegalTransition;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
