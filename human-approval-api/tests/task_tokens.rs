@@ -274,6 +274,10 @@ async fn oversized_or_garbage_tokens_are_400_and_never_sent() {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad:?}");
         assert_eq!(r.json::<Value>().await.expect("json")["code"], "bad-task-token");
     }
+    let steppy = format!("stp_{}", "A".repeat(43));
+    let r = post_json(&h, json!({ "taskToken": steppy, "decision": "approve", "approver": "alice" })).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "a Steppy token is never sent to AWS");
+    assert_eq!(r.json::<Value>().await.expect("json")["code"], "steppy-token");
     assert_eq!(post(&h, &sfn_token(), "maybe", "alice", "").await.status(), StatusCode::BAD_REQUEST);
     assert_eq!(post(&h, "", "approve", "alice", "").await.status(), StatusCode::BAD_REQUEST);
     assert_eq!(post(&h, &sfn_token(), "approve", "", "").await.status(), StatusCode::BAD_REQUEST, "a name is needed");

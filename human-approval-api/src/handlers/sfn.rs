@@ -120,6 +120,11 @@ async fn prepare(
     }
     state.guesses.check(peer.0).map_err(ApiError::rate_limited)?;
     let token = task_tokens::normalize_token(raw_token).map_err(|p| p.to_error())?;
+    if task_tokens::is_steppy_token(&token) {
+        // Never hand one of Steppy's own tokens to AWS: it is decided on its own page.
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "steppy-token",
+            "this is a Steppy approval token, not a Step Functions task token: decide on its page, /approvals/{token}"));
+    }
     let approve = match decision {
         "approve" => Some(true),
         "reject" => Some(false),
@@ -134,6 +139,9 @@ async fn prepare(
     match checked {
         Ok((approve, voter, comment)) => Ok((token, Attempt { approve, voter, comment, source: peer.0.to_string() })),
         Err(e) => {
+            // Any token can be written into a request, and each refusal writes an audit row:
+            // refusals count against the address like unknown-token guesses.
+            state.guesses.record_miss(peer.0);
             let (store, hash, code, reason) = (state.store.clone(), task_tokens::token_hash(&token), e.code, e.message.clone());
             let typed = typed.map(|t| task_tokens::truncate_utf16(t, 200).to_string());
             let comment = comment.map(|c| task_tokens::truncate_utf16(&c, 2000).to_string());
