@@ -97,10 +97,10 @@ where
     E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    if let Some(service) = e.as_service_error() {
-        if let Some(code) = service.code().filter(|c| NO_LONGER_WAITING.contains(c)) {
-            return RedeemError::NoLongerWaiting(format!("{code}: {}", service.message().unwrap_or("no message")));
-        }
+    if let Some(service) = e.as_service_error()
+        && let Some(code) = service.code().filter(|c| NO_LONGER_WAITING.contains(c))
+    {
+        return RedeemError::NoLongerWaiting(format!("{code}: {}", service.message().unwrap_or("no message")));
     }
     RedeemError::Unavailable(aws_sdk_sfn::error::DisplayErrorContext(&e).to_string())
 }

@@ -270,11 +270,9 @@ impl Store {
                  AND (send_started_ms IS NULL OR send_started_ms <= ?1) ORDER BY decided_ms LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![now_ms - TASK_TOKEN_SEND_STALE_MS, limit as i64], |r| r.get(0))
+        st.query_map(params![now_ms - TASK_TOKEN_SEND_STALE_MS, limit as i64], |r| r.get(0))
             .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e));
-        rows
+            .map_err(|e| self.err(e))
     }
 
     /// Every audited attempt on the task token whose SHA-256 is `token_sha256`, oldest first.
@@ -286,8 +284,7 @@ impl Store {
                  WHERE token_sha256 = ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([token_sha256], |r| {
+        st.query_map([token_sha256], |r| {
                 Ok(TaskTokenAudit {
                     at_ms: r.get(0)?,
                     outcome: r.get(1)?,
@@ -299,8 +296,7 @@ impl Store {
                 })
             })
             .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e));
-        rows
+            .map_err(|e| self.err(e))
     }
 }
 
