@@ -96,6 +96,8 @@ struct Ending {
     steps: Vec<(String, String)>,
     /// Which of the plan's messages (Notify and Human) were published.
     notified: BTreeSet<String>,
+    /// Who the live view says approved (`… approved by NAME after …`).
+    approved_by: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -204,7 +206,8 @@ async fn run(engine: Engine, plan: &Value, how: Decide) -> Ending {
     let messages = topic.messages().await;
     let plan_messages = plan["stages"].as_array().into_iter().flatten().flat_map(|s| s["steps"].as_array().into_iter().flatten()).filter_map(|s| s["message"].as_str());
     let notified = plan_messages.filter(|m| messages.iter().any(|body| body.contains(m))).map(String::from).collect();
-    Ending { state: shown["execution"]["state"].as_str().unwrap_or("").to_string(), steps, notified }
+    let approved_by = transcript.lines().find_map(|l| l.split(" approved by ").nth(1)).and_then(|r| r.split(" after").next()).map(String::from);
+    Ending { state: shown["execution"]["state"].as_str().unwrap_or("").to_string(), steps, notified, approved_by }
 }
 
 /// The execution ARN of execution `name` of state machine `machine`.
@@ -255,6 +258,7 @@ async fn waits_and_notifications_end_alike() {
         state: "SUCCEEDED".into(),
         steps: steps(&[("hello", "SUCCEEDED"), ("soak", "SUCCEEDED"), ("bye", "SUCCEEDED")]),
         notified: set(&["release is starting", "release is done"]),
+        approved_by: None,
     };
     differential(plan, Decide::Approve, expected).await;
 }
@@ -273,6 +277,7 @@ async fn an_approved_approval_lets_the_release_go_on_alike() {
         state: "SUCCEEDED".into(),
         steps: steps(&[("hello", "SUCCEEDED"), ("go", "SUCCEEDED"), ("shipped", "SUCCEEDED")]),
         notified: set(&["about to ask", "Ship build 42?", "build 42 shipped"]),
+        approved_by: Some("ana@example.com".into()),
     };
     differential(approval_plan(), Decide::Approve, expected).await;
 }
@@ -283,6 +288,7 @@ async fn a_rejected_approval_aborts_alike() {
         state: "ABORTED".into(),
         steps: steps(&[("hello", "SUCCEEDED"), ("go", "FAILED"), ("shipped", "PENDING")]),
         notified: set(&["about to ask", "Ship build 42?"]),
+        approved_by: None,
     };
     differential(approval_plan(), Decide::Reject, expected).await;
 }
@@ -300,6 +306,7 @@ async fn a_failing_step_with_continue_on_failure_lets_the_release_go_on_alike() 
         state: "SUCCEEDED".into(),
         steps: steps(&[("broken", "FAILED"), ("fine", "SUCCEEDED"), ("after", "SUCCEEDED")]),
         notified: set(&["this one arrives", "went on anyway"]),
+        approved_by: None,
     };
     differential(plan, Decide::Approve, expected).await;
 }
@@ -318,6 +325,7 @@ async fn a_failing_step_halts_the_release_after_its_stage_alike() {
         // The failed step's stage still finishes its other steps; the next stage never starts.
         steps: steps(&[("broken", "FAILED"), ("soak", "SUCCEEDED"), ("after", "PENDING")]),
         notified: set(&[]),
+        approved_by: None,
     };
     differential(plan, Decide::Approve, expected).await;
 }

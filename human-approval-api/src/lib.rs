@@ -8,6 +8,8 @@
 //! - [`page`]: the HTML (maud, auto-escaping), [`security`]: headers, same-origin and admin
 //!   checks, [`guard`]: per-address limit on token guesses, [`redact`]: token-free logging.
 //! - [`client`]: a small client for `POST /api/approvals/{token}/decision` (`steppy approve`).
+//! - [`task_tokens`]: redeeming AWS Step Functions task tokens (`/humanConfirmation` links of
+//!   state machines compiled by `steppy compile`): claimed in the store first, then sent.
 //!
 //! Invariants: a GET never changes state; a decision is final (first decisive vote wins);
 //! tokens never appear in logs, referrers or API output; every refused attempt is audited.
@@ -24,11 +26,13 @@ pub mod redact;
 pub mod routes;
 pub mod security;
 pub mod state;
+pub mod task_tokens;
 pub mod time;
 
 pub use config::{AdminToken, ApiConfig};
 pub use routes::{route_table, router};
 pub use state::AppState;
+pub use task_tokens::{resend_loop, resend_pending, RedeemError, ResendReport, SfnTaskTokens, TaskTokens};
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 
 use crate::time;
 use maud::{html, Markup, DOCTYPE};
-use steppy_engine::store::{ApprovalState, ApprovalView};
+use steppy_engine::store::{ApprovalState, ApprovalView, TaskTokenDecision, TaskTokenState};
 
 /// What the page needs besides the approval.
 pub struct PageContext<'a> {
@@ -169,6 +169,149 @@ fn closed(view: &ApprovalView, now_ms: i64) -> Markup {
         ApprovalState::Pending => String::new(),
     };
     html! { p.notice #closed { (sentence) } }
+}
+
+/// What the page of a Step Functions task token needs.
+pub struct TaskTokenPage<'a> {
+    /// The task token of the link (posted back in a hidden field).
+    pub token: &'a str,
+    /// `approve` or `reject` if the link preselected one.
+    pub preselect: Option<bool>,
+    /// As [`PageContext::signed_in`].
+    pub signed_in: Option<Option<String>>,
+    /// The decision recorded so far, if any.
+    pub decision: Option<&'a TaskTokenDecision>,
+}
+
+/// The page of an approval on AWS Step Functions (`/humanConfirmation?taskToken=…`): what is
+/// known (the decision so far, if any) and, while undecided, the decision form. Steppy knows
+/// nothing else about such an approval: the message that brought the person here says it.
+pub fn task_token(p: &TaskTokenPage<'_>) -> Markup {
+    let title = match p.decision.map(|d| d.state) {
+        None => "Approval needed",
+        Some(TaskTokenState::Sent) => "Approval decided",
+        Some(TaskTokenState::Sending) => "Decision not delivered yet",
+        Some(TaskTokenState::Closed) => "Approval closed",
+    };
+    layout("", title, html! {
+        header.top {
+            p.eyebrow { "Steppy · AWS Step Functions approval" }
+            h1 { (title) }
+            (task_token_badge(p.decision))
+        }
+        p.notice #about {
+            "This link comes from a state machine on AWS Step Functions (a plan compiled with steppy compile, or one deployed by the original Steppy). "
+            "This service does not know what it is about: the message that brought you here says what you are deciding. "
+            "Whoever holds the link can decide, once."
+        }
+        @if let Some(d) = p.decision {
+            (task_token_details(d))
+        }
+        @match p.decision {
+            None => (task_token_form(p, None)),
+            Some(d) if d.state == TaskTokenState::Sending && !d.in_flight => (task_token_form(p, Some(d))),
+            Some(_) => {},
+        }
+    })
+}
+
+/// A refusal or failure about a task token, with the decision recorded so far when known.
+pub fn task_token_notice(title: &str, sentence: &str, decision: Option<&TaskTokenDecision>) -> Markup {
+    layout("", title, html! {
+        header.top {
+            p.eyebrow { "Steppy · AWS Step Functions approval" }
+            h1 { (title) }
+            @if decision.is_some() { (task_token_badge(decision)) }
+        }
+        p.notice #notice { (sentence) }
+        @if let Some(d) = decision {
+            (task_token_details(d))
+        }
+    })
+}
+
+fn task_token_badge(decision: Option<&TaskTokenDecision>) -> Markup {
+    let (class, text) = match decision {
+        None => ("badge pending", "Waiting for a decision"),
+        Some(d) if d.state == TaskTokenState::Closed => ("badge expired", "Closed"),
+        Some(d) if d.approve => ("badge approved", "Approved"),
+        Some(_) => ("badge rejected", "Rejected"),
+    };
+    html! { p class=(class) #state { (text) } }
+}
+
+fn task_token_details(d: &TaskTokenDecision) -> Markup {
+    let delivery = match d.state {
+        TaskTokenState::Sent => "accepted by Step Functions; the execution has moved on".to_string(),
+        TaskTokenState::Sending if d.in_flight => "being sent to Step Functions right now".to_string(),
+        TaskTokenState::Sending => format!(
+            "recorded, not delivered yet: Step Functions could not be reached ({}); it is sent again automatically while this service runs, or press the button below",
+            d.last_error.as_deref().unwrap_or("no answer")
+        ),
+        TaskTokenState::Closed => format!(
+            "not delivered: Step Functions said the task was no longer waiting ({})",
+            d.last_error.as_deref().unwrap_or("closed")
+        ),
+    };
+    html! {
+        dl.details {
+            dt { "Decision" }
+            dd #decision {
+                span class={ "vote " (if d.approve { "yes" } else { "no" }) } { (if d.approve { "Approved" } else { "Rejected" }) }
+                " by " strong { (d.approver) } " · " span.muted { (time::utc(d.decided_ms)) }
+                @if let Some(c) = &d.comment { q #comment-text { (c) } }
+            }
+            dt { "Delivery" } dd #delivery { (delivery) }
+        }
+    }
+}
+
+/// The decision form; with `resend`, only the recorded decision can be confirmed again.
+fn task_token_form(p: &TaskTokenPage<'_>, resend: Option<&TaskTokenDecision>) -> Markup {
+    html! {
+        form.decide method="post" action="humanConfirmation" {
+            input type="hidden" name="taskToken" value=(p.token);
+            @if resend.is_none() {
+                @match p.preselect {
+                    Some(true) => p.hint { "You followed the " strong { "Approve" } " link. Nothing is decided until you press a button below." },
+                    Some(false) => p.hint { "You followed the " strong { "Reject" } " link. Nothing is decided until you press a button below." },
+                    None => {},
+                }
+            }
+            @match &p.signed_in {
+                Some(Some(who)) => p.muted { "Deciding as " strong { (who) } "." },
+                Some(None) => p.notice { "Your sign-in proxy did not say who you are; open this link through it to decide." },
+                None => {
+                    label for="approver" { "Your name or e-mail" }
+                    input #approver type="text" name="approver" required maxlength="200" autocomplete="email" placeholder="alice@example.com";
+                },
+            }
+            @match resend {
+                Some(d) => {
+                    input type="hidden" name="decision" value=(if d.approve { "approve" } else { "reject" });
+                    div.buttons {
+                        button #resend type="submit" class=(if d.approve { "approve" } else { "reject" }) {
+                            "Send the recorded decision again"
+                        }
+                    }
+                    p.muted.small { "The decision recorded above is what is sent; it cannot be changed." }
+                },
+                None => {
+                    label for="comment" { "Comment " span.muted { "(optional)" } }
+                    textarea #comment name="comment" rows="2" maxlength="2000" placeholder="Why? Sent to Step Functions with the decision." {}
+                    div.buttons {
+                        button #approve type="submit" name="decision" value="approve"
+                            class={ "approve" (if p.preselect == Some(false) { " quiet" } else { "" }) }
+                            { "Approve" }
+                        button #reject type="submit" name="decision" value="reject"
+                            class={ "reject" (if p.preselect == Some(true) { " quiet" } else { "" }) }
+                            { "Reject" }
+                    }
+                    p.muted.small { "A decision is final: the first one recorded is sent to Step Functions." }
+                },
+            }
+        }
+    }
 }
 
 /// The stylesheet (served at `/assets/approval.css`).

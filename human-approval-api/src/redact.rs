@@ -1,5 +1,7 @@
-//! Token-free logging: [`redact_path`] hides the token in approval paths and query strings,
-//! and [`access_log`] prints one redacted line per request when enabled.
+//! Token-free logging: [`redact_path`] hides the token in approval paths and query strings
+//! (Steppy tokens and Step Functions task tokens alike), and [`access_log`] prints one redacted
+//! line per request when enabled. Request bodies (forms and JSON, which carry task tokens on
+//! `POST /humanConfirmation` and `POST /api/task-tokens/decision`) are never logged.
 
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -24,7 +26,7 @@ pub fn redact_path(path_and_query: &str) -> String {
         let q: Vec<String> = q
             .split('&')
             .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("taskToken") || k.eq_ignore_ascii_case("token") => format!("{k}=[redacted]"),
+                Some((k, _)) if is_token_key(k) => format!("{k}=[redacted]"),
                 _ => kv.to_string(),
             })
             .collect();
@@ -32,6 +34,34 @@ pub fn redact_path(path_and_query: &str) -> String {
         out.push_str(&q.join("&"));
     }
     out
+}
+
+/// True for the query keys that carry a token, also when the key is %-encoded (`task%54oken`
+/// is decoded to `taskToken` by the handlers, so it must be redacted too).
+fn is_token_key(key: &str) -> bool {
+    let mut decoded = Vec::with_capacity(key.len());
+    let bytes = key.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                decoded.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let key = String::from_utf8_lossy(&decoded);
+    let key = key.trim();
+    key.eq_ignore_ascii_case("taskToken") || key.eq_ignore_ascii_case("token")
 }
 
 /// Middleware: one line per request (method, redacted path, status, milliseconds) on stderr.
@@ -64,6 +94,18 @@ mod tests {
             assert!(!r.contains(t), "{r}");
             assert!(r.contains("[redacted]"), "{r}");
         }
+        // Step Functions task tokens (base64 with + / =), however the key is spelled.
+        let sfn = "AQCEAAAAKgAAAAMAAAAA+Gx/4Rk9pZ2lu==";
+        for p in [
+            format!("/humanConfirmation?taskToken={sfn}&action=approve"),
+            format!("/humanConfirmation?action=approve&TASKTOKEN={sfn}"),
+            format!("/humanConfirmation?task%54oken={sfn}"),
+            format!("/humanConfirmation?taskToken=x&taskToken={sfn}"),
+        ] {
+            let r = redact_path(&p);
+            assert!(!r.contains(sfn) && !r.contains("Gx/4Rk9"), "{r}");
+        }
+        assert_eq!(redact_path("/humanConfirmation?action=approve"), "/humanConfirmation?action=approve");
         assert_eq!(redact_path("/api/approvals?state=pending"), "/api/approvals?state=pending");
         assert_eq!(redact_path("/api/executions/abc"), "/api/executions/abc");
     }

@@ -2,7 +2,7 @@
 //! [`route_table`] lists it, so a test can hold `schemas/approval-api.openapi.json` to it.
 
 use crate::config::ApiConfig;
-use crate::handlers::{admin, api, pages};
+use crate::handlers::{admin, api, pages, sfn};
 use crate::state::AppState;
 use crate::{redact, security};
 use axum::extract::DefaultBodyLimit;
@@ -21,9 +21,11 @@ fn table(config: &ApiConfig) -> Vec<(Method, &'static str, MethodRouter<AppState
         (Method::GET, "/approvals/{token}", get(pages::approval_page)),
         (Method::POST, "/approvals/{token}", post(pages::decide_form).layer(small)),
         (Method::GET, "/humanConfirmation", get(pages::legacy_page)),
+        (Method::POST, "/humanConfirmation", post(sfn::decide_form).layer(small)),
         (Method::GET, "/assets/approval.css", get(pages::stylesheet)),
         // Scripts and bots.
         (Method::POST, "/api/approvals/{token}/decision", post(api::decision).layer(small)),
+        (Method::POST, "/api/task-tokens/decision", post(sfn::decide_json).layer(small)),
         (Method::GET, "/api/approvals", get(api::list_approvals)),
         (Method::GET, "/api/executions", get(api::list_executions)),
         (Method::GET, "/api/executions/{id}", get(api::get_execution)),

@@ -8,6 +8,14 @@ pub fn utc(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
 }
 
+/// `2025-03-01T14:05:07.123Z` (RFC 3339, UTC, milliseconds) for Unix epoch milliseconds.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60, ms.rem_euclid(1000))
+}
+
 /// A rough distance between now and `at` (both epoch ms): "in 2 h 5 min", "3 min ago".
 pub fn relative(at_ms: i64, now_ms: i64) -> String {
     let delta = (at_ms - now_ms) / 1000;
@@ -46,6 +54,8 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc(1_709_301_900_000), "2024-03-01 14:05 UTC");
+        assert_eq!(rfc3339(1_709_301_907_123), "2024-03-01T14:05:07.123Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(relative(3_900_000, 0), "in 1 h 5 min");
         assert_eq!(relative(0, 180_000), "3 min ago");
     }

@@ -32,7 +32,10 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str
         setup::aws().set_served_at(&web.public_url);
         println!("steppy serve: http://{listen}  approvals at {}/approvals/...  database {}", web.public_url, db_path.display());
         let shutdown = setup::stop_requested();
-        let http = crate::http::serve(web.listener, web.state, setup::stop_requested());
+        // Steppy's own approvals, and Step Functions task tokens of compiled plans and of
+        // state machines deployed by the original Steppy.
+        let state = web::with_task_tokens(web.state).await;
+        let http = crate::http::serve(web.listener, state, setup::stop_requested());
         let intake = async {
             let Some(url) = watch else { return };
             let registry = Arc::new(setup::registry(&db_path));

@@ -4,7 +4,9 @@
 use crate::cli::WebArgs;
 use std::net::SocketAddr;
 use steppy_engine::store::Store;
-use steppy_human_approval_api::{AdminToken, ApiConfig, AppState};
+use std::sync::Arc;
+use std::time::Duration;
+use steppy_human_approval_api::{resend_loop, resend_pending, AdminToken, ApiConfig, AppState, SfnTaskTokens};
 
 /// A listener bound for the approval service, with the URL people reach it at.
 pub struct Web {
@@ -37,8 +39,21 @@ fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
     AdminToken::new(&text).map(Some)
 }
 
-/// The service's state, redeeming Step Functions task tokens with the standard AWS
-/// configuration (for `run --engine sfn` and `serve`).
+/// The service's state, redeeming AWS Step Functions task tokens (`/humanConfirmation` links of
+/// compiled plans and of the original Steppy) with the standard AWS configuration. Decisions
+/// recorded but not delivered are sent again every 30 seconds; those a restart left without
+/// their token are reported (they go out when someone posts the link again).
 pub async fn with_task_tokens(state: AppState) -> AppState {
+    let config = super::setup::aws().base().await.clone();
+    let state = state.with_task_tokens(Arc::new(SfnTaskTokens::from_config(&config)));
+    if let Ok(report) = resend_pending(&state).await {
+        if report.need_link > 0 {
+            eprintln!(
+                "steppy: {} Step Functions decision(s) were recorded but not delivered before a restart; they are sent when someone opens the link and confirms again",
+                report.need_link
+            );
+        }
+    }
+    tokio::spawn(resend_loop(state.clone(), Duration::from_secs(30)));
     state
 }

@@ -7,6 +7,8 @@
 //! - [`decisions`]: deciding approvals with audited refusals; token-free approval views.
 //! - [`lease`]: which process drives which execution.
 //! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
+//! - [`task_tokens`]: decisions on AWS Step Functions task tokens (claimed once, then sent),
+//!   and the audit of every attempt on them.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
 //! through it, in short transactions.
@@ -18,6 +20,7 @@ mod intake;
 mod lease;
 mod schema;
 mod sfn_runs;
+mod task_tokens;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
 pub use decisions::{same_identity, ApprovalView, Attempt, DecideError, Decided, Refusal, VoteView, TIMEOUT_SETTLER};
@@ -25,6 +28,7 @@ pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary
 pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
 pub use sfn_runs::SfnRun;
+pub use task_tokens::{Claim, TaskTokenAudit, TaskTokenDecision, TaskTokenState, TASK_TOKEN_SEND_STALE_MS};
 
 use crate::state::IllegalTransition;
 use rusqlite::{Connection, ErrorCode, OpenFlags};

@@ -99,7 +99,37 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, key, version)
     ) WITHOUT ROWID;
     "#,
-    // Step Functions executions started by `steppy run --engine sfn`: the name is recorded
+    // 4: decisions on AWS Step Functions task tokens redeemed by the approval API, keyed by the
+    // token's SHA-256 (the token itself is never stored), and every attempt on them (audit).
+    r#"
+    CREATE TABLE task_token_decisions (
+        token_sha256    TEXT PRIMARY KEY,
+        approve         INTEGER NOT NULL,
+        approver        TEXT NOT NULL,
+        comment         TEXT,
+        source          TEXT NOT NULL,
+        decided_ms      INTEGER NOT NULL,
+        state           TEXT NOT NULL,
+        send_started_ms INTEGER,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        updated_ms      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX task_token_decisions_by_state ON task_token_decisions(state);
+    CREATE TABLE task_token_attempts (
+        id           INTEGER PRIMARY KEY,
+        token_sha256 TEXT NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        outcome      TEXT NOT NULL,
+        approve      INTEGER,
+        approver     TEXT,
+        comment      TEXT,
+        source       TEXT NOT NULL,
+        detail       TEXT
+    );
+    CREATE INDEX task_token_attempts_by_token ON task_token_attempts(token_sha256, id);
+    "#,
+    // 5: Step Functions executions started by `steppy run --engine sfn`: the name is recorded
     // before StartExecution (which is idempotent by name), the ARN once it answered.
     r#"
     CREATE TABLE sfn_runs (

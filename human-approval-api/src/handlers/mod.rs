@@ -1,6 +1,7 @@
 //! Thin handlers over [`AppState`](crate::AppState), one module per audience:
 //! [`pages`] (people following e-mail links), [`api`] (scripts and bots, read-only views),
-//! [`admin`] (starting and aborting executions with the admin token).
+//! [`admin`] (starting and aborting executions with the admin token), [`sfn`] (approvals on
+//! AWS Step Functions: task tokens in `/humanConfirmation` links).
 //!
 //! What they share lives here: the caller's address ([`Peer`]) and turning a token from a URL
 //! into the hash the store knows, under the guess limiter ([`token_hash`]).
@@ -8,6 +9,7 @@
 pub mod admin;
 pub mod api;
 pub mod pages;
+pub mod sfn;
 
 use crate::error::ApiError;
 use crate::state::AppState;

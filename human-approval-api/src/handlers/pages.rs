@@ -90,7 +90,9 @@ pub async fn approval_page(
     show(&state, peer, &headers, &token, q.action.as_deref(), "../").await
 }
 
-/// `GET /humanConfirmation?taskToken=...&action=...`: the same page for the original link shape.
+/// `GET /humanConfirmation?taskToken=...&action=...`: the original link shape. A Steppy token
+/// shows the same page as `/approvals/{token}`; anything else is an AWS Step Functions task
+/// token ([`super::sfn::page`]). Never decides.
 pub async fn legacy_page(
     State(state): State<AppState>,
     peer: Peer,
@@ -98,6 +100,9 @@ pub async fn legacy_page(
     Query(q): Query<LegacyQuery>,
 ) -> Result<Response, PageError> {
     let token = q.task_token.unwrap_or_default();
+    if !token.is_empty() && !crate::task_tokens::is_steppy_token(&token) {
+        return Ok(super::sfn::page(&state, peer, &headers, &token, preselect(q.action.as_deref())).await);
+    }
     show(&state, peer, &headers, &token, q.action.as_deref(), "").await
 }
 

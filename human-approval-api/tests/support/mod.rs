@@ -1,16 +1,20 @@
 //! Test harness: a temp SQLite store, the real engine with this build's executors, and the real
 //! router served on 127.0.0.1:0; approval tokens are caught where the Human executor hands
-//! them out ([`Notices::approval_token`]).
+//! them out ([`Notices::approval_token`]). [`FakeSfn`] stands in for Step Functions where task
+//! tokens are redeemed.
 #![allow(dead_code)]
 
 use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steppy_engine::executor::Notices;
 use steppy_engine::scheduler::{Engine, NoObserver};
 use steppy_engine::state::ExecutionState;
 use steppy_engine::store::Store;
-use steppy_human_approval_api::{ApiConfig, AppState};
+use steppy_engine::executor::BoxFuture;
+use steppy_human_approval_api::{ApiConfig, AppState, RedeemError, TaskTokens};
 
 /// Tokens as issued: (execution id, step name, token).
 #[derive(Default)]
@@ -29,6 +33,8 @@ pub struct Harness {
     pub engine: Engine,
     pub tokens: Arc<Tokens>,
     pub client: reqwest::Client,
+    /// The state the server runs with (for `resend_pending`).
+    pub state: AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -39,6 +45,15 @@ impl Harness {
 
     /// Starts everything; `tune` adjusts the service's settings.
     pub async fn start_with(tune: impl FnOnce(&mut ApiConfig)) -> Harness {
+        Self::start_full(tune, None).await
+    }
+
+    /// Starts everything with `task_tokens` redeeming Step Functions task tokens.
+    pub async fn start_with_task_tokens(tune: impl FnOnce(&mut ApiConfig), task_tokens: Arc<dyn TaskTokens>) -> Harness {
+        Self::start_full(tune, Some(task_tokens)).await
+    }
+
+    async fn start_full(tune: impl FnOnce(&mut ApiConfig), task_tokens: Option<Arc<dyn TaskTokens>>) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(&dir.path().join("steppy.db")).expect("store");
         let tokens = Arc::new(Tokens::default());
@@ -48,10 +63,13 @@ impl Harness {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut config = ApiConfig::new(base.clone());
         tune(&mut config);
-        let state = AppState::new(store.clone(), config);
-        tokio::spawn(steppy_human_approval_api::serve(listener, state, std::future::pending()));
+        let mut state = AppState::new(store.clone(), config);
+        if let Some(t) = task_tokens {
+            state = state.with_task_tokens(t);
+        }
+        tokio::spawn(steppy_human_approval_api::serve(listener, state.clone(), std::future::pending()));
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Harness { base, store, engine, tokens, client, _dir: dir }
+        Harness { base, store, engine, tokens, client, state, _dir: dir }
     }
 
     /// Submits `plan` as started by `started_by`, runs it on the engine in the background, and
@@ -128,4 +146,58 @@ pub fn human_plan(human: Value) -> Value {
             { "name": "Announce", "steps": [{ "type": "Notify", "name": "Tell", "subject": "s", "message": "done" }] }
         ]
     })
+}
+
+/// One call the API made to [`FakeSfn`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Succeed { token: String, output: Value },
+    Fail { token: String, error: String, cause: String },
+}
+
+/// A **fake** Step Functions, in process: it is not AWS and checks nothing about tokens. It
+/// exists to count exactly which calls the API makes (a real or moto Step Functions cannot tell
+/// us that) and to answer with the errors Step Functions can give, on demand (`answer_next`).
+/// The same flow against moto is in `tests/task_tokens_moto.rs`.
+#[derive(Default)]
+pub struct FakeSfn {
+    calls: Mutex<Vec<Call>>,
+    script: Mutex<VecDeque<Result<(), RedeemError>>>,
+    delay_ms: AtomicU64,
+}
+
+impl FakeSfn {
+    /// The answer to the next call not yet scripted (by default every call succeeds).
+    pub fn answer_next(&self, answer: Result<(), RedeemError>) {
+        self.script.lock().expect("script").push_back(answer);
+    }
+
+    /// Every call takes this long (so that concurrent requests overlap a send in flight).
+    pub fn set_delay(&self, d: Duration) {
+        self.delay_ms.store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("calls").clone()
+    }
+
+    async fn answer(&self, call: Call) -> Result<(), RedeemError> {
+        self.calls.lock().expect("calls").push(call);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.script.lock().expect("script").pop_front().unwrap_or(Ok(()))
+    }
+}
+
+impl TaskTokens for FakeSfn {
+    fn succeed<'a>(&'a self, token: &'a str, output_json: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
+        let output = serde_json::from_str(output_json).expect("the output is JSON");
+        Box::pin(self.answer(Call::Succeed { token: token.into(), output }))
+    }
+
+    fn fail<'a>(&'a self, token: &'a str, error: &'a str, cause: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
+        Box::pin(self.answer(Call::Fail { token: token.into(), error: error.into(), cause: cause.into() }))
+    }
 }
