@@ -22,10 +22,11 @@ use steppy_engine::store::{Attempt, TaskTokenDecision, TaskTokenState};
 /// Seconds a client is told to wait after a 503.
 const RETRY_AFTER_SECS: u64 = 30;
 
-/// The page's form: `POST /humanConfirmation`.
+/// A decision on a task token: the page's form (`POST /humanConfirmation`) and the JSON body
+/// of `POST /api/task-tokens/decision` carry the same fields.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskTokenForm {
+pub struct TaskTokenDecisionInput {
     #[serde(default)]
     task_token: String,
     #[serde(default)]
@@ -34,28 +35,10 @@ pub struct TaskTokenForm {
     approver: Option<String>,
 }
 
-/// `POST /api/task-tokens/decision` body.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskTokenBody {
-    #[serde(default)]
-    task_token: String,
-    #[serde(default)]
-    decision: String,
-    comment: Option<String>,
-    approver: Option<String>,
-}
-
-// Neither is ever printed, but if one were, the token would not be.
-impl std::fmt::Debug for TaskTokenForm {
+// Never printed, but if it were, the token would not be.
+impl std::fmt::Debug for TaskTokenDecisionInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskTokenForm").field("task_token", &"[redacted]").field("decision", &self.decision).finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for TaskTokenBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskTokenBody").field("task_token", &"[redacted]").field("decision", &self.decision).finish_non_exhaustive()
+        f.debug_struct("TaskTokenDecisionInput").field("task_token", &"[redacted]").field("decision", &self.decision).finish_non_exhaustive()
     }
 }
 
@@ -229,7 +212,7 @@ fn encode_query_value(s: &str) -> String {
 
 /// `POST /humanConfirmation`: the page's form. 303 back to the page when Step Functions took
 /// the decision; otherwise a page saying why (409, 410, 503).
-pub async fn decide_form(State(state): State<AppState>, peer: Peer, headers: HeaderMap, Form(form): Form<TaskTokenForm>) -> Response {
+pub async fn decide_form(State(state): State<AppState>, peer: Peer, headers: HeaderMap, Form(form): Form<TaskTokenDecisionInput>) -> Response {
     let prepared = prepare(&state, peer, &headers, &form.task_token, &form.decision, form.approver.as_deref(), form.comment).await;
     let (token, attempt) = match prepared {
         Ok(p) => p,
@@ -256,7 +239,7 @@ pub async fn decide_form(State(state): State<AppState>, peer: Peer, headers: Hea
 }
 
 /// `POST /api/task-tokens/decision`: the same decision for scripts, in JSON.
-pub async fn decide_json(State(state): State<AppState>, peer: Peer, headers: HeaderMap, Json(body): Json<TaskTokenBody>) -> Result<Response, ApiError> {
+pub async fn decide_json(State(state): State<AppState>, peer: Peer, headers: HeaderMap, Json(body): Json<TaskTokenDecisionInput>) -> Result<Response, ApiError> {
     let (token, attempt) = prepare(&state, peer, &headers, &body.task_token, &body.decision, body.approver.as_deref(), body.comment).await?;
     let redeemed = task_tokens::redeem(&state, &token, attempt).await?;
     let (status, code, sentence) = outcome(&state, peer, &redeemed);
