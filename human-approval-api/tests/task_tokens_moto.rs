@@ -6,18 +6,10 @@
 //! token with the real `SfnTaskTokens`: approved → SUCCEEDED, rejected → FAILED with
 //! `Steppy.Rejected`.
 //!
-//! One execution per moto region: moto's `StartExecution` deep-copies the state machine, which
-//! refers to its whole regional backend, and fails ("cannot pickle '_thread.RLock'") once that
-//! backend holds any execution. So the approval runs in us-east-1 and the rejection in
-//! us-west-2, each with its own topic, queue and approval API (a task token is redeemed in the
-//! region of its execution, so one API redeems the tokens of one region). Executions are named
-//! (moto names unnamed ones "None").
-//!
-//! moto answers `CreateStateMachine` and `DescribeExecution` with ISO 8601 dates where the AWS
-//! JSON protocol has epoch seconds, which the Rust SDK refuses to parse. So the test's own
-//! control-plane calls (create, start, describe) are plain AWS JSON 1.0 requests ([`sfn`]);
-//! the code under test, `SfnTaskTokens`, uses the SDK unchanged (`SendTaskSuccess` and
-//! `SendTaskFailure` answer `{}`).
+//! The approval and the rejection run in two regions (us-east-1, us-west-2), each with its own
+//! topic, queue and approval API: a task token is redeemed in the region of its execution, so
+//! one API redeems the tokens of one region. Executions are named (moto names unnamed ones
+//! "None").
 
 #[path = "../../executors/tests/support/mod.rs"]
 mod support;
@@ -61,24 +53,10 @@ async fn enable_interpreter() {
     assert!(r.status().is_success(), "moto config answered {}", r.status());
 }
 
-/// A Step Functions call to moto in the AWS JSON 1.0 protocol (moto checks no signature; the
-/// credential scope names the region). Panics unless it answers 200.
-async fn sfn(region: &str, action: &str, body: Value) -> Value {
-    let url = &moto().url;
-    support::assert_loopback(url);
-    let r = reqwest::Client::new()
-        .post(format!("{url}/"))
-        .header("Content-Type", "application/x-amz-json-1.0")
-        .header("X-Amz-Target", format!("AWSStepFunctions.{action}"))
-        .header("Authorization", format!("AWS4-HMAC-SHA256 Credential=testing/20250101/{region}/states/aws4_request, SignedHeaders=host, Signature=0"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{action}: {e}"));
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    assert_eq!(status, StatusCode::OK, "{action}: {text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{action} answered no JSON ({e}): {text}"))
+/// The Step Functions client of `region` on moto.
+async fn sfn(region: &str) -> aws_sdk_sfn::Client {
+    let config = aws_config().await.into_builder().region(aws_config::Region::new(region.to_string())).build();
+    aws_sdk_sfn::Client::new(&config)
 }
 
 /// Creates a state machine from a one-approval plan and starts a named execution of it.
@@ -91,15 +69,24 @@ async fn start_approval(region: &str, api: &Api, topic: &str, message: &str) -> 
     .expect("plan");
     let options = steppy_engine::asl::Options { topic_arn: Some(topic.to_string()), public_url: api.base.clone(), ..Default::default() };
     let compiled = steppy_engine::asl::compile(&plan, &options).expect("compile");
-    let machine = sfn(region, "CreateStateMachine", json!({
-        "name": unique("approval"),
-        "definition": compiled.to_text(),
-        "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/sfn"),
-    }))
-    .await;
-    let machine = machine["stateMachineArn"].as_str().expect("state machine ARN").to_string();
-    let started = sfn(region, "StartExecution", json!({ "stateMachineArn": machine, "name": unique("run"), "input": "{}" })).await;
-    started["executionArn"].as_str().expect("execution ARN").to_string()
+    let client = sfn(region).await;
+    let machine = client
+        .create_state_machine()
+        .name(unique("approval"))
+        .definition(compiled.to_text())
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/sfn"))
+        .send()
+        .await
+        .expect("CreateStateMachine");
+    let started = client
+        .start_execution()
+        .state_machine_arn(machine.state_machine_arn())
+        .name(unique("run"))
+        .input("{}")
+        .send()
+        .await
+        .expect("StartExecution");
+    started.execution_arn().to_string()
 }
 
 /// The approve and reject links of the one approval e-mail in `queue`.
@@ -119,9 +106,10 @@ fn token_of(link: &str) -> String {
     query.split('&').find_map(|kv| kv.strip_prefix("taskToken=")).expect("taskToken in the link").to_string()
 }
 
-/// `DescribeExecution`: status, error, cause, output.
+/// `DescribeExecution`: status, error, cause.
 async fn status(region: &str, execution: &str) -> Value {
-    sfn(region, "DescribeExecution", json!({ "executionArn": execution })).await
+    let d = sfn(region).await.describe_execution().execution_arn(execution).send().await.expect("DescribeExecution");
+    json!({ "status": d.status().as_str(), "error": d.error(), "cause": d.cause() })
 }
 
 /// Waits (up to 60 s) for the execution to leave RUNNING.
