@@ -111,6 +111,8 @@ enum Engine {
 enum Decide {
     Approve,
     Reject,
+    /// Nobody clicks: the approval's `onTimeout` decides.
+    Nobody,
 }
 
 /// Follows `link` like a person: GET the page (which must not decide), then submit its form.
@@ -121,7 +123,7 @@ async fn decide(link: &str, how: Decide) {
     assert_eq!(page.status(), 200, "the approval page answers");
     let html = page.text().await.expect("page");
     let (action, mut fields) = form(&html).unwrap_or_else(|| panic!("no decision form on the page:\n{html}"));
-    fields.push(("decision".into(), match how { Decide::Approve => "approve", Decide::Reject => "reject" }.into()));
+    fields.push(("decision".into(), if matches!(how, Decide::Reject) { "reject" } else { "approve" }.into()));
     fields.push(("approver".into(), "ana@example.com".into()));
     fields.push(("comment".into(), "checked by the differential test".into()));
     let base = link.split("/humanConfirmation").next().unwrap_or(link);
@@ -186,7 +188,11 @@ async fn run(engine: Engine, plan: &Value, how: Decide) -> Ending {
             if execution.is_none() {
                 execution = line.split("execution ").nth(1).and_then(|r| r.split([' ', ':']).next()).map(String::from);
             }
-            let label = match how { Decide::Approve => "open to approve: ", Decide::Reject => "open to reject:  " };
+            let label = match how {
+                Decide::Approve => "open to approve: ",
+                Decide::Reject => "open to reject:  ",
+                Decide::Nobody => continue,
+            };
             if let Some(link) = line.split(label).nth(1) {
                 decide(link.trim(), how).await;
             }
@@ -291,6 +297,21 @@ async fn a_rejected_approval_aborts_alike() {
         approved_by: None,
     };
     differential(approval_plan(), Decide::Reject, expected).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_nobody_decides_follows_on_timeout_alike() {
+    let plan = json!({ "name": "timeout", "stages": [
+        { "name": "sign-off", "steps": [{ "type": "Human", "name": "go", "message": "Anyone?", "timeoutSeconds": 2, "onTimeout": "approve" }] },
+        { "name": "after", "steps": [{ "type": "Notify", "name": "shipped", "message": "shipped unattended" }] }
+    ]});
+    let expected = Ending {
+        state: "SUCCEEDED".into(),
+        steps: steps(&[("go", "SUCCEEDED"), ("shipped", "SUCCEEDED")]),
+        notified: set(&["Anyone?", "shipped unattended"]),
+        approved_by: Some("timeout".into()),
+    };
+    differential(plan, Decide::Nobody, expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

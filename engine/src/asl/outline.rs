@@ -22,6 +22,8 @@ pub enum Role {
     StepStart(usize, usize),
     /// The `Pass` recording that the step succeeded.
     StepSucceeded(usize, usize),
+    /// The `Pass` an approval with `onTimeout: approve` goes to when nobody decided in time.
+    StepApprovedOnTimeout(usize, usize),
     /// The `Pass` recording that the step failed (the failure is its input).
     StepFailed(usize, usize),
     /// The `Fail` state an approval's rejection (or rejecting timeout) goes to.
@@ -112,7 +114,9 @@ impl Outline {
             for (state_name, st) in branch_states.into_iter().flatten() {
                 let result = st.get("Result").or_else(|| st.get("Parameters"));
                 let status = result.and_then(|r| r.get("status")).and_then(Value::as_str);
+                let on_timeout = result.and_then(|r| r.get("decision")).and_then(Value::as_str) == Some("approved on timeout");
                 let role = match (st.get("Type").and_then(Value::as_str), status) {
+                    (Some("Pass"), Some("Succeeded")) if on_timeout => Some(Role::StepApprovedOnTimeout(s, k)),
                     (Some("Pass"), Some("Succeeded")) => Some(Role::StepSucceeded(s, k)),
                     (Some("Pass"), Some("Failed")) => Some(Role::StepFailed(s, k)),
                     (Some("Fail"), _) if st.get("Error").and_then(Value::as_str) == Some(REJECTED) => {
@@ -187,6 +191,8 @@ mod tests {
             assert_eq!(kinds, stage.steps.iter().map(|s| s.kind.type_name()).collect::<Vec<_>>());
         }
         assert_eq!(o.step_count(), 5);
+        // The approval approves itself on timeout through its own Pass state.
+        assert_eq!(o.role("ok approved on timeout"), Some(Role::StepApprovedOnTimeout(1, 0)));
     }
 
     #[test]

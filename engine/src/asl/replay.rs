@@ -164,6 +164,11 @@ impl Replay {
                 self.set(s, k, StepStatus::Succeeded);
                 vec![Update::StepSucceeded { stage: s, step: k, took_ms: self.took(s, k, e.at_ms), approved_by: self.approver.get(&(s, k)).cloned() }]
             }
+            (kind, Some(Role::StepApprovedOnTimeout(s, k))) if kind.ends_with("StateEntered") => {
+                self.set(s, k, StepStatus::Succeeded);
+                // The local engine's words for the same: the approval was settled by "timeout".
+                vec![Update::StepSucceeded { stage: s, step: k, took_ms: self.took(s, k, e.at_ms), approved_by: Some(crate::store::TIMEOUT_SETTLER.to_string()) }]
+            }
             (kind, Some(Role::StepFailed(s, k))) if kind.ends_with("StateEntered") => {
                 self.set(s, k, StepStatus::Failed);
                 vec![Update::StepFailed { stage: s, step: k, took_ms: self.took(s, k, e.at_ms), reason: failure(e.data.as_deref()) }]
