@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use steppy_engine::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
-use steppy_human_approval_api::{resend_loop, resend_pending, AdminToken, ApiConfig, AppState, SfnTaskTokens};
+use steppy_engine::executor::BoxFuture;
+use steppy_human_approval_api::{resend_loop, resend_pending, AdminToken, ApiConfig, AppState, RedeemError, SfnTaskTokens, TaskTokens};
 
 /// A listener bound for the approval service, with the URL people reach it at.
 pub struct Web {
@@ -44,8 +45,7 @@ fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
 /// recorded but not delivered are sent again every 30 seconds; those a restart left without
 /// their token are reported (they go out when someone posts the link again).
 pub async fn with_task_tokens(state: AppState) -> AppState {
-    let config = super::setup::aws().base().await.clone();
-    let state = state.with_task_tokens(Arc::new(SfnTaskTokens::from_config(&config)));
+    let state = state.with_task_tokens(Arc::new(LazySfn::default()));
     if let Ok(report) = resend_pending(&state).await {
         if report.need_link > 0 {
             eprintln!(
@@ -56,4 +56,27 @@ pub async fn with_task_tokens(state: AppState) -> AppState {
     }
     tokio::spawn(resend_loop(state.clone(), Duration::from_secs(30)));
     state
+}
+
+/// [`SfnTaskTokens`] built on the first redemption: a service that never sees a Step Functions
+/// link never loads the AWS configuration (which may probe the network for a region).
+#[derive(Default)]
+struct LazySfn {
+    client: tokio::sync::OnceCell<SfnTaskTokens>,
+}
+
+impl LazySfn {
+    async fn get(&self) -> &SfnTaskTokens {
+        self.client.get_or_init(|| async { SfnTaskTokens::from_config(super::setup::aws().base().await) }).await
+    }
+}
+
+impl TaskTokens for LazySfn {
+    fn succeed<'a>(&'a self, token: &'a str, output_json: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
+        Box::pin(async move { self.get().await.succeed(token, output_json).await })
+    }
+
+    fn fail<'a>(&'a self, token: &'a str, error: &'a str, cause: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
+        Box::pin(async move { self.get().await.fail(token, error, cause).await })
+    }
 }
