@@ -161,6 +161,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", sync).map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
+        // Plans never depend on bound values (query planner stability guarantee). Without it,
+        // SQLite marks some joined queries (the approval view) to be re-planned whenever a
+        // parameter is bound, so every cached statement was parsed again on every use.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn).map_err(err)?;
         Ok(Store {
