@@ -6,12 +6,14 @@
 //! - [`approvals`]: approval requests and their first-decision-wins voting.
 //! - [`decisions`]: deciding approvals with audited refusals; token-free approval views.
 //! - [`lease`]: which process drives which execution.
+//! - [`checkpoint`]: WAL checkpoints on a thread of their own, off the commit path.
 //! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
 //! through it, in short transactions.
 
 mod approvals;
+mod checkpoint;
 mod decisions;
 mod executions;
 mod intake;
@@ -95,6 +97,8 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<str>,
     commits: Arc<std::sync::atomic::AtomicUsize>,
+    /// Passes of the background checkpointer, if one was started ([`checkpoint`]).
+    checkpoints: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Store {
@@ -172,6 +176,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.into(),
             commits: Arc::default(),
+            checkpoints: Arc::default(),
         })
     }
 
