@@ -10,7 +10,8 @@
 //! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
-//! through it, in short transactions.
+//! through it, in short transactions (a background checkpointer, once started, has a
+//! connection of its own that only checkpoints).
 
 mod approvals;
 mod checkpoint;
