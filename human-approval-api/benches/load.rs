@@ -3,11 +3,18 @@
 //! (synchronous=FULL by default). Every POST decides a distinct pending approval once.
 //!
 //! `cargo bench -p steppy-human-approval-api --bench load` (env: BENCH_RATE, default 2000/s;
-//! BENCH_REQUESTS per phase, default 6000). Latency is measured from each request's scheduled
-//! send time, so a stalled server shows up in the percentiles (no coordinated omission).
-//! Bounded: BENCH_REQUESTS requests per phase, loopback only.
+//! BENCH_REQUESTS per phase, default 6000; BENCH_CLIENT_THREADS for the load generator's
+//! runtime, default 1; BENCH_SYNC=normal for `synchronous=NORMAL`). Latency is measured from
+//! each request's scheduled send time, so a stalled server shows up in the percentiles (no
+//! coordinated omission); the scheduler's 1 ms timer tick adds up to 1 ms to each figure.
+//! Beside each phase it prints the time spent inside the server's router, and before and
+//! after the run what an fsync costs on the disk the database is on, since that bounds the
+//! decision's latency. Bounded: BENCH_REQUESTS requests per phase, loopback only.
 
-use std::sync::Arc;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::store::{Durability, NewApproval, Store};
@@ -41,27 +48,87 @@ fn seed(path: &std::path::Path, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Time spent inside the server per request (router in, response out), for telling the
+/// server's share of the latency from the loopback's and the load generator's.
+#[derive(Clone, Default)]
+struct ServerTimes(Arc<Mutex<Vec<f64>>>);
+
+impl ServerTimes {
+    /// Empties the record, returning what it held (milliseconds, sorted).
+    fn take(&self) -> Vec<f64> {
+        let mut times = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        times.sort_by(|a, b| a.total_cmp(b));
+        times
+    }
+}
+
+async fn time_request(State(times): State<ServerTimes>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(req).await;
+    times.0.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_secs_f64() * 1000.0);
+    response
+}
+
+/// The `p` quantile of sorted `values` (NaN if empty).
+fn pct(values: &[f64], p: f64) -> f64 {
+    values.get(((values.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN)
+}
+
+/// What one fsync costs on the disk under `dir` right now: 200 small appends, each synced, as
+/// a commit in WAL mode does. Printed beside the results, since it bounds the POST latency.
+fn fsync_probe(dir: &std::path::Path) -> String {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let Ok(mut file) = std::fs::File::create(&path) else { return "fsync probe: cannot create a file".into() };
+    let mut times: Vec<f64> = (0..200)
+        .filter_map(|_| {
+            file.write_all(&[7u8; 3 * 4096]).ok()?;
+            let started = Instant::now();
+            file.sync_all().ok()?;
+            Some(started.elapsed().as_secs_f64() * 1000.0)
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(|a, b| a.total_cmp(b));
+    format!("fsync on this disk: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(&times, 0.5), pct(&times, 0.99), pct(&times, 1.0))
+}
+
 struct Phase {
     name: &'static str,
     latencies_ms: Vec<f64>,
     errors: usize,
     elapsed: Duration,
+    server_ms: Vec<f64>,
 }
 
 impl Phase {
     fn report(&mut self, target: u64) {
         self.latencies_ms.sort_by(|a, b| a.total_cmp(b));
-        let n = self.latencies_ms.len();
-        let pct = |p: f64| self.latencies_ms.get(((n as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN);
+        let (lat, n) = (&self.latencies_ms, self.latencies_ms.len());
         let rate = (n + self.errors) as f64 / self.elapsed.as_secs_f64();
         println!(
             "{:<22} target {target:>5}/s  achieved {rate:>7.0}/s  requests {:>6}  errors {:>3}  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
-            self.name, n + self.errors, self.errors, pct(0.50), pct(0.99), pct(1.0)
+            self.name, n + self.errors, self.errors, pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1.0)
+        );
+        let srv = &self.server_ms;
+        println!(
+            "{:<22} of which inside the server: p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
+            "", pct(srv, 0.50), pct(srv, 0.99), pct(srv, 1.0)
         );
     }
 }
 
-/// Sends `requests.len()` requests at `rate` per second, each built by `make(i)`.
+/// Prints the first few failed requests (stderr) and counts the failure.
+fn report_error(i: usize, what: &str) -> bool {
+    static SHOWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if SHOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 5 {
+        eprintln!("request {i} failed: {what}");
+    }
+    false
+}
+
+/// Sends `count` requests at `rate` per second, each built by `make(i)`, and times each from
+/// its scheduled send time.
 async fn open_loop(
     name: &'static str,
     rate: u64,
@@ -77,13 +144,14 @@ async fn open_loop(
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
             let ok = match make(i).send().await {
-                Ok(r) => r.status().as_u16() == expect && r.bytes().await.is_ok(),
-                Err(_) => false,
+                Ok(r) if r.status().as_u16() == expect => r.bytes().await.is_ok(),
+                Ok(r) => report_error(i, &r.status().to_string()),
+                Err(e) => report_error(i, &e.to_string()),
             };
             (ok, at.elapsed())
         }));
     }
-    let mut phase = Phase { name, latencies_ms: Vec::with_capacity(count), errors: 0, elapsed: Duration::ZERO };
+    let mut phase = Phase { name, latencies_ms: Vec::with_capacity(count), errors: 0, elapsed: Duration::ZERO, server_ms: Vec::new() };
     for t in tasks {
         match t.await {
             Ok((true, took)) => phase.latencies_ms.push(took.as_secs_f64() * 1000.0),
@@ -110,9 +178,15 @@ fn main() {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     println!("store durability: {durability:?} (BENCH_SYNC=normal for synchronous=NORMAL)");
     let state = AppState::new(store.clone(), ApiConfig::new(base.clone()));
-    server.spawn(steppy_human_approval_api::serve(listener, state, std::future::pending()));
+    let times = ServerTimes::default();
+    let app = steppy_human_approval_api::router(state).layer(middleware::from_fn_with_state(times.clone(), time_request));
+    server.spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
+    println!("{}", fsync_probe(dir.path()));
 
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("client runtime");
+    // One thread is plenty for 2,000 requests/s, and leaves more of a small machine to the
+    // server; a generator that fell behind would show as latency, measured from the schedule.
+    let client_threads = env_or("BENCH_CLIENT_THREADS", 1) as usize;
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(client_threads.max(1)).enable_all().build().expect("client runtime");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(512)
@@ -132,9 +206,15 @@ fn main() {
     client_rt.block_on(async {
         // Warm the connection pool and the page path.
         let _ = open_loop("warm-up", rate, (rate as usize / 4).min(count), 200, get.clone()).await;
-        open_loop("GET  /approvals/{t}", rate, count, 200, get).await.report(rate);
-        open_loop("POST /approvals/{t}", rate, count, 303, post).await.report(rate);
+        times.take();
+        let mut phase = open_loop("GET  /approvals/{t}", rate, count, 200, get).await;
+        phase.server_ms = times.take();
+        phase.report(rate);
+        let mut phase = open_loop("POST /approvals/{t}", rate, count, 303, post).await;
+        phase.server_ms = times.take();
+        phase.report(rate);
     });
+    println!("{}", fsync_probe(dir.path()));
     let decided = store.count("approvals", "state = 'approved'").expect("count");
     println!("approvals decided: {decided} of {count} (each exactly once)");
     assert_eq!(decided as usize, count, "every POST decides its own approval");

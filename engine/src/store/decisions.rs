@@ -8,7 +8,7 @@
 //! history: who, when, from which address, with what comment. Identities compare
 //! case-insensitively (approvers are usually email addresses).
 
-use super::executions::append_event;
+use super::executions::{append_event, append_events, NewEvent};
 use super::{ApprovalState, Store, StoreError, StoreResult};
 use crate::events::EventType;
 use rusqlite::{params, OptionalExtension, Row};
@@ -306,32 +306,18 @@ impl Store {
             .find(|a| same_identity(a, &attempt.voter))
             .cloned()
             .unwrap_or_else(|| attempt.voter.trim().to_string());
-        let (stage, idx) = (Some(view.stage), Some(view.index));
-        tx.execute(
-            "INSERT INTO approval_votes (approval_id, voter, approve, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![view.id, voter, attempt.approve, attempt.comment, now_ms],
-        )
-        .map_err(|e| self.err(e))?;
-        append_event(tx, &view.execution_id, now_ms, EventType::ApprovalVoted, stage, idx, &json!({
+        let decided = outcome(&view, attempt.approve);
+        record_vote(tx, &view, &voter, attempt, decided, now_ms).map_err(|e| self.err(e))?;
+        let voted = json!({
             "approvalId": view.id, "voter": voter, "approve": attempt.approve, "comment": attempt.comment, "source": attempt.source,
-        }))?;
-        let approvals = view.approvals_so_far() + u32::from(attempt.approve);
-        let decided = if !attempt.approve {
-            Some(ApprovalState::Rejected)
-        } else if approvals >= view.required {
-            Some(ApprovalState::Approved)
-        } else {
-            None
-        };
-        if let Some(state) = decided {
-            tx.execute(
-                "UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4, comment = ?5 WHERE id = ?1 AND state = 'pending'",
-                params![view.id, state.as_str(), now_ms, voter, attempt.comment],
-            )
-            .map_err(|e| self.err(e))?;
-            append_event(tx, &view.execution_id, now_ms, EventType::ApprovalDecided, stage, idx,
-                &json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }))?;
+        });
+        let settled = decided.map(|state| json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }));
+        let (stage, step) = (Some(view.stage), Some(view.index));
+        let mut events = vec![NewEvent { kind: EventType::ApprovalVoted, stage, step, details: &voted }];
+        if let Some(details) = &settled {
+            events.push(NewEvent { kind: EventType::ApprovalDecided, stage, step, details });
         }
+        append_events(tx, &view.execution_id, now_ms, &events)?;
         // The approval as it now stands, without reading it again: the transaction wrote exactly this.
         let mut approval = view;
         approval.votes.push(VoteView { voter: voter.clone(), approve: attempt.approve, comment: attempt.comment.clone(), at_ms: now_ms });
@@ -343,6 +329,36 @@ impl Store {
         }
         Ok(Decided { approval, decisive: decided.is_some() })
     }
+}
+
+/// What an accepted vote does to `view`: a reject decides at once, an approve decides when it
+/// is the last one required; `None` means recorded, more approvals needed.
+fn outcome(view: &ApprovalView, approve: bool) -> Option<ApprovalState> {
+    if !approve {
+        Some(ApprovalState::Rejected)
+    } else if view.approvals_so_far() + 1 >= view.required {
+        Some(ApprovalState::Approved)
+    } else {
+        None
+    }
+}
+
+/// Writes an accepted vote by `voter` and, if it decided the approval, the decision.
+fn record_vote(
+    tx: &rusqlite::Connection,
+    view: &ApprovalView,
+    voter: &str,
+    attempt: &Attempt,
+    decided: Option<ApprovalState>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO approval_votes (approval_id, voter, approve, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![view.id, voter, attempt.approve, attempt.comment, now_ms])?;
+    if let Some(state) = decided {
+        tx.prepare_cached("UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4, comment = ?5 WHERE id = ?1 AND state = 'pending'")?
+            .execute(params![view.id, state.as_str(), now_ms, voter, attempt.comment])?;
+    }
+    Ok(())
 }
 
 /// Why `attempt` may not vote on `view` at `now_ms`, if it may not.
@@ -377,4 +393,39 @@ fn audit_refusal(tx: &rusqlite::Connection, view: &ApprovalView, attempt: &Attem
         "source": attempt.source, "refusal": refusal.code(), "reason": refusal.to_string(),
     });
     append_event(tx, &view.execution_id, now_ms, EventType::ApprovalRefused, Some(view.stage), Some(view.index), &details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewApproval;
+    use rusqlite::StatementStatus;
+
+    #[test]
+    fn the_cached_approval_view_is_not_parsed_again_on_every_use() {
+        let store = Store::open_in_memory().expect("store");
+        let plan: crate::Plan = serde_json::from_value(json!({
+            "name": "p", "stages": [{ "name": "s", "steps": [{ "type": "Human", "name": "h", "message": "ok?" }] }]
+        }))
+        .expect("plan");
+        let exec = store.submit(&plan, 1).expect("submit");
+        for (key, hash) in [("k1", "h1"), ("k2", "h2")] {
+            let new = NewApproval {
+                execution_id: exec.clone(), stage: 0, index: 0, idempotency_key: key.into(), token_sha256: hash.into(),
+                message: "ok?".into(), approvers: vec![], required: 1, forbid_self: false, requested_by: "t".into(),
+                deadline_ms: None, on_timeout: "reject".into(),
+            };
+            store.create_approval(&new, 1).expect("approval");
+        }
+        for hash in ["h1", "h2", "h1", "h2"] {
+            assert!(store.approval_by_token(hash).expect("view").is_some());
+        }
+        // The statement the decisions use, as the connection's cache holds it: SQLite re-plans
+        // a statement on use if a bound value may change its plan, unless the connection has the
+        // query planner stability guarantee (it cost a full parse per decision).
+        let conn = store.lock();
+        let view = conn.prepare_cached(&format!("{VIEW_SELECT} WHERE a.token_sha256 = ?1")).expect("cached");
+        assert_eq!(view.get_status(StatementStatus::RePrepare), 0);
+        assert!(view.get_status(StatementStatus::VmStep) > 0, "the statement came from the cache, already used");
+    }
 }

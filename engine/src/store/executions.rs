@@ -159,6 +159,14 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
     })
 }
 
+/// One event to append with [`append_events`].
+pub(super) struct NewEvent<'a> {
+    pub kind: EventType,
+    pub stage: Option<usize>,
+    pub step: Option<usize>,
+    pub details: &'a Value,
+}
+
 /// Appends one event inside an open transaction, taking the execution's next sequence number.
 pub(super) fn append_event(
     tx: &rusqlite::Connection,
@@ -169,15 +177,29 @@ pub(super) fn append_event(
     step: Option<usize>,
     details: &Value,
 ) -> StoreResult<()> {
-    let seq: Option<i64> = tx
-        .query_row("UPDATE executions SET next_seq = next_seq + 1, updated_ms = ?2 WHERE id = ?1 RETURNING next_seq - 1",
-            params![execution_id, now_ms], |r| r.get(0))
-        .optional()
-        .map_err(|e| StoreError::Sqlite(e.to_string()))?;
-    let seq = seq.ok_or_else(|| StoreError::UnknownExecution(execution_id.to_string()))?;
-    tx.prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .and_then(|mut st| st.execute(params![execution_id, seq, now_ms, kind.as_str(), stage.map(|s| s as i64), step.map(|s| s as i64), details.to_string()]))
-        .map_err(|e| StoreError::Sqlite(e.to_string()))?;
+    append_events(tx, execution_id, now_ms, &[NewEvent { kind, stage, step, details }])
+}
+
+/// Appends `events`, in order, inside an open transaction: one update reserves their sequence
+/// numbers, then one insert each (all statements prepared once per connection).
+pub(super) fn append_events(tx: &rusqlite::Connection, execution_id: &str, now_ms: i64, events: &[NewEvent<'_>]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sq = |e: rusqlite::Error| StoreError::Sqlite(e.to_string());
+    let count = events.len() as i64;
+    let first: Option<i64> = tx
+        .prepare_cached("UPDATE executions SET next_seq = next_seq + ?3, updated_ms = ?2 WHERE id = ?1 RETURNING next_seq - ?3")
+        .and_then(|mut st| st.query_row(params![execution_id, now_ms, count], |r| r.get(0)).optional())
+        .map_err(sq)?;
+    let first = first.ok_or_else(|| StoreError::UnknownExecution(execution_id.to_string()))?;
+    let mut insert = tx
+        .prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+        .map_err(sq)?;
+    for (seq, e) in (first..).zip(events) {
+        let (stage, step) = (e.stage.map(|s| s as i64), e.step.map(|s| s as i64));
+        insert.execute(params![execution_id, seq, now_ms, e.kind.as_str(), stage, step, e.details.to_string()]).map_err(sq)?;
+    }
     Ok(())
 }
 

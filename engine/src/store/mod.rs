@@ -6,14 +6,17 @@
 //! - [`approvals`]: approval requests and their first-decision-wins voting.
 //! - [`decisions`]: deciding approvals with audited refusals; token-free approval views.
 //! - [`lease`]: which process drives which execution.
+//! - [`checkpoint`]: WAL checkpoints on a thread of their own, off the commit path.
 //! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
 //! - [`task_tokens`]: decisions on AWS Step Functions task tokens (claimed once, then sent),
 //!   and the audit of every attempt on them.
 //!
 //! A [`Store`] is a cheap clone around one connection; everything a process writes goes
-//! through it, in short transactions.
+//! through it, in short transactions (a background checkpointer, once started, has a
+//! connection of its own that only checkpoints).
 
 mod approvals;
+mod checkpoint;
 mod decisions;
 mod executions;
 mod intake;
@@ -101,6 +104,8 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
     path: Arc<str>,
     commits: Arc<std::sync::atomic::AtomicUsize>,
+    /// Passes of the background checkpointer, if one was started ([`checkpoint`]).
+    checkpoints: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Store {
@@ -167,12 +172,18 @@ impl Store {
         conn.pragma_update(None, "synchronous", sync).map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
+        // Plans never depend on bound values (query planner stability guarantee). Without it,
+        // SQLite marks some joined queries (the approval view) to be re-planned whenever a
+        // parameter is bound, so every cached statement was parsed again on every use.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(err)?;
         conn.set_prepared_statement_cache_capacity(64);
         schema::migrate(&mut conn).map_err(err)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.into(),
             commits: Arc::default(),
+            checkpoints: Arc::default(),
         })
     }
 
