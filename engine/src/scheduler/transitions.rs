@@ -380,17 +380,13 @@ impl Driver {
                                 at_ms,
                             });
                         } else {
-                            after.state = StepState::Failed;
-                            after.ended_ms = Some(now);
-                            after.reason = Some(reason.clone());
+                            ended_failed(&mut after, now, &reason);
                             batch.push(step_change(live, flat, before.state, after, EventType::StepFailed,
                                 json!({ "attempt": attempt, "reason": reason, "retryable": retryable })));
                         }
                     }
                     Outcome::Rejected { reason } => {
-                        after.state = StepState::Failed;
-                        after.ended_ms = Some(now);
-                        after.reason = Some(reason.clone());
+                        ended_failed(&mut after, now, &reason);
                         batch.push(step_change(
                             live,
                             flat,
@@ -484,4 +480,11 @@ pub(super) fn exec_change(
             reason,
         }),
     }
+}
+
+/// A step's last attempt failed (or a person rejected it) at `now`, for `reason`.
+fn ended_failed(after: &mut StepRecord, now: i64, reason: &str) {
+    after.state = StepState::Failed;
+    after.ended_ms = Some(now);
+    after.reason = Some(reason.to_string());
 }
