@@ -20,7 +20,7 @@ use steppy_engine::asl::outline::Outline;
 use steppy_engine::asl::replay::{Replay, RunStatus};
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::fault;
-use steppy_engine::store::{SfnRun, Store};
+use steppy_engine::store::Store;
 use steppy_executors::aws::sfn::StepFunctions;
 
 /// What `run --engine sfn` was asked.
@@ -75,21 +75,12 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
         };
         eprintln!("state machine {name} {}: {}", deployed.action.as_str(), deployed.arn);
         let exec_name = uuid::Uuid::now_v7().to_string();
-        if let Err(e) = store.sfn_record(&exec_name, &deployed.arn, plan.name.as_deref(), "{}", system_now_ms()) {
+        // The plan is in the definition: the execution needs no input.
+        let input = "{}";
+        if let Err(e) = store.sfn_record(&exec_name, &deployed.arn, plan.name.as_deref(), input, system_now_ms()) {
             return setup::store_fail(&e);
         }
-        let run = SfnRun {
-            name: exec_name.clone(),
-            state_machine_arn: deployed.arn.clone(),
-            execution_arn: None,
-            plan_name: plan.name.clone(),
-            input: "{}".into(),
-            status: "starting".into(),
-            reason: None,
-            created_ms: system_now_ms(),
-            ended_ms: None,
-        };
-        let arn = match start(&sfn, &store, &run).await {
+        let arn = match start(&sfn, &store, &deployed.arn, &exec_name, input).await {
             Ok(arn) => arn,
             Err(code) => return code,
         };
@@ -105,16 +96,17 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
     })
 }
 
-/// Starts the recorded run (or finds it started) and records its ARN.
-async fn start(sfn: &StepFunctions, store: &Store, run: &SfnRun) -> Result<String, ExitCode> {
-    let machine = run.state_machine_arn.rsplit(':').next().unwrap_or_default();
+/// Starts the recorded execution `name` of `machine_arn` (or finds it started) and records its
+/// ARN.
+async fn start(sfn: &StepFunctions, store: &Store, machine_arn: &str, name: &str, input: &str) -> Result<String, ExitCode> {
+    let machine = machine_arn.rsplit(':').next().unwrap_or_default();
     fault::hit("sfn-recorded", machine);
     let arn = sfn
-        .start(&run.state_machine_arn, &run.name, &run.input)
+        .start(machine_arn, name, input)
         .await
-        .map_err(|e| setup::fail(2, &format!("cannot start execution {}: {e}; `steppy resume` tries again", run.name)))?;
+        .map_err(|e| setup::fail(2, &format!("cannot start execution {name}: {e}; `steppy resume` tries again")))?;
     fault::hit("sfn-started", machine);
-    store.sfn_started(&run.name, &arn).map_err(|e| setup::store_fail(&e))?;
+    store.sfn_started(name, &arn).map_err(|e| setup::store_fail(&e))?;
     Ok(arn)
 }
 
@@ -145,7 +137,7 @@ pub async fn resume_all(store: &Store) -> Option<ExitCode> {
     let printer = Printer::default();
     let mut code = ExitCode::SUCCESS;
     for run in runs {
-        let arn = match start(&sfn, store, &run).await {
+        let arn = match start(&sfn, store, &run.state_machine_arn, &run.name, &run.input).await {
             Ok(a) => a,
             Err(c) => {
                 code = c;
