@@ -11,6 +11,7 @@
 //! - [`store`]: the SQLite store (history, current state, leases, approvals).
 //! - [`scheduler`]: the engine that drives executions durably, stage by stage.
 //! - [`events`], [`clock`], [`fault`]: event types, a tokio-friendly wall clock, crash injection.
+//! - [`health`]: whether the engine can do its work now (driver liveness, database writability).
 //! - [`testing`]: a scriptable executor for tests and benchmarks.
 
 pub mod asl;
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod events;
 pub mod executor;
 pub mod fault;
+pub mod health;
 pub mod scheduler;
 pub mod state;
 pub mod store;
