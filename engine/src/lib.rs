@@ -12,6 +12,7 @@
 //! - [`scheduler`]: the engine that drives executions durably, stage by stage.
 //! - [`events`], [`clock`], [`fault`]: event types, a tokio-friendly wall clock, crash injection.
 //! - [`health`]: whether the engine can do its work now (driver liveness, database writability).
+//! - [`text`]: outside text made safe for terminals and logs (control characters escaped).
 //! - [`testing`]: a scriptable executor for tests and benchmarks.
 
 pub mod asl;
@@ -28,6 +29,7 @@ pub mod scheduler;
 pub mod state;
 pub mod store;
 pub mod testing;
+pub mod text;
 
 pub use plan::Plan;
 pub use validate::{load_plan, Diagnostic, LoadError, Report};
