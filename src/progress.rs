@@ -10,10 +10,21 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 use steppy_engine::events::EventType;
-use steppy_engine::executor::Notices;
+use steppy_engine::executor::{Notices, TokenRoute};
 use steppy_engine::plan::Plan;
 use steppy_engine::scheduler::Observer;
 use steppy_engine::store::Change;
+
+/// Where approval tokens are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenDisplay {
+    /// Every token, with its links and commands: a person at this terminal may decide
+    /// (`steppy run`).
+    Always,
+    /// Only tokens that went nowhere else: a service's output ends up in a journal, and the
+    /// people who decide have mailed tokens in their mail (`steppy serve`).
+    UnlessMailed,
+}
 
 /// The latest approval token shown, for the inline keys.
 #[derive(Clone)]
@@ -34,6 +45,7 @@ pub struct Progress {
     pub pending: Mutex<Option<PendingToken>>,
     /// Where the approval pages are reached, once the HTTP service listens.
     public_url: Mutex<Option<String>>,
+    tokens: Mutex<TokenDisplay>,
 }
 
 impl Progress {
@@ -46,7 +58,19 @@ impl Progress {
             step_started: Mutex::new(HashMap::new()),
             pending: Mutex::new(None),
             public_url: Mutex::new(None),
+            tokens: Mutex::new(TokenDisplay::Always),
         }
+    }
+
+    /// Which approval tokens are printed from now on (default [`TokenDisplay::Always`]).
+    pub fn set_token_display(&self, display: TokenDisplay) {
+        if let Ok(mut t) = self.tokens.lock() {
+            *t = display;
+        }
+    }
+
+    fn token_display(&self) -> TokenDisplay {
+        self.tokens.lock().map(|t| *t).unwrap_or(TokenDisplay::UnlessMailed)
     }
 
     /// Approval notices show links to the pages under `url` from now on.
@@ -191,7 +215,27 @@ impl Notices for Progress {
         self.line(execution_id, &format!("  \"{step}\": {line}"));
     }
 
+    fn approval_token_routed(&self, execution_id: &str, step: &str, token: &str, route: TokenRoute<'_>) {
+        if self.token_display() == TokenDisplay::Always {
+            return self.approval_token(execution_id, step, token);
+        }
+        let line = match route {
+            TokenRoute::Mailed { via } => format!("  \"{step}\" needs a decision: the request was mailed through {via}"),
+            TokenRoute::MailFailed => format!("  \"{step}\" needs a decision: its request could not be mailed yet and is tried again"),
+        };
+        self.line(execution_id, &line);
+    }
+
+    fn engine(&self, line: &str) {
+        let t = self.started.elapsed().as_secs_f64();
+        eprintln!("[{t:7.1}s] steppy: {}", steppy_engine::text::printable(line));
+    }
+
     fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
+        let repeat = self.pending.lock().ok().is_some_and(|p| p.as_ref().is_some_and(|p| p.token == token));
+        if repeat {
+            return; // shown already (a mail that failed and went out later)
+        }
         self.line(execution_id, &format!("  \"{step}\" needs a decision:"));
         if let Some(url) = self.public_url.lock().ok().and_then(|u| u.clone()) {
             let (approve, reject) = steppy_executors::human::approval_links(&url, token);

@@ -41,14 +41,61 @@ pub enum Outcome {
 }
 
 /// An executor could not do its job (the work itself did not get to fail or succeed).
-/// The engine treats it as a retryable failure of the attempt.
+///
+/// Its [`ErrorKind`] says whose fault that is. An [`ErrorKind::Attempt`] error is a retryable
+/// failure of the attempt (the step's `retry` policy decides). An [`ErrorKind::Machinery`] error
+/// is Steppy's own trouble (the store is locked or corrupt, the disk is full, no file
+/// descriptors are left): it is not the release's fault, so it never fails the step and uses
+/// up no attempt; the engine runs the same attempt again, with the same key and handle, once
+/// the machinery works again (and says so on its readiness endpoint meanwhile).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct ExecError(pub String);
+#[error("{message}")]
+pub struct ExecError {
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// Whose fault an [`ExecError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The attempt failed (a refused call, a missing resource, a network error to AWS).
+    Attempt,
+    /// Steppy's own machinery failed (store, disk, descriptors); the attempt is run again.
+    Machinery,
+}
 
 impl ExecError {
+    /// An attempt failure.
     pub fn new(message: impl Into<String>) -> Self {
-        ExecError(message.into())
+        ExecError { message: message.into(), kind: ErrorKind::Attempt }
+    }
+
+    /// Steppy's own machinery failed (see [`ErrorKind::Machinery`]).
+    pub fn machinery(message: impl Into<String>) -> Self {
+        ExecError { message: message.into(), kind: ErrorKind::Machinery }
+    }
+
+    /// A local I/O error while doing `what`: descriptor exhaustion, a full disk or quota, and
+    /// device errors are [`ErrorKind::Machinery`]; anything else fails the attempt.
+    pub fn io(what: &str, e: &std::io::Error) -> Self {
+        let message = format!("{what}: {e}");
+        let machinery = matches!(
+            e.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::ENOMEM | libc::EAGAIN)
+        ) || matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::OutOfMemory);
+        if machinery { ExecError::machinery(message) } else { ExecError::new(message) }
+    }
+
+    /// True for [`ErrorKind::Machinery`].
+    pub fn is_machinery(&self) -> bool {
+        self.kind == ErrorKind::Machinery
+    }
+}
+
+/// Every store error reaching an executor is the machinery's: the step's work did not fail.
+impl From<crate::store::StoreError> for ExecError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ExecError::machinery(e.to_string())
     }
 }
 
@@ -59,6 +106,25 @@ pub trait Notices: Send + Sync {
     fn notice(&self, execution_id: &str, step: &str, line: &str);
     /// A fresh approval token was issued for a step (the one moment the plain token exists).
     fn approval_token(&self, _execution_id: &str, _step: &str, _token: &str) {}
+    /// A fresh approval token that was also sent by mail, or whose mail failed (it is tried
+    /// again). By default it is shown like any other; a long-running service that logs to a
+    /// journal shows only where it went, since the people who decide have it in their mail.
+    fn approval_token_routed(&self, execution_id: &str, step: &str, token: &str, _route: TokenRoute<'_>) {
+        self.approval_token(execution_id, step, token)
+    }
+    /// A line about the engine itself, not about one step (store trouble, a lost lease).
+    fn engine(&self, line: &str) {
+        eprintln!("steppy: {}", crate::text::printable(line));
+    }
+}
+
+/// Where else a fresh approval token went (see [`Notices::approval_token_routed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRoute<'a> {
+    /// Mailed, e.g. published to the SNS topic `via`.
+    Mailed { via: &'a str },
+    /// Mailing failed; it is tried again with the same token.
+    MailFailed,
 }
 
 /// Notices that go nowhere (tests, benchmarks).

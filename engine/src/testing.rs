@@ -3,7 +3,8 @@
 //! [`Scripted`] reads what to do from the step's name (text after `#` is ignored, so names can
 //! stay unique): `ok` succeeds at once, `sleep:N` succeeds after N seconds, `fail` fails for
 //! good, `flaky:K` fails (retryably) on its first K attempts, `hang` never ends, `reject:N` is
-//! rejected after N seconds, `panic` panics. It counts starts per idempotency key, resumes, cancels and the
+//! rejected after N seconds, `panic` panics, `machinery:K` reports Steppy's own machinery failing
+//! ([`ExecError::machinery`]) on its first K resumes of an attempt, then succeeds. It counts starts per idempotency key, resumes, cancels and the
 //! most attempts ever running at once, and logs (name, "start"/"end", epoch ms).
 
 use crate::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, Registry, StepContext};
@@ -21,6 +22,7 @@ pub struct Stats {
     pub running: AtomicUsize,
     pub max_running: AtomicUsize,
     pub starts_by_key: Mutex<HashMap<String, usize>>,
+    pub resumes_by_key: Mutex<HashMap<String, u64>>,
     pub log: Mutex<Vec<(String, &'static str, i64)>>,
 }
 
@@ -110,6 +112,14 @@ impl Executor for Scripted {
     ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             self.stats.resumes.fetch_add(1, Ordering::SeqCst);
+            let resumed = match self.stats.resumes_by_key.lock() {
+                Ok(mut m) => {
+                    let n = m.entry(ctx.idempotency_key.clone()).or_default();
+                    *n += 1;
+                    *n
+                }
+                Err(_) => 0,
+            };
             let now = self.stats.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.stats.max_running.fetch_max(now, Ordering::SeqCst);
             let _guard = RunningGuard(&self.stats);
@@ -132,6 +142,9 @@ impl Executor for Scripted {
                     retryable: true,
                 },
                 "hang" => std::future::pending().await,
+                "machinery" if resumed <= n => {
+                    return Err(ExecError::machinery(format!("scripted machinery failure {resumed}")));
+                }
                 "panic" => panic!("scripted panic"),
                 "reject" => {
                     tokio::time::sleep(secs).await;

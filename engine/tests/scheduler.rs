@@ -426,7 +426,7 @@ fn the_store_refuses_illegal_transitions() {
             },
             0
         ),
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Stale { .. })
     ));
 }
 

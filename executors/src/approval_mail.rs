@@ -1,104 +1,69 @@
-//! `Human` with SNS: the approval request is also published to the topic as an email-friendly
-//! message with the approve and reject links, the step's message and the expiry.
+//! Approval requests mailed through SNS: [`SnsCourier`] publishes an email-friendly message
+//! with the approve and reject links, the step's message and the expiry, to the step's topic.
 //!
-//! The approval itself stays [`HumanExecutor`]'s: it creates the approval row, issues the token
-//! and hands it to [`Notices::approval_token`] before marking it delivered. This executor wraps
-//! the notices it is given, so the message is published **after** the row exists and **before**
-//! the token counts as delivered: a crash before the publish completes leaves the request
-//! undelivered, and the next start or resume rotates the token and publishes again. The token
-//! appears only in the published message and on the terminal; it is never stored or logged.
-//!
-//! `approval_token` is synchronous while publishing is not, so the publish runs on a
-//! [`Mailer`] thread with its own runtime and clients, and the caller waits for it (at most
-//! [`MAIL_TIMEOUT`]). Approvals are rare, so holding one worker thread that long is fine.
+//! The approval itself stays [`crate::human::HumanExecutor`]'s: it creates the approval row,
+//! issues the token, asks this courier to send it and only then marks it delivered. A publish
+//! that fails or takes longer than [`MAIL_TIMEOUT`] is an error the executor tries again later,
+//! with the same token; a crash before the delivery is recorded leads to a rotated token and a
+//! new mail, never to a silently lost one. The publish is an ordinary async call: a slow or
+//! silent SNS endpoint holds only its own attempt, never a runtime thread. The token appears
+//! only in the published message; it is never stored or logged.
 
-use crate::aws::clients::{execution_session, Aws, Target};
+use crate::aws::clients::{execution_session, Aws};
 use crate::aws::plan_info::PlanInfo;
-use crate::human::HumanExecutor;
+use crate::human::{Courier, Sent};
 use crate::sns::{context_lines, publish, publish_target, topic_for, Message};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Notices, Outcome, StepContext};
+use steppy_engine::executor::{BoxFuture, ExecError, StepContext};
 use steppy_engine::plan::{HumanStep, OnTimeout, StepKind};
+use steppy_engine::store::Approval;
 
-/// Longest wait for one approval message to be published.
+/// Longest wait for one approval message to be published (all of the publish's own retries).
 pub const MAIL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An approval request to mail, before its token is known.
-#[derive(Clone)]
-struct Request {
-    topic: String,
-    target: Target,
-    subject: String,
-    /// Everything but the links: `{links}` marks where they go.
-    template: String,
-    attributes: Vec<(String, String)>,
-    dedup_key: String,
-    group: String,
-    session: String,
+/// Sends approval requests to the step's SNS topic (`topicArn`, the plan's default, or
+/// `--topic-arn`); steps with no topic anywhere are not mailed.
+pub struct SnsCourier {
+    aws: Arc<Aws>,
 }
 
-struct Job {
-    request: Request,
-    token: String,
-    reply: mpsc::Sender<Result<String, String>>,
-}
-
-/// A thread with its own runtime that publishes approval messages.
-#[derive(Default)]
-pub struct Mailer {
-    jobs: Mutex<Option<mpsc::Sender<Job>>>,
-}
-
-impl Mailer {
-    fn sender(&self, aws: &Arc<Aws>) -> Result<mpsc::Sender<Job>, String> {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = jobs.as_ref() {
-            return Ok(tx.clone());
-        }
-        let (tx, rx) = mpsc::channel::<Job>();
-        let aws = aws.clone();
-        std::thread::Builder::new()
-            .name("steppy-approval-mail".into())
-            .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-                let own = rt.block_on(aws.detached());
-                while let Ok(job) = rx.recv() {
-                    let result = rt.block_on(async {
-                        let client = own.sns(&job.request.target, &job.request.session).await;
-                        publish(&client, &message(&job.request, &job.token, &own)).await.map_err(|e| e.0)
-                    });
-                    let _ = job.reply.send(result);
-                }
-            })
-            .map_err(|e| format!("cannot start the approval mail thread: {e}"))?;
-        *jobs = Some(tx.clone());
-        Ok(tx)
+impl SnsCourier {
+    pub fn new(aws: Arc<Aws>) -> Self {
+        SnsCourier { aws }
     }
 
-    fn send(&self, aws: &Arc<Aws>, request: Request, token: &str) -> Result<String, String> {
-        let (reply, answer) = mpsc::channel();
-        self.sender(aws)?
-            .send(Job { request, token: token.to_string(), reply })
-            .map_err(|_| "the approval mail thread stopped".to_string())?;
-        answer.recv_timeout(MAIL_TIMEOUT).map_err(|e| match e {
-            mpsc::RecvTimeoutError::Timeout => format!("publishing took longer than {}s", MAIL_TIMEOUT.as_secs()),
-            mpsc::RecvTimeoutError::Disconnected => "the approval mail thread stopped".to_string(),
-        })?
+    async fn publish(&self, ctx: &StepContext, approval: &Approval, token: &str) -> Result<Option<Sent>, ExecError> {
+        let StepKind::Human(h) = &ctx.step.kind else {
+            return Err(ExecError::new("the Human executor was given another step type"));
+        };
+        let info = self.aws.plan_info(ctx)?;
+        let Some(topic) = topic_for(h.topic_arn.as_deref(), &info, &self.aws) else { return Ok(None) };
+        let target = publish_target(&self.aws, ctx, &topic).await?;
+        let subject = h.subject.clone().unwrap_or_else(|| {
+            format!("Approval needed: {} ({})", ctx.step.name, info.plan_name.as_deref().unwrap_or("release"))
+        });
+        let (approve, reject) = self.aws.approval_links(token);
+        let links = format!("Approve: {approve}\nReject:  {reject}");
+        let message = Message {
+            topic_arn: topic.clone(),
+            subject: Some(subject),
+            body: template(h, &info, ctx, approval.deadline_ms).replace("{links}", &links),
+            attributes: context_lines(&info, ctx),
+            dedup_key: format!("{}#{}", ctx.idempotency_key, crate::human::token_hash(token)),
+            group: format!("steppy-{}", ctx.execution_id),
+        };
+        let client = self.aws.sns(&target, &execution_session(&ctx.execution_id)).await;
+        let id = tokio::time::timeout(MAIL_TIMEOUT, publish(&client, &message))
+            .await
+            .map_err(|_| ExecError::new(format!("publishing to {topic} took longer than {} s", MAIL_TIMEOUT.as_secs())))??;
+        Ok(Some(Sent { to: topic, id }))
     }
 }
 
-fn message(request: &Request, token: &str, aws: &Aws) -> Message {
-    let (approve, reject) = aws.approval_links(token);
-    let links = format!("Approve: {approve}\nReject:  {reject}");
-    Message {
-        topic_arn: request.topic.clone(),
-        subject: Some(request.subject.clone()),
-        body: request.template.replace("{links}", &links),
-        attributes: request.attributes.clone(),
-        dedup_key: format!("{}#{}", request.dedup_key, crate::human::token_hash(token)),
-        group: request.group.clone(),
+impl Courier for SnsCourier {
+    fn send<'a>(&'a self, ctx: &'a StepContext, approval: &'a Approval, token: &'a str) -> BoxFuture<'a, Result<Option<Sent>, ExecError>> {
+        Box::pin(self.publish(ctx, approval, token))
     }
 }
 
@@ -138,99 +103,3 @@ fn template(h: &HumanStep, info: &PlanInfo, ctx: &StepContext, deadline_ms: Opti
     text
 }
 
-/// Notices that publish a freshly issued token's approval message before passing it on.
-struct MailingNotices {
-    inner: Arc<dyn Notices>,
-    aws: Arc<Aws>,
-    mailer: Arc<Mailer>,
-    request: Request,
-}
-
-impl Notices for MailingNotices {
-    fn notice(&self, execution_id: &str, step: &str, line: &str) {
-        self.inner.notice(execution_id, step, line);
-    }
-
-    fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
-        match self.mailer.send(&self.aws, self.request.clone(), token) {
-            Ok(id) => self.inner.notice(execution_id, step, &format!("approval request published to {} (message {id})", self.request.topic)),
-            Err(why) => self.inner.notice(execution_id, step, &format!("could not publish the approval request to {}: {why}", self.request.topic)),
-        }
-        self.inner.approval_token(execution_id, step, token);
-    }
-}
-
-/// `Human`, mailing the request through SNS when a topic is configured.
-pub struct MailingHumanExecutor {
-    aws: Arc<Aws>,
-    inner: HumanExecutor,
-    mailer: Arc<Mailer>,
-}
-
-impl MailingHumanExecutor {
-    pub fn new(aws: Arc<Aws>) -> Self {
-        MailingHumanExecutor { aws, inner: HumanExecutor::default(), mailer: Arc::new(Mailer::default()) }
-    }
-
-    /// `ctx` with notices that mail the approval, or `None` if no topic is configured.
-    async fn mailing(&self, ctx: &StepContext, deadline_ms: Option<i64>) -> Result<Option<StepContext>, ExecError> {
-        let StepKind::Human(h) = &ctx.step.kind else {
-            return Err(ExecError::new("the Human executor was given another step type"));
-        };
-        let info = self.aws.plan_info(ctx)?;
-        let Some(topic) = topic_for(h.topic_arn.as_deref(), &info, &self.aws) else { return Ok(None) };
-        let target = publish_target(&self.aws, ctx, &topic).await?;
-        let subject = h.subject.clone().unwrap_or_else(|| {
-            format!("Approval needed: {} ({})", ctx.step.name, info.plan_name.as_deref().unwrap_or("release"))
-        });
-        let request = Request {
-            topic,
-            target,
-            subject,
-            template: template(h, &info, ctx, deadline_ms),
-            attributes: context_lines(&info, ctx),
-            dedup_key: ctx.idempotency_key.clone(),
-            group: format!("steppy-{}", ctx.execution_id),
-            session: execution_session(&ctx.execution_id),
-        };
-        let mut wrapped = ctx.clone();
-        wrapped.notices = Arc::new(MailingNotices { inner: ctx.notices.clone(), aws: self.aws.clone(), mailer: self.mailer.clone(), request });
-        Ok(Some(wrapped))
-    }
-}
-
-impl Executor for MailingHumanExecutor {
-    fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
-        Box::pin(async move {
-            // The deadline HumanExecutor records: counted from the recorded start of the attempt.
-            let deadline = ctx.step.options.timeout_seconds.map(|t| ctx.attempt_started_ms.saturating_add((t as i64).saturating_mul(1000)));
-            match self.mailing(ctx, deadline).await? {
-                Some(wrapped) => self.inner.start(&wrapped).await,
-                None => self.inner.start(ctx).await,
-            }
-        })
-    }
-
-    fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
-        Box::pin(async move {
-            let id = handle.get("approvalId").and_then(|v| v.as_str()).unwrap_or_default();
-            let deadline = ctx.store.approval(id).ok().and_then(|a| a.deadline_ms);
-            match self.mailing(ctx, deadline).await? {
-                Some(wrapped) => self.inner.resume(&wrapped, handle).await,
-                None => self.inner.resume(ctx, handle).await,
-            }
-        })
-    }
-
-    fn cancel<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle, stop_external: bool) -> BoxFuture<'a, Result<(), ExecError>> {
-        self.inner.cancel(ctx, handle, stop_external)
-    }
-
-    fn waits(&self) -> bool {
-        true
-    }
-
-    fn owns_timeout(&self) -> bool {
-        true
-    }
-}

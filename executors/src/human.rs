@@ -1,10 +1,16 @@
 //! `Human`: an approval request decided from another process with `steppy approve TOKEN` or
-//! `steppy reject TOKEN`.
+//! `steppy reject TOKEN`, on the approval page, or through the API.
 //!
 //! The token is 256 random bits, URL-safe base64. Only its SHA-256 is stored; the plain token
-//! is handed to [`Notices::approval_token`] once and never logged. If the process dies after
-//! the request was recorded but before its token was delivered, the next `start`/`resume`
-//! rotates the token (the old hash is replaced) and delivers the new one.
+//! exists in this process's memory, in the notices shown to the person running Steppy and in
+//! what a [`Courier`] sends (the SNS e-mail); it is never logged or written to disk.
+//!
+//! **Delivery is recorded only after it succeeded.** A fresh token is sent by the courier (if
+//! any) and shown; only then is the approval marked delivered. A send that fails (SNS slow or
+//! down) is tried again with backoff, with the same token, for as long as this process holds
+//! it; a restart finds the approval undelivered and rotates the token (the old hash is replaced,
+//! so a link nobody received never works) before delivering the new one. Sending is an async
+//! call with a bounded time: it never blocks a runtime thread.
 //!
 //! The executor applies `timeoutSeconds` itself: at the deadline the approval is settled as
 //! `onTimeout` says (reject by default), unless someone decided first.
@@ -12,9 +18,11 @@
 use base64::Engine as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steppy_engine::executor::{
-    BoxFuture, ExecError, Executor, Handle, Notices, Outcome, StepContext,
+    BoxFuture, ExecError, Executor, Handle, Outcome, StepContext, TokenRoute,
 };
 use steppy_engine::plan::{OnTimeout, StepKind};
 use steppy_engine::store::{Approval, ApprovalState, NewApproval};
@@ -22,14 +30,63 @@ use steppy_engine::store::{Approval, ApprovalState, NewApproval};
 /// How often a pending approval is re-read (decisions come from other processes).
 const POLL: Duration = Duration::from_millis(250);
 
-/// The `Human` executor. Remembers which approvals' tokens this process showed, so that after a
-/// restart it can say that a pending approval's token was shown earlier.
+/// Longest wait between two tries of a failed send.
+const MAX_SEND_BACKOFF_MS: i64 = 60_000;
+
+/// Where a sent approval request went, for the log (never the token).
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The destination, e.g. an SNS topic ARN.
+    pub to: String,
+    /// The destination's id for the message, e.g. the SNS message id.
+    pub id: String,
+}
+
+/// Sends approval requests to the people who decide, besides the terminal (the SNS e-mail:
+/// [`crate::approval_mail::SnsCourier`]).
+pub trait Courier: Send + Sync {
+    /// Sends the request for `approval` with the links of `token`. `Ok(Some(_))` when it was
+    /// sent, `Ok(None)` when this step has nowhere to send it (no topic configured), `Err` when
+    /// sending failed (it is tried again later with the same token).
+    fn send<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        approval: &'a Approval,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Sent>, ExecError>>;
+}
+
+/// A token this process issued whose delivery is not recorded yet (memory only).
+struct Undelivered {
+    token: String,
+    /// The courier's send succeeded (only the store's mark is missing).
+    sent: bool,
+    /// Failed sends so far, and when the next try is due (epoch ms).
+    failures: u32,
+    next_try_ms: i64,
+}
+
+/// The `Human` executor. Remembers which approvals' tokens this process showed (so that after a
+/// restart it can say that a pending approval's token was shown earlier) and the tokens it has
+/// not delivered yet.
 #[derive(Default)]
 pub struct HumanExecutor {
-    shown_here: std::sync::Mutex<std::collections::HashSet<String>>,
+    courier: Option<Arc<dyn Courier>>,
+    shown_here: Mutex<HashSet<String>>,
+    undelivered: Mutex<HashMap<String, Undelivered>>,
 }
 
 impl HumanExecutor {
+    /// Approvals shown on the terminal (or wherever the notices go) only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Approvals also sent by `courier` (e-mail through SNS).
+    pub fn with_courier(courier: Arc<dyn Courier>) -> Self {
+        HumanExecutor { courier: Some(courier), ..Self::default() }
+    }
+
     fn note_shown(&self, approval_id: &str) {
         if let Ok(mut s) = self.shown_here.lock() {
             s.insert(approval_id.to_string());
@@ -40,6 +97,77 @@ impl HumanExecutor {
             .lock()
             .map(|s| s.contains(approval_id))
             .unwrap_or(false)
+    }
+
+    fn undelivered(&self) -> std::sync::MutexGuard<'_, HashMap<String, Undelivered>> {
+        self.undelivered.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Delivers `approval`, which is not marked delivered: with the token this process still
+    /// holds for it, or else (after a restart) with a new one that replaces the old hash.
+    async fn redeliver(&self, ctx: &StepContext, approval: &Approval) -> Result<(), ExecError> {
+        if !self.undelivered().contains_key(&approval.id) {
+            let token = new_token()?;
+            ctx.store.rotate_approval_token(&approval.id, &token_hash(&token), ctx.clock.now_ms())?;
+            self.hold(&approval.id, token);
+        }
+        self.deliver(ctx, approval).await
+    }
+
+    fn hold(&self, approval_id: &str, token: String) {
+        self.undelivered()
+            .insert(approval_id.to_string(), Undelivered { token, sent: false, failures: 0, next_try_ms: 0 });
+    }
+
+    /// Sends and shows the held token of `approval` (if its next try is due), then records it
+    /// delivered. A failed send is kept for a later try and is not an error; a store failure
+    /// is (the engine runs the attempt again, and the held token with it).
+    async fn deliver(&self, ctx: &StepContext, approval: &Approval) -> Result<(), ExecError> {
+        let now = ctx.clock.now_ms();
+        let (token, sent, failures) = match self.undelivered().get(&approval.id) {
+            Some(u) if !u.sent && now < u.next_try_ms => return Ok(()),
+            Some(u) => (u.token.clone(), u.sent, u.failures),
+            None => return Ok(()),
+        };
+        if !sent {
+            let (exec, step) = (&ctx.execution_id, &ctx.step.name);
+            let outcome = match &self.courier {
+                Some(c) => c.send(ctx, approval, &token).await,
+                None => Ok(None),
+            };
+            match outcome {
+                Ok(Some(sent)) => {
+                    let line = format!("approval request published to {} (message {})", sent.to, sent.id);
+                    ctx.notices.notice(exec, step, &line);
+                    ctx.notices.approval_token_routed(exec, step, &token, TokenRoute::Mailed { via: &sent.to });
+                }
+                Ok(None) => ctx.notices.approval_token(exec, step, &token),
+                Err(e) => {
+                    let failures = failures + 1;
+                    let wait = (1_000i64 << (failures - 1).min(6)).min(MAX_SEND_BACKOFF_MS);
+                    if let Some(u) = self.undelivered().get_mut(&approval.id) {
+                        u.failures = failures;
+                        u.next_try_ms = now + wait;
+                    }
+                    let line = format!(
+                        "could not send the approval request: {e} (trying again in {} s; it counts as delivered only once sent)",
+                        wait / 1000
+                    );
+                    ctx.notices.notice(exec, step, &line);
+                    if failures == 1 {
+                        ctx.notices.approval_token_routed(exec, step, &token, TokenRoute::MailFailed);
+                    }
+                    return Ok(());
+                }
+            }
+            if let Some(u) = self.undelivered().get_mut(&approval.id) {
+                u.sent = true;
+            }
+        }
+        ctx.store.mark_approval_delivered(&approval.id)?;
+        self.undelivered().remove(&approval.id);
+        self.note_shown(&approval.id);
+        Ok(())
     }
 }
 
@@ -87,31 +215,6 @@ pub fn current_user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn store_err(e: steppy_engine::store::StoreError) -> ExecError {
-    ExecError::new(e.to_string())
-}
-
-/// Issues a new token for `approval` and shows it, then marks it delivered.
-fn rotate_and_deliver(ctx: &StepContext, approval: &Approval) -> Result<(), ExecError> {
-    let token = new_token()?;
-    ctx.store
-        .rotate_approval_token(&approval.id, &token_hash(&token), ctx.clock.now_ms())
-        .map_err(store_err)?;
-    deliver(ctx, &approval.id, &token, ctx.notices.as_ref())
-}
-
-fn deliver(
-    ctx: &StepContext,
-    approval_id: &str,
-    token: &str,
-    notices: &dyn Notices,
-) -> Result<(), ExecError> {
-    notices.approval_token(&ctx.execution_id, &ctx.step.name, token);
-    ctx.store
-        .mark_approval_delivered(approval_id)
-        .map_err(store_err)
-}
-
 impl Executor for HumanExecutor {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
         Box::pin(async move {
@@ -142,7 +245,7 @@ impl Executor for HumanExecutor {
                     OnTimeout::Reject => "reject".into(),
                 },
             };
-            let (approval, created) = ctx.store.create_approval(&new, now).map_err(store_err)?;
+            let (approval, created) = ctx.store.create_approval(&new, now)?;
             if created {
                 steppy_engine::fault::hit("approval-row", &ctx.step.name);
                 ctx.notices.notice(
@@ -150,11 +253,10 @@ impl Executor for HumanExecutor {
                     &ctx.step.name,
                     &format!("approval requested: {}", h.message),
                 );
-                deliver(ctx, &approval.id, &token, ctx.notices.as_ref())?;
-                self.note_shown(&approval.id);
+                self.hold(&approval.id, token);
+                self.deliver(ctx, &approval).await?;
             } else if approval.state == ApprovalState::Pending && !approval.delivered {
-                rotate_and_deliver(ctx, &approval)?;
-                self.note_shown(&approval.id);
+                self.redeliver(ctx, &approval).await?;
             }
             Ok(json!({ "approvalId": approval.id }))
         })
@@ -172,7 +274,7 @@ impl Executor for HumanExecutor {
                 .ok_or_else(|| ExecError::new("approval handle has no approvalId"))?;
             let mut first = true;
             loop {
-                let a = ctx.store.approval(id).map_err(store_err)?;
+                let a = ctx.store.approval(id)?;
                 if std::mem::take(&mut first)
                     && a.state == ApprovalState::Pending
                     && a.delivered
@@ -206,8 +308,7 @@ impl Executor for HumanExecutor {
                     ApprovalState::Pending => {}
                 }
                 if !a.delivered {
-                    rotate_and_deliver(ctx, &a)?;
-                    self.note_shown(id);
+                    self.redeliver(ctx, &a).await?;
                 }
                 let now = ctx.clock.now_ms();
                 match a.deadline_ms {
@@ -217,9 +318,7 @@ impl Executor for HumanExecutor {
                         } else {
                             ApprovalState::Rejected
                         };
-                        ctx.store
-                            .settle_approval(id, state, "timeout", now)
-                            .map_err(store_err)?;
+                        ctx.store.settle_approval(id, state, "timeout", now)?;
                     }
                     Some(deadline) => {
                         let nap = Duration::from_millis((deadline - now) as u64).min(POLL);
@@ -239,9 +338,7 @@ impl Executor for HumanExecutor {
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             if let Some(id) = handle.get("approvalId").and_then(|v| v.as_str()) {
-                ctx.store
-                    .settle_approval(id, ApprovalState::Cancelled, "abort", ctx.clock.now_ms())
-                    .map_err(store_err)?;
+                ctx.store.settle_approval(id, ApprovalState::Cancelled, "abort", ctx.clock.now_ms())?;
             }
             Ok(())
         })

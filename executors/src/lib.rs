@@ -26,7 +26,7 @@ pub fn local_registry(outbox: PathBuf) -> Registry {
     let mut registry = Registry::new();
     registry.register("Wait", Arc::new(wait::WaitExecutor));
     registry.register("Notify", Arc::new(notify::NotifyExecutor::new(outbox)));
-    registry.register("Human", Arc::new(human::HumanExecutor::default()));
+    registry.register("Human", Arc::new(human::HumanExecutor::new()));
     registry
 }
 
@@ -35,7 +35,8 @@ pub fn local_registry(outbox: PathBuf) -> Registry {
 pub fn aws_registry(outbox: PathBuf, aws: Arc<aws::Aws>) -> Registry {
     let mut registry = local_registry(outbox.clone());
     registry.register("Notify", Arc::new(sns::SnsNotifyExecutor::new(aws.clone(), notify::NotifyExecutor::new(outbox))));
-    registry.register("Human", Arc::new(approval_mail::MailingHumanExecutor::new(aws.clone())));
+    let courier = Arc::new(approval_mail::SnsCourier::new(aws.clone()));
+    registry.register("Human", Arc::new(human::HumanExecutor::with_courier(courier)));
     registry.register("CodeBuild", Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), true)));
     registry.register("CodeBuildNoWait", Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), false)));
     registry.register("CodePipeline", Arc::new(codepipeline::CodePipelineExecutor::new(aws.clone(), true)));

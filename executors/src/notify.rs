@@ -83,7 +83,7 @@ impl Executor for NotifyExecutor {
             let key = &ctx.idempotency_key;
             let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
             let outbox = self.outbox.display().to_string();
-            let io = |e: std::io::Error| ExecError::new(format!("outbox {outbox}: {e}"));
+            let io = |e: std::io::Error| ExecError::io(&format!("outbox {outbox}"), &e);
             if !self.already_sent(key).map_err(io)? {
                 self.append(&outbox_record(ctx, n, None).to_string()).map_err(io)?;
                 let subject = n

@@ -134,7 +134,7 @@ impl Executor for SnsNotifyExecutor {
                 return self.local.start(ctx).await;
             };
             let key = &ctx.idempotency_key;
-            let io = |e: std::io::Error| ExecError::new(format!("outbox: {e}"));
+            let io = |e: std::io::Error| ExecError::io("outbox", &e);
             let _guard = self.lock.lock().await;
             if self.local.already_sent(key).map_err(io)? {
                 return Ok(json!({ "topicArn": topic }));

@@ -1,67 +1,152 @@
 //! `steppy serve`: the engine plus the HTTP service, until Ctrl-C or SIGTERM. Resumes unfinished
 //! executions at start and picks up executions submitted by other processes. With
 //! `--watch s3://bucket/prefix/` it also starts every new plan object under the prefix, once.
+//!
+//! The engine (and the S3 intake) runs on a thread of its own with its own runtime and its own
+//! database connection; the HTTP service runs on the server runtime with another connection.
+//! So a database write that waits for another process's lock, or an executor that misbehaves,
+//! never holds a thread the HTTP service needs, and `/readyz` answers while the engine waits.
+//!
+//! If the engine stops for good (or the HTTP service fails), the process exits with code 2 at
+//! once, so that a supervisor (systemd's `Restart=on-failure`, Kubernetes) restarts it; it
+//! never stays up with an engine that no longer runs.
 
 use super::setup;
 use super::web;
 use crate::cli::WebArgs;
-use crate::progress::Progress;
-use std::path::PathBuf;
+use crate::progress::{Progress, TokenDisplay};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use steppy_engine::health::Health;
+use steppy_engine::scheduler::Engine;
+use steppy_engine::store::Store;
+use steppy_engine::text::printable;
 use steppy_executors::aws::intake::{Intake, Taken};
+use tokio::sync::{oneshot, watch};
 
 pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str>) -> ExitCode {
     let (store, db_path) = match setup::open(db) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // The HTTP service's own connection (see the module docs).
+    let http_store = match Store::open(&db_path) {
+        Ok(s) => s,
+        Err(e) => return setup::store_fail(&e),
+    };
     let runtime = match setup::server_runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
+    let health = Arc::new(Health::default());
     let progress = Arc::new(Progress::new(setup::db_flag(&db_path), true, false));
-    let engine = setup::engine(store.clone(), &db_path, progress.clone());
-    let store_for_intake = store.clone();
+    progress.set_token_display(TokenDisplay::UnlessMailed);
+    let engine = setup::engine(store.clone(), &db_path, progress.clone()).with_health(health.clone());
     runtime.block_on(async move {
-        let web = match web::bind(store, listen, args).await {
+        let web = match web::bind(http_store, listen, args).await {
             Ok(w) => w,
             Err(why) => return setup::fail(2, &why),
         };
         progress.set_public_url(&web.public_url);
         setup::aws().set_served_at(&web.public_url);
         println!("steppy serve: http://{listen}  approvals at {}/approvals/...  database {}", web.public_url, db_path.display());
-        let shutdown = setup::stop_requested();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, done_rx) = oneshot::channel();
+        let background = Background { engine, store, db_path: db_path.clone(), watch: watch.map(str::to_string), stop: stop_rx.clone() };
+        if let Err(e) = std::thread::Builder::new().name("steppy-engine".into()).spawn(move || {
+            let _ = done_tx.send(background.run());
+        }) {
+            return setup::fail(2, &format!("cannot start the engine thread: {e}"));
+        }
         // Steppy's own approvals, and Step Functions task tokens of compiled plans and of
         // state machines deployed by the original Steppy.
         let state = web::with_task_tokens(web.state).await;
-        let http = crate::http::serve(web.listener, state, setup::stop_requested());
-        let intake = async {
-            let Some(url) = watch else { return };
-            let registry = Arc::new(setup::registry(&db_path));
-            let intake = match Intake::new(setup::aws(), store_for_intake, registry, url) {
-                Ok(i) => i,
-                Err(e) => {
-                    eprintln!("steppy: --watch: {e}");
-                    return;
-                }
-            };
-            println!("steppy serve: watching {url}");
-            let taken = |t: &Taken| match t {
-                Taken::Started { key, execution_id, .. } => println!("{key}: started execution {execution_id}"),
-                Taken::Refused { key, problems, .. } => println!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len()),
-                Taken::Skipped { key, error, .. } => eprintln!("steppy: {key}: {error} (trying again)"),
-            };
-            let failed = |e: &str| eprintln!("steppy: watching {url}: {e} (trying again)");
-            intake.run(setup::aws().settings.poll_interval, setup::stop_requested(), taken, failed).await;
-        };
-        let (engine_result, http_result, ()) = tokio::join!(engine.serve(shutdown), http, intake);
-        if let Err(e) = engine_result {
-            return setup::fail(2, &e.to_string());
+        let http = crate::http::serve(web.listener, state, stopped(stop_rx));
+        tokio::pin!(http);
+        tokio::pin!(done_rx);
+        tokio::select! {
+            _ = setup::stop_requested() => {
+                let _ = stop_tx.send(true);
+                let (engine, http) = tokio::join!(done_rx, http);
+                let engine = engine.unwrap_or_else(|_| Err("the engine thread panicked".into()));
+                finish(engine, http)
+            }
+            engine = &mut done_rx => {
+                let why = match engine {
+                    Ok(Ok(())) => "the engine ended without being asked to".to_string(),
+                    Ok(Err(why)) => why,
+                    Err(_) => "the engine thread panicked".to_string(),
+                };
+                setup::fail(2, &format!("the engine stopped: {why}; exiting so that a supervisor restarts `steppy serve`"))
+            }
+            http = &mut http => {
+                let _ = stop_tx.send(true);
+                let engine = done_rx.await.unwrap_or_else(|_| Err("the engine thread panicked".into()));
+                finish(engine, http.and(Err(std::io::Error::other("it ended without being asked to"))))
+            }
         }
-        if let Err(e) = http_result {
-            return setup::fail(2, &format!("HTTP service: {e}"));
-        }
-        ExitCode::SUCCESS
     })
+}
+
+/// The exit code once both halves have ended.
+fn finish(engine: Result<(), String>, http: std::io::Result<()>) -> ExitCode {
+    if let Err(why) = engine {
+        return setup::fail(2, &format!("the engine stopped: {why}"));
+    }
+    if let Err(e) = http {
+        return setup::fail(2, &format!("HTTP service: {e}"));
+    }
+    ExitCode::SUCCESS
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// What runs on the engine thread: the engine and the S3 intake.
+struct Background {
+    engine: Engine,
+    store: Store,
+    db_path: PathBuf,
+    watch: Option<String>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Background {
+    /// Runs until `stop`; `Err` says why the engine stopped for good.
+    fn run(self) -> Result<(), String> {
+        let runtime = setup::runtime().map_err(|_| "cannot start the engine's runtime".to_string())?;
+        runtime.block_on(async {
+            let engine = self.engine.serve(stopped(self.stop.clone()));
+            let intake = intake(self.watch.as_deref(), self.store.clone(), &self.db_path, self.stop.clone());
+            let (engine, ()) = tokio::join!(engine, intake);
+            engine.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Watches `url` for uploaded plans until `stop` (nothing without `--watch`).
+async fn intake(url: Option<&str>, store: Store, db_path: &Path, stop: watch::Receiver<bool>) {
+    let Some(url) = url else { return };
+    let registry = Arc::new(setup::registry(db_path));
+    let intake = match Intake::new(setup::aws(), store, registry, url) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("steppy: --watch: {}", printable(&e));
+            return;
+        }
+    };
+    println!("steppy serve: watching {url}");
+    let taken = |t: &Taken| match t {
+        Taken::Started { key, execution_id, .. } => println!("{}: started execution {execution_id}", printable(key)),
+        Taken::Refused { key, problems, .. } => {
+            let key = printable(key);
+            println!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len())
+        }
+        Taken::Skipped { key, error, .. } => eprintln!("steppy: {}: {} (trying again)", printable(key), printable(error)),
+    };
+    let failed = |e: &str| eprintln!("steppy: watching {url}: {} (trying again)", printable(e));
+    intake.run(setup::aws().settings.poll_interval, stopped(stop), taken, failed).await;
 }

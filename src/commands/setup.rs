@@ -114,6 +114,8 @@ pub fn store_fail(e: &StoreError) -> ExitCode {
         | StoreError::Corrupt(_)
         | StoreError::Open { .. }
         | StoreError::TooNew { .. }
+        | StoreError::Full(_)
+        | StoreError::Io { .. }
         | StoreError::Sqlite(_) => 2,
         _ => 1,
     };

@@ -2,7 +2,7 @@
 //! the handle and wait for its commit, resume until the outcome, within the deadline.
 
 use super::Engine;
-use super::driver::{Live, Report};
+use super::live::{AttemptRef, Live, Report};
 use crate::clock::Clock;
 use crate::executor::{ExecError, Executor, Handle, StepContext};
 use crate::fault;
@@ -14,12 +14,12 @@ use tokio::sync::{mpsc, oneshot};
 pub(super) async fn run_attempt(
     executor: Arc<dyn Executor>,
     ctx: StepContext,
+    at: AttemptRef,
     handle: Option<Handle>,
     deadline_ms: Option<i64>,
     clock: Clock,
     tx: mpsc::UnboundedSender<Report>,
 ) {
-    let (exec, flat, attempt) = (ctx.execution_id.clone(), ctx.flat, ctx.attempt);
     let work = async {
         let handle = match handle {
             Some(h) => h,
@@ -28,13 +28,7 @@ pub(super) async fn run_attempt(
                 let h = executor.start(&ctx).await?;
                 fault::hit("start", &ctx.step.name);
                 let (ack, acked) = oneshot::channel();
-                let report = Report::Started {
-                    exec: exec.clone(),
-                    flat,
-                    attempt,
-                    handle: h.clone(),
-                    ack,
-                };
+                let report = Report::Started { at: at.clone(), handle: h.clone(), ack };
                 if tx.send(report).is_err() || acked.await.is_err() {
                     return Ok(None); // the engine is gone or dropped this attempt
                 }
@@ -55,11 +49,7 @@ pub(super) async fn run_attempt(
         Some(d) => match tokio::time::timeout_at(clock.instant_at(d), work).await {
             Ok(r) => r,
             Err(_) => {
-                let _ = tx.send(Report::TimedOut {
-                    exec,
-                    flat,
-                    attempt,
-                });
+                let _ = tx.send(Report::TimedOut { at });
                 return;
             }
         },
@@ -70,12 +60,7 @@ pub(super) async fn run_attempt(
         Ok(None) => return,
         Err(e) => Err(e),
     };
-    let _ = tx.send(Report::Ended {
-        exec,
-        flat,
-        attempt,
-        result,
-    });
+    let _ = tx.send(Report::Ended { at, result });
 }
 
 /// Turns a panic while polling the inner future into `Err(message)`.

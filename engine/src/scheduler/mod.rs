@@ -12,15 +12,19 @@
 //! with the same idempotency key (executors make that safe), retry backoffs and deadlines keep
 //! their recorded times.
 //!
-//! - `driver`: the tick loop: gather reports, commit a batch, act.
+//! - `live`: the driver's data: an execution in memory, attempt reports, actions.
+//! - `driver`: the tick loop: gather reports, commit a batch, act; riding out store trouble
+//!   and lost leases.
 //! - `transitions`: what each report, stage end or abort changes (events + state changes).
 //! - `attempt`: one attempt of one step, as a task.
 
 mod attempt;
 mod driver;
+mod live;
 mod transitions;
 
 use crate::executor::{Notices, Registry};
+use crate::health::Health;
 use crate::plan::Plan;
 use crate::state::ExecutionState;
 use crate::store::{Change, Store, StoreError};
@@ -91,6 +95,7 @@ pub struct Engine {
     observer: Arc<dyn Observer>,
     options: EngineOptions,
     owner: Arc<str>,
+    health: Arc<Health>,
 }
 
 impl Engine {
@@ -107,7 +112,19 @@ impl Engine {
             observer,
             options: EngineOptions::default(),
             owner: uuid::Uuid::new_v4().to_string().into(),
+            health: Arc::default(),
         }
+    }
+
+    /// Reports liveness and store trouble to `health` (e.g. the one `/readyz` reads).
+    pub fn with_health(mut self, health: Arc<Health>) -> Engine {
+        self.health = health;
+        self
+    }
+
+    /// Where this engine reports whether it can do its work.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
     }
 
     pub fn with_options(mut self, options: EngineOptions) -> Engine {

@@ -1,7 +1,8 @@
 //! What changes, and why: starting and ending stages, aborting, and turning each attempt report
 //! into events plus state changes (applied in memory here, committed by the driver).
 
-use super::driver::{Action, Driver, Live, Report};
+use super::driver::{backoff, Driver};
+use super::live::{Action, AttemptRef, Live, Report};
 use crate::events::EventType;
 use crate::executor::{Outcome, Registry, StepContext};
 use crate::state::{ExecutionState, StepState};
@@ -27,6 +28,9 @@ impl Driver {
         let Some(live) = self.live.get_mut(id) else {
             return;
         };
+        if std::mem::replace(&mut live.bootstrapped, true) {
+            return;
+        }
         match live.state {
             ExecutionState::Pending => batch.push(exec_change(
                 live,
@@ -47,9 +51,7 @@ impl Driver {
                     let s = &live.steps[flat];
                     match (s.state, s.retry_at_ms) {
                         (StepState::Waiting, Some(at_ms)) => actions.push(Action::RetryTimer {
-                            exec: id.clone(),
-                            flat,
-                            attempt: s.attempt,
+                            at: AttemptRef { exec: id.clone(), flat, attempt: s.attempt },
                             at_ms,
                         }),
                         (StepState::Running | StepState::Waiting, _) => {
@@ -242,30 +244,8 @@ impl Driver {
         actions: &mut Vec<Action>,
     ) {
         let now = self.clock.now_ms();
-        let (exec, flat, attempt) = match &report {
-            Report::Started {
-                exec,
-                flat,
-                attempt,
-                ..
-            }
-            | Report::Ended {
-                exec,
-                flat,
-                attempt,
-                ..
-            }
-            | Report::TimedOut {
-                exec,
-                flat,
-                attempt,
-            }
-            | Report::RetryDue {
-                exec,
-                flat,
-                attempt,
-            } => (exec.clone(), *flat, *attempt),
-        };
+        let at = report.at().clone();
+        let (exec, flat, attempt) = (at.exec.clone(), at.flat, at.attempt);
         let registry = self.engine.registry.clone();
         let Some(live) = self.live.get_mut(&exec) else {
             return;
@@ -297,7 +277,35 @@ impl Driver {
                     EventType::StepHandleRecorded,
                     json!({ "attempt": attempt, "handle": handle }),
                 ));
-                actions.push(Action::Ack(ack));
+                actions.push(Action::Ack { exec: exec.clone(), ack });
+                self.held_back.remove(&(exec.clone(), flat));
+            }
+            Report::RunAgain { .. } => {
+                // Only an attempt still in progress runs again (not one waiting for a retry).
+                if !matches!(before.state, StepState::Running | StepState::Waiting) || before.retry_at_ms.is_some() {
+                    return;
+                }
+                if let Some(h) = self.held_back.get_mut(&(exec.clone(), flat)) {
+                    h.waiting = false;
+                }
+                actions.push(Action::Spawn { exec: exec.clone(), flat });
+            }
+            Report::Ended { result: Err(e), .. } if e.is_machinery() => {
+                // Steppy's own trouble, not the step's: nothing is recorded and no attempt is
+                // used up; the same attempt runs again (same key, same handle) after a backoff.
+                live.tasks.remove(&flat);
+                let held = self.held_back.entry((exec.clone(), flat)).or_default();
+                held.failures += 1;
+                held.waiting = true;
+                let after = backoff(held.failures, std::time::Duration::from_secs(30));
+                if held.failures == 1 || held.failures % 10 == 0 {
+                    let line = format!(
+                        "Steppy could not do its own part ({e}); the step has not failed and runs again in {} ms",
+                        after.as_millis()
+                    );
+                    self.engine.notices.notice(&exec, &def.name, &line);
+                }
+                actions.push(Action::RunAgainTimer { at, after });
             }
             Report::RetryDue { .. } => {
                 if before.state != StepState::Waiting || before.retry_at_ms.is_none() {
@@ -334,10 +342,11 @@ impl Driver {
             }
             Report::Ended { result, .. } => {
                 live.tasks.remove(&flat);
+                self.held_back.remove(&(exec.clone(), flat));
                 let outcome = match result {
                     Ok(o) => o,
                     Err(e) => Outcome::Failed {
-                        reason: e.0,
+                        reason: e.message,
                         retryable: true,
                     },
                 };
@@ -373,12 +382,7 @@ impl Driver {
                                 EventType::StepRetryScheduled,
                                 json!({ "attempt": attempt, "reason": reason, "retryAtMs": at_ms }),
                             ));
-                            actions.push(Action::RetryTimer {
-                                exec: exec.clone(),
-                                flat,
-                                attempt,
-                                at_ms,
-                            });
+                            actions.push(Action::RetryTimer { at: at.clone(), at_ms });
                         } else {
                             ended_failed(&mut after, now, &reason);
                             batch.push(step_change(live, flat, before.state, after, EventType::StepFailed,

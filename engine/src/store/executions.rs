@@ -277,6 +277,19 @@ impl Store {
     /// sequence numbers, step and execution rows updated. Each state change is checked by the
     /// state machine and against the stored previous state; any refusal rolls back the batch.
     pub fn apply(&self, batch: &Batch, now_ms: i64) -> StoreResult<()> {
+        self.apply_fenced(batch, now_ms, None)
+    }
+
+    /// [`Store::apply`] for the driver holding leases as `owner`: the lease is the fence. If
+    /// `owner` no longer holds the lease of an execution in the batch (another process took it
+    /// over while this one was stopped or cut off), nothing is applied and the error is
+    /// [`StoreError::LeaseLost`] naming that execution; a row in another state than this
+    /// process last saw is [`StoreError::Stale`].
+    pub fn apply_leased(&self, batch: &Batch, now_ms: i64, owner: &str) -> StoreResult<()> {
+        self.apply_fenced(batch, now_ms, Some(owner))
+    }
+
+    fn apply_fenced(&self, batch: &Batch, now_ms: i64, owner: Option<&str>) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -284,11 +297,14 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let sq = |e: rusqlite::Error| StoreError::Sqlite(e.to_string());
+        let sq = |e: rusqlite::Error| self.err(e);
         let mut next_seq: HashMap<&str, i64> = HashMap::new();
         {
             let mut read_seq = tx
                 .prepare_cached("SELECT next_seq FROM executions WHERE id = ?1")
+                .map_err(sq)?;
+            let mut read_owner = tx
+                .prepare_cached("SELECT owner FROM leases WHERE execution_id = ?1")
                 .map_err(sq)?;
             let mut insert_event = tx
                 .prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
@@ -313,6 +329,15 @@ impl Store {
                             .optional()
                             .map_err(sq)?
                             .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+                        if let Some(owner) = owner {
+                            let holder: Option<String> = read_owner
+                                .query_row([id], |r| r.get(0))
+                                .optional()
+                                .map_err(sq)?;
+                            if holder.as_deref() != Some(owner) {
+                                return Err(StoreError::LeaseLost { execution_id: id.to_string() });
+                            }
+                        }
                         next_seq.entry(id).or_insert(s)
                     }
                 };
@@ -351,10 +376,10 @@ impl Store {
                         ])
                         .map_err(sq)?;
                     if n != 1 {
-                        return Err(StoreError::Conflict(format!(
-                            "step {}.{} of {id} is not {from}",
-                            row.stage, row.index
-                        )));
+                        return Err(StoreError::Stale {
+                            execution_id: id.to_string(),
+                            what: format!("step {}.{} is not {from}", row.stage, row.index),
+                        });
                     }
                 }
                 if let Some(w) = &c.exec_write {
@@ -371,10 +396,10 @@ impl Store {
                         ])
                         .map_err(sq)?;
                     if n != 1 {
-                        return Err(StoreError::Conflict(format!(
-                            "execution {id} is not {}",
-                            w.from
-                        )));
+                        return Err(StoreError::Stale {
+                            execution_id: id.to_string(),
+                            what: format!("it is not {}", w.from),
+                        });
                     }
                 }
             }

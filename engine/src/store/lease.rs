@@ -65,15 +65,18 @@ impl Store {
         Ok(true)
     }
 
-    /// Refreshes every lease `owner` holds.
-    pub fn heartbeat(&self, owner: &str, now_ms: i64) -> StoreResult<()> {
+    /// Refreshes every lease `owner` holds and returns the ids of those executions: an
+    /// execution the caller drives that is missing was taken over by another process.
+    pub fn heartbeat(&self, owner: &str, now_ms: i64) -> StoreResult<std::collections::HashSet<String>> {
         let conn = self.lock();
-        conn.execute(
-            "UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1",
-            params![owner, now_ms],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(())
+        let mut st = conn
+            .prepare_cached("UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1 RETURNING execution_id")
+            .map_err(|e| self.err(e))?;
+        let held = st
+            .query_map(params![owner, now_ms], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
+        Ok(held)
     }
 
     /// Gives up the lease on `id` if `owner` holds it.

@@ -69,6 +69,17 @@ pub enum StoreError {
     Illegal(#[from] IllegalTransition),
     #[error("the record changed under us: {0}")]
     Conflict(String),
+    /// A batch would change a row of `execution_id` that is not in the state this process
+    /// last saw: another process wrote it (this one's view is stale).
+    #[error("execution {execution_id} changed under us: {what}")]
+    Stale { execution_id: String, what: String },
+    /// A batch would change `execution_id`, whose lease this process no longer holds.
+    #[error("execution {execution_id} is no longer leased to this process (another one took it over)")]
+    LeaseLost { execution_id: String },
+    #[error("the disk holding the database {0} is full")]
+    Full(String),
+    #[error("the database {path} could not be read or written: {message}")]
+    Io { path: String, message: String },
     #[error("database error: {0}")]
     Sqlite(String),
 }
@@ -82,7 +93,37 @@ impl StoreError {
             Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
                 StoreError::Corrupt(path.to_string())
             }
+            Some(ErrorCode::DiskFull) => StoreError::Full(path.to_string()),
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::OutOfMemory) => {
+                StoreError::Io { path: path.to_string(), message: e.to_string() }
+            }
             _ => StoreError::Sqlite(e.to_string()),
+        }
+    }
+
+    /// True for trouble of the database itself (locked, full, failing I/O, corrupt), which
+    /// may pass: the engine retries with backoff instead of stopping or failing a step.
+    /// False for refusals and for a view of an execution that is no longer this process's.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Locked(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Full(_)
+                | StoreError::Io { .. }
+                | StoreError::Open { .. }
+                | StoreError::Sqlite(_)
+        )
+    }
+
+    /// The execution this process must let go of, for [`StoreError::Stale`] and
+    /// [`StoreError::LeaseLost`].
+    pub fn lost_execution(&self) -> Option<&str> {
+        match self {
+            StoreError::Stale { execution_id, .. } | StoreError::LeaseLost { execution_id } => {
+                Some(execution_id)
+            }
+            _ => None,
         }
     }
 }

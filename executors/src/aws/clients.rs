@@ -122,7 +122,18 @@ impl Aws {
 
     /// The base configuration, loading it from the environment the first time.
     pub async fn base(&self) -> &SdkConfig {
-        self.base.get_or_init(|| async { aws_config::defaults(BehaviorVersion::latest()).load().await }).await
+        self.base
+            .get_or_init(|| async {
+                // A silent endpoint must fail a call, not hold it forever: no AWS call Steppy
+                // makes takes longer than this when the service answers at all.
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .read_timeout(std::time::Duration::from_secs(20))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                    .build();
+                aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
+            })
+            .await
     }
 
     /// The plan facts of `ctx`'s execution.

@@ -120,7 +120,7 @@ impl Intake {
         s3::put(client, &errors_at, body, "application/json").await?;
         if let Some(topic) = self.aws.settings.topic_arn.clone() {
             let region = super::arn::region(&topic).map(str::to_string);
-            let target = self.aws.target(region, None).await.map_err(|e| e.0)?;
+            let target = self.aws.target(region, None).await.map_err(|e| e.message)?;
             let sns = self.aws.sns(&target, "steppy-intake").await;
             let message = Message {
                 topic_arn: topic,
@@ -130,7 +130,7 @@ impl Intake {
                 dedup_key: format!("intake:{loc}"),
                 group: "steppy-intake".into(),
             };
-            publish(&sns, &message).await.map_err(|e| e.0)?;
+            publish(&sns, &message).await.map_err(|e| e.message)?;
         }
         Ok(())
     }
