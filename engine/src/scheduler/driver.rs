@@ -293,6 +293,7 @@ impl Driver {
                     Ok(true) => self.bootstrap(&id.as_str().into(), batch, actions),
                     Ok(false) => {}
                     Err(EngineError::Store(e)) => return self.poll_trouble(&format!("take up execution {id}"), &e),
+                    Err(EngineError::Injected) => {}
                 }
             }
         }
@@ -361,6 +362,9 @@ impl Driver {
                 if change.kind == EventType::StageEnded {
                     if let Some(stage) = change.stage.and_then(|s| live.plan.stages.get(s)) {
                         fault::hit("stage-end", &stage.name);
+                        if fault::stops_engine("stage-end", &stage.name) {
+                            return Err(EngineError::Injected);
+                        }
                     }
                 }
             }

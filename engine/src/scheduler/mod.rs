@@ -48,6 +48,9 @@ impl Observer for NoObserver {
 pub enum EngineError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `STEPPY_FAULT=stop-engine-after:...` (tests of what a supervisor sees).
+    #[error("stopped by fault injection")]
+    Injected,
 }
 
 /// Checks that every step of `plan` has an executor, before anything is recorded.
