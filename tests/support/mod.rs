@@ -224,7 +224,7 @@ pub async fn follow_approval_link(link: &str, approve: bool, voter: &str) -> Fol
     // The form's action is relative to the page (`../approvals/TOKEN`).
     let url = reqwest::Url::parse(link).and_then(|base| base.join(&action)).expect("the form's action resolves against the link");
     let posted = http
-        .post(&url)
+        .post(url)
         .header("origin", &origin)
         .header("sec-fetch-site", "same-origin")
         .form(&fields)
