@@ -30,12 +30,13 @@
 //! - **Notify messages once**, except for kills inside the *publish window*: between SNS
 //!   accepting the message (the envelope's `Timestamp`) and the outbox record (its `atMs`; SNS
 //!   standard topics have no idempotency). The outbox holds one record per key.
-//! - **Approvals requested once** (one `ApprovalRequested`), with at most one token per life; a
-//!   token rotation (`ApprovalTokenRotated`) is acceptable only when the life that issued the
-//!   previous token was killed between the approval row and the mail being marked delivered
-//!   (no mail from that life, or the kill within [`DELIVERY_SLACK_MS`] of its publication); one
-//!   mail per token. The link mailed last for each approval works (its page answers 200), and
-//!   every earlier mailed link is dead only because of such a rotation.
+//! - **Approvals requested once** (one `ApprovalRequested`), with at most one token issued per
+//!   life and at most one mail per life; a token rotation (`ApprovalTokenRotated`) is acceptable
+//!   only when the life that issued the previous token was killed inside the *approval window*:
+//!   between the approval row (or the previous rotation) and the token being marked delivered,
+//!   which the test reads from the database after each kill, before the restart. The link
+//!   mailed last for each approval works (its page answers 200); an earlier mailed link may be
+//!   dead only because of such a rotation (mailed, then killed before the delivered mark).
 //!
 //! Every kill is listed with the windows it fell in (printed, and in the assertion message).
 //! Everything runs on 127.0.0.1 against moto (`executors/tests/support`); nothing reaches AWS.
@@ -66,9 +67,6 @@ const EXECUTIONS: usize = 4;
 const SUBMIT_DURING_LIFE: [(usize, usize); 2] = [(6, 2), (13, 3)];
 /// How long the last `serve` may take to finish every execution.
 const FINISH_WITHIN: Duration = Duration::from_secs(90);
-/// The longest a published approval mail may take to be marked delivered (the reply from the
-/// mail thread plus one store write), for deciding whether a kill fell before that mark.
-const DELIVERY_SLACK_MS: i64 = 1_000;
 /// The decider follows a mailed link after a random delay up to this (ms), so approvals wait
 /// across kills.
 const DECIDE_DELAY_MAX_MS: u64 = 1_500;
@@ -142,6 +140,29 @@ struct Life {
     self_killed: bool,
     /// How the process ended if it ended by itself other than by its fault (never expected).
     unexpected_exit: Option<String>,
+    /// The approvals left pending with an undelivered token when this life ended, read from
+    /// the database before the next life: (execution, stage, index). A kill left these between
+    /// the approval row (or a rotation) and the delivered mark.
+    undelivered_after: Vec<(String, usize, usize)>,
+}
+
+/// The pending approvals whose current token is not marked delivered (read while no `serve`
+/// runs): (execution, stage, index).
+fn undelivered(db: &std::path::Path, ids: &[String]) -> Vec<(String, usize, usize)> {
+    use steppy_engine::events::EventType;
+    use steppy_engine::store::{ApprovalState, Store};
+    let store = Store::open(db).expect("open the database between two lives");
+    let mut out = Vec::new();
+    for id in ids {
+        for e in store.history(id).expect("read a history between two lives") {
+            let Some(approval) = e.details["approvalId"].as_str().filter(|_| e.kind == EventType::ApprovalRequested) else { continue };
+            let a = store.approval(approval).expect("read an approval between two lives");
+            if a.state == ApprovalState::Pending && !a.delivered {
+                out.push((id.clone(), a.stage, a.index));
+            }
+        }
+    }
+    out
 }
 
 /// The life (index) that was running at `t`: the last one spawned at or before it. Something
@@ -500,33 +521,30 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                             bad.push(format!("{what}: {n} approval mails within {}", describe_life(lives, *l)));
                         }
                     }
+                    let undelivered_after = |l: usize| lives[l].undelivered_after.iter().any(|(e, st, ix)| e == id && *st == stage && *ix == idx);
                     for (k, l) in lives.iter().enumerate().filter(|(_, l)| l.chaos) {
-                        if issued.iter().any(|(at, il)| *il == Some(k) && *at <= l.ended_ms) {
-                            match mail_in(Some(k)) {
-                                None => windows.entry(k).or_default().push(format!("approval window of {what} (token issued, not mailed)")),
-                                Some(m) if l.ended_ms <= m.published_ms + DELIVERY_SLACK_MS => windows.entry(k).or_default().push(format!(
-                                    "maybe the approval window of {what} ({}; the delivered mark is not observable)",
-                                    relative(m.published_ms, l.ended_ms)
-                                )),
-                                Some(_) => {}
-                            }
+                        if undelivered_after(k) {
+                            let mailed = match mail_in(Some(k)) {
+                                Some(m) => format!("mail {}, not marked delivered", relative(m.published_ms, l.ended_ms)),
+                                None => "nothing mailed".into(),
+                            };
+                            windows.entry(k).or_default().push(format!("approval window of {what} (token issued, {mailed})"));
                         }
                     }
                     for pair in issued.windows(2) {
                         let ((_, prev), (at, this)) = (pair[0], pair[1]);
-                        let justified = match killed_in(prev) {
-                            Some(k) if prev != this => match mail_in(prev) {
-                                Some(m) => k <= m.published_ms + DELIVERY_SLACK_MS,
-                                None => true,
-                            },
-                            _ => false,
-                        };
+                        // Justified only if the issuing life was killed and left the token
+                        // undelivered (read from the database before the next life began).
+                        let justified = prev != this && killed_in(prev).is_some() && prev.is_some_and(undelivered_after);
                         if justified {
                             explained.push(format!(
-                                "{what}: token rotated in {} after {} was killed before its mail was marked delivered{}",
+                                "{what}: token rotated in {} after {} was killed before the token was marked delivered{}",
                                 describe_life(lives, this),
                                 describe_life(lives, prev),
-                                mail_in(prev).map(|m| format!(" (mail published {} ms before the kill; that link is dead)", lives[prev.unwrap_or(0)].ended_ms - m.published_ms)).unwrap_or_else(|| " (nothing was mailed)".into())
+                                match (mail_in(prev), killed_in(prev)) {
+                                    (Some(m), Some(k)) => format!(" (its mail was {}: that link is dead)", relative(m.published_ms, k)),
+                                    _ => " (nothing was mailed)".into(),
+                                }
                             ));
                         } else {
                             bad.push(format!(
@@ -534,9 +552,10 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                                 describe_life(lives, this),
                                 describe_life(lives, prev),
                                 match (killed_in(prev), mail_in(prev)) {
-                                    (Some(k), Some(m)) => format!(", mailed at {} and killed {} ms later (delivered by then)", m.published_ms, k - m.published_ms),
+                                    _ if prev == this => " (the same process)".to_string(),
                                     (None, _) => " and that process was not killed".to_string(),
-                                    _ => String::new(),
+                                    (Some(k), Some(m)) => format!(", mailed {} and marked delivered before the next life", relative(m.published_ms, k)),
+                                    (Some(_), None) => ", which left it delivered (shown, not mailed?)".to_string(),
                                 }
                             ));
                         }
@@ -684,14 +703,15 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
                     random_kills += 1;
                 }
                 let unexpected_exit = exit.filter(|_| !self_killed).map(|s| format!("{s:?}"));
-                lives.push(Life { pid: child.id(), spawned_ms, ended_ms, chaos: true, fault: fault.map(str::to_string), self_killed, unexpected_exit });
+                let undelivered_after = undelivered(&sb.db(), &ids);
+                lives.push(Life { pid: child.id(), spawned_ms, ended_ms, chaos: true, fault: fault.map(str::to_string), self_killed, unexpected_exit, undelivered_after });
                 // Like a supervisor's restart delay; also lets requests the killed process left
                 // in flight reach moto before the next life begins (they count to this life).
                 std::thread::sleep(RESTART_GAP);
             }
             // The last life runs everything to its end.
             let last = spawn_serve(&sb, &addr, &log, None);
-            lives.push(Life { pid: last.id(), spawned_ms: now_ms(), ended_ms: i64::MAX, chaos: false, fault: None, self_killed: false, unexpected_exit: None });
+            lives.push(Life { pid: last.id(), spawned_ms: now_ms(), ended_ms: i64::MAX, chaos: false, fault: None, self_killed: false, unexpected_exit: None, undelivered_after: Vec::new() });
             let deadline = Instant::now() + FINISH_WITHIN;
             let finished = loop {
                 let s = states(&sb);
