@@ -10,8 +10,11 @@
 //!
 //! Seeded and reproducible in its choices: the kill delays (and the decider's delays) come from
 //! a xorshift generator seeded by `STEPPY_CHAOS_SEED` (default [`DEFAULT_SEED`]); the seed is
-//! printed. Bounded: about 20 lives of at most [`LIFE_MAX_MS`], then one last `serve` that must
-//! finish everything within [`FINISH_WITHIN`].
+//! printed. Bounded: [`KILLS`] lives of at most [`LIFE_MAX_MS`] plus up to four fault lives of
+//! at most [`FAULT_LIFE_MS`], then one last `serve` that must finish everything within
+//! [`FINISH_WITHIN`] (about 30 s in all on a loaded 2-core machine). Time attribution: an event
+//! or a moto record belongs to the life that was the last one spawned before its timestamp
+//! (clocks are the same machine's; a [`RESTART_GAP`] separates lives).
 //!
 //! At the end every execution must have SUCCEEDED, and from the history, moto and the queue:
 //!
@@ -415,10 +418,10 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                         let l = life_of(*at);
                         match killed_in(l) {
                             Some(k) if window.0 <= k && k < window.1 => explained.push(format!(
-                                "{what}: extra build {b}, started in {}, killed {} ms later inside the StartBuild window (intent +{} ms, before the handle's commit)",
+                                "{what}: extra build {b} from {}, killed inside the StartBuild window (intent +{} ms, before the handle's commit; the build {})",
                                 describe_life(lives, l),
-                                k - at,
-                                k - window.0
+                                k - window.0,
+                                relative(*at, k).replacen("published", "started", 1).replacen("SNS accepted it", "moto started it", 1)
                             )),
                             _ => bad.push(format!(
                                 "{what}: extra build {b} (started in {}) not explained by a kill inside the StartBuild window [{}, {}) of its attempt; {} builds in all",
@@ -676,8 +679,7 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
                 let mut submit = SUBMIT_DURING_LIFE.iter().find(|(life, _)| *life == k).map(|&(_, e)| (spawned + Duration::from_millis(life_ms / 2), e));
                 let until = spawned + Duration::from_millis(life_ms);
                 let (ended_ms, exit) = loop {
-                    if let Some((at, e)) = submit.filter(|(at, _)| Instant::now() >= *at) {
-                        let _ = at;
+                    if let Some((_, e)) = submit.filter(|(at, _)| Instant::now() >= *at) {
                         ids.push(submit_plan(&sb, &plans[e]));
                         submit = None;
                     }
