@@ -176,3 +176,106 @@ pub fn talk_to(c: &mut Command, url: &str) {
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("STEPPY_TOPIC_ARN");
 }
+
+/// A free TCP port on 127.0.0.1: bound, then released for the caller to bind (e.g. `serve
+/// --listen 127.0.0.1:PORT`, which can then be restarted on the same port).
+pub fn loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// What following an approval link the way a person does gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// The page showed a form, and posting it decided (the service accepted the vote).
+    Decided,
+    /// The page itself answered this status (404: the token is not valid, e.g. rotated).
+    Page(u16),
+    /// The page showed a form but the decision was refused with this status (409: already
+    /// decided, 410: closed) and body.
+    Refused(u16, String),
+    /// Nothing answered (the service is down, e.g. between a kill and a restart).
+    Unreachable(String),
+}
+
+/// Follows an approval `link` like a person: GET the page (which never decides), then submit
+/// its form with `approve` as `voter`, from the page's own origin (`Origin` and
+/// `Sec-Fetch-Site: same-origin`, as a browser sends). Refuses any link that is not on
+/// 127.0.0.1.
+pub async fn follow_approval_link(link: &str, approve: bool, voter: &str) -> Followed {
+    let rest = link.strip_prefix("http://127.0.0.1:").unwrap_or_else(|| panic!("refusing to follow {link}: not a loopback link"));
+    let port = rest.split('/').next().unwrap_or("");
+    let origin = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client");
+    let page = match http.get(link).send().await {
+        Ok(p) => p,
+        Err(e) => return Followed::Unreachable(e.to_string()),
+    };
+    let status = page.status().as_u16();
+    if status != 200 {
+        return Followed::Page(status);
+    }
+    let Ok(html) = page.text().await else { return Followed::Unreachable("the page's body was cut off".into()) };
+    let Some((action, mut fields)) = approval_form(&html) else { return Followed::Refused(200, format!("no decision form on the page:\n{html}")) };
+    fields.push(("decision".into(), if approve { "approve" } else { "reject" }.into()));
+    fields.push(("approver".into(), voter.into()));
+    // The form's action is relative to the page (`../approvals/TOKEN`).
+    let url = reqwest::Url::parse(link).and_then(|base| base.join(&action)).expect("the form's action resolves against the link");
+    let posted = http
+        .post(url)
+        .header("origin", &origin)
+        .header("sec-fetch-site", "same-origin")
+        .form(&fields)
+        .send()
+        .await;
+    match posted {
+        Ok(r) if r.status().is_success() => Followed::Decided,
+        Ok(r) => {
+            let code = r.status().as_u16();
+            Followed::Refused(code, r.text().await.unwrap_or_default())
+        }
+        Err(e) => Followed::Unreachable(e.to_string()),
+    }
+}
+
+/// The decision form of an approval page: its action and hidden fields.
+pub fn approval_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
+    let start = html.find("<form")?;
+    let end = start + html[start..].find("</form>")?;
+    let tag_end = start + html[start..].find('>')?;
+    let action = html_attr(&html[start..tag_end], "action")?;
+    let mut hidden = Vec::new();
+    let mut rest = &html[tag_end..end];
+    while let Some(i) = rest.find("<input") {
+        let j = rest[i..].find('>').map(|j| i + j).unwrap_or(rest.len());
+        let tag = &rest[i..j];
+        if html_attr(tag, "type").as_deref() == Some("hidden") {
+            if let (Some(n), Some(v)) = (html_attr(tag, "name"), html_attr(tag, "value")) {
+                hidden.push((n, v));
+            }
+        }
+        rest = &rest[j..];
+    }
+    Some((action, hidden))
+}
+
+/// The value of attribute `name` in an HTML start tag (entities for `&`, `"`, `'` decoded).
+fn html_attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let i = tag.find(&key)? + key.len();
+    let j = tag[i..].find('"')? + i;
+    Some(tag[i..j].replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'"))
+}
+
+/// The approve link (`Approve: URL` line) of an approval request mailed through SNS.
+pub fn mailed_approve_link(envelope: &Value) -> Option<String> {
+    let body = envelope["Message"].as_str()?;
+    body.lines().find_map(|l| l.strip_prefix("Approve: ")).map(|l| l.trim().to_string())
+}
+
+/// The value of SNS message attribute `name` (e.g. `steppy.execution`) in an envelope.
+pub fn sns_attribute(envelope: &Value, name: &str) -> Option<String> {
+    envelope["MessageAttributes"][name]["Value"].as_str().map(str::to_string)
+}

@@ -157,3 +157,29 @@ pub async fn notifications(config: &SdkConfig, queue: &str, want: usize, secs: u
     }
     out
 }
+
+/// The builds moto holds for `project`, oldest first: (build id, start time in epoch ms).
+/// Counting these counts StartBuild calls (moto starts a build per call, idempotency token or
+/// not).
+pub async fn builds_of(config: &SdkConfig, project: &str) -> Vec<(String, i64)> {
+    let cb = aws_sdk_codebuild::Client::new(config);
+    let ids = cb.list_builds_for_project().project_name(project).send().await.expect("list builds").ids().to_vec();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let read = cb.batch_get_builds().set_ids(Some(ids)).send().await.expect("read builds");
+    let mut out: Vec<(String, i64)> = read
+        .builds()
+        .iter()
+        .map(|b| (b.id().unwrap_or_default().to_string(), b.start_time().and_then(|t| t.to_millis().ok()).unwrap_or(0)))
+        .collect();
+    out.sort_by_key(|(id, at)| (*at, id.clone()));
+    out
+}
+
+/// When SNS accepted the message of an envelope (its `Timestamp`), in epoch ms.
+pub fn published_ms(envelope: &Value) -> Option<i64> {
+    use aws_sdk_sqs::primitives::{DateTime, DateTimeFormat};
+    let at = envelope["Timestamp"].as_str()?;
+    DateTime::from_str(at, DateTimeFormat::DateTime).ok()?.to_millis().ok()
+}
