@@ -48,6 +48,9 @@ pub struct ApiConfig {
     /// it is answered 429.
     pub max_token_guesses: u32,
     pub guess_window: Duration,
+    /// Wrong admin tokens one address may present within [`ApiConfig::guess_window`] before
+    /// the admin endpoints answer it 429.
+    pub max_admin_token_guesses: u32,
     /// Largest request body accepted on the approval routes (forms, JSON decisions).
     pub max_decision_body: usize,
     /// Largest plan accepted by `POST /api/executions`.
@@ -65,6 +68,7 @@ impl ApiConfig {
             admin_token: None,
             max_token_guesses: 20,
             guess_window: Duration::from_secs(600),
+            max_admin_token_guesses: 10,
             max_decision_body: 16 * 1024,
             max_plan_body: 1024 * 1024,
             access_log: false,

@@ -40,6 +40,12 @@ impl ApiError {
         e
     }
 
+    pub fn too_many_admin_guesses(retry_after: u64) -> ApiError {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-admin-guesses", "too many wrong admin tokens from your address; try again later");
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the service failed: {what}"))
     }
@@ -50,7 +56,7 @@ impl ApiError {
             Refusal::UnknownToken => StatusCode::NOT_FOUND,
             Refusal::Expired | Refusal::Cancelled => StatusCode::GONE,
             Refusal::AlreadyDecided { .. } | Refusal::AlreadyVoted { .. } => StatusCode::CONFLICT,
-            Refusal::NotAnApprover { .. } | Refusal::SelfApproval { .. } => StatusCode::FORBIDDEN,
+            Refusal::NotAnApprover { .. } | Refusal::SelfApproval { .. } | Refusal::CrossSite => StatusCode::FORBIDDEN,
         };
         ApiError { status, code: refusal.code(), message: refusal.to_string(), approval, retry_after: None }
     }

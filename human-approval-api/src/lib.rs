@@ -5,8 +5,12 @@
 //! - [`state`] / [`config`]: the typed [`AppState`] every handler gets, and its settings.
 //! - [`handlers`]: thin handlers; the store does the deciding (`Store::decide`), and
 //!   [`batch`] group-commits concurrent decisions (`Store::decide_batch`).
+//! - [`body_limit`]: request bodies limited per route, by what they announce and what arrives.
 //! - [`page`]: the HTML (maud, auto-escaping), [`security`]: headers, same-origin and admin
 //!   checks, [`guard`]: per-address limit on token guesses, [`redact`]: token-free logging.
+//! - [`serve`]: the accept loop: header, idle and body timeouts, a connection cap that leaves
+//!   descriptors to the engine, accept errors waited out ([`ServeLimits`]).
+//! - [`readiness`]: what `/readyz` says, from the engine's health or a store read.
 //! - [`client`]: a small client for `POST /api/approvals/{token}/decision` (`steppy approve`).
 //! - [`task_tokens`]: redeeming AWS Step Functions task tokens (`/humanConfirmation` links of
 //!   state machines compiled by `steppy compile`): claimed in the store first, then sent.
@@ -15,6 +19,7 @@
 //! tokens never appear in logs, referrers or API output; every refused attempt is audited.
 
 pub mod batch;
+pub mod body_limit;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -22,28 +27,19 @@ pub mod guard;
 pub mod handlers;
 pub mod identity;
 pub mod page;
+pub mod readiness;
 pub mod redact;
 pub mod routes;
 pub mod security;
+pub mod serve;
 pub mod state;
 pub mod task_tokens;
 pub mod time;
 
 pub use config::{AdminToken, ApiConfig};
 pub use routes::{route_table, router};
+pub use serve::limits::ServeLimits;
+pub use serve::rlimit::{nofile_limit, raise_nofile_limit, NofileLimit};
+pub use serve::{serve, serve_with};
 pub use state::AppState;
 pub use task_tokens::{resend_loop, resend_pending, RedeemError, ResendReport, SfnTaskTokens, TaskTokens};
-
-use std::future::Future;
-use std::net::SocketAddr;
-
-/// Serves `state`'s router on `listener` until `shutdown` resolves, with each request's peer
-/// address available (for the guess limiter and the audit trail).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}

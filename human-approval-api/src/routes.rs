@@ -2,10 +2,10 @@
 //! [`route_table`] lists it, so a test can hold `schemas/approval-api.openapi.json` to it.
 
 use crate::config::ApiConfig;
-use crate::handlers::{admin, api, pages, sfn};
+use crate::handlers::{admin, api, health, pages, sfn};
 use crate::state::AppState;
 use crate::{redact, security};
-use axum::extract::DefaultBodyLimit;
+use crate::body_limit::limited;
 use axum::http::Method;
 use axum::middleware;
 use axum::routing::{get, post, MethodRouter};
@@ -13,25 +13,26 @@ use axum::Router;
 
 /// (method, path, handler) for every route.
 fn table(config: &ApiConfig) -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
-    let small = DefaultBodyLimit::max(config.max_decision_body);
-    let plan = DefaultBodyLimit::max(config.max_plan_body);
+    let small = |route| limited(route, config.max_decision_body);
+    let plan = |route| limited(route, config.max_plan_body);
     vec![
-        (Method::GET, "/healthz", get(api::healthz)),
+        (Method::GET, "/healthz", get(health::healthz)),
+        (Method::GET, "/readyz", get(health::readyz)),
         // People, from the links in an approval e-mail.
         (Method::GET, "/approvals/{token}", get(pages::approval_page)),
-        (Method::POST, "/approvals/{token}", post(pages::decide_form).layer(small)),
+        (Method::POST, "/approvals/{token}", small(post(pages::decide_form))),
         (Method::GET, "/humanConfirmation", get(pages::legacy_page)),
-        (Method::POST, "/humanConfirmation", post(sfn::decide_form).layer(small)),
+        (Method::POST, "/humanConfirmation", small(post(sfn::decide_form))),
         (Method::GET, "/assets/approval.css", get(pages::stylesheet)),
         // Scripts and bots.
-        (Method::POST, "/api/approvals/{token}/decision", post(api::decision).layer(small)),
-        (Method::POST, "/api/task-tokens/decision", post(sfn::decide_json).layer(small)),
+        (Method::POST, "/api/approvals/{token}/decision", small(post(api::decision))),
+        (Method::POST, "/api/task-tokens/decision", small(post(sfn::decide_json))),
         (Method::GET, "/api/approvals", get(api::list_approvals)),
         (Method::GET, "/api/executions", get(api::list_executions)),
         (Method::GET, "/api/executions/{id}", get(api::get_execution)),
         // Admin token.
-        (Method::POST, "/api/executions", post(admin::start).layer(plan)),
-        (Method::POST, "/api/executions/{id}/abort", post(admin::abort).layer(small)),
+        (Method::POST, "/api/executions", plan(post(admin::start))),
+        (Method::POST, "/api/executions/{id}/abort", small(post(admin::abort))),
     ]
 }
 

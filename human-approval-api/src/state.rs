@@ -1,10 +1,12 @@
-//! [`AppState`]: what every handler can reach (the store, the settings, the guess limiter, and
-//! optionally the Step Functions client that redeems task tokens).
+//! [`AppState`]: what every handler can reach (the store, the settings, the guess limiters, and
+//! optionally the engine's health and the Step Functions client that redeems task tokens).
 
 use crate::config::ApiConfig;
 use crate::guard::GuessLimiter;
 use crate::task_tokens::{HeldTokens, TaskTokens};
+use crate::readiness::StoreProbe;
 use std::sync::Arc;
+use steppy_engine::health::Health;
 use steppy_engine::store::Store;
 
 /// The typed state shared by all handlers; cheap to clone.
@@ -13,6 +15,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ApiConfig>,
     pub guesses: Arc<GuessLimiter>,
+    /// Wrong admin tokens per address (the same window, [`ApiConfig::max_admin_token_guesses`]).
+    pub admin_guesses: Arc<GuessLimiter>,
     /// Decisions are group-committed through this queue.
     pub decisions: Arc<crate::batch::Decisions>,
     /// Redeems AWS Step Functions task tokens (`/humanConfirmation` links of compiled state
@@ -20,18 +24,27 @@ pub struct AppState {
     pub task_tokens: Option<Arc<dyn TaskTokens>>,
     /// Tokens of task-token decisions not sent yet, in memory only (see `task_tokens`).
     pub held_task_tokens: Arc<HeldTokens>,
+    /// The engine's liveness and the database's writability, for `/readyz`. `None`: no engine
+    /// runs in this process, and `/readyz` only checks that the store can be read.
+    pub health: Option<Arc<Health>>,
+    /// The store read of `/readyz` without an engine.
+    pub store_probe: Arc<StoreProbe>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: ApiConfig) -> AppState {
         let guesses = Arc::new(GuessLimiter::new(config.max_token_guesses, config.guess_window));
+        let admin_guesses = Arc::new(GuessLimiter::new(config.max_admin_token_guesses, config.guess_window));
         AppState {
             store,
             config: Arc::new(config),
             guesses,
+            admin_guesses,
             decisions: Arc::default(),
             task_tokens: None,
             held_task_tokens: Arc::default(),
+            health: None,
+            store_probe: Arc::default(),
         }
     }
 
@@ -39,6 +52,12 @@ impl AppState {
     /// `Arc::new(SfnTaskTokens::from_config(&sdk_config))`.
     pub fn with_task_tokens(mut self, tokens: Arc<dyn TaskTokens>) -> AppState {
         self.task_tokens = Some(tokens);
+        self
+    }
+
+    /// Reports the engine's `health` on `/readyz` (the engine in this process updates it).
+    pub fn with_health(mut self, health: Arc<Health>) -> AppState {
+        self.health = Some(health);
         self
     }
 }

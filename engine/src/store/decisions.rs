@@ -106,6 +106,10 @@ pub enum Refusal {
     SelfApproval { voter: String },
     #[error("{voter} has already voted on this approval; each approver votes once")]
     AlreadyVoted { voter: String },
+    /// Found by the caller before the rules are checked (see [`Store::refuse`]): a browser
+    /// said the request came from another site.
+    #[error("decisions must be made from the approval page itself, not from another site")]
+    CrossSite,
 }
 
 impl Refusal {
@@ -119,6 +123,7 @@ impl Refusal {
             Refusal::NotAnApprover { .. } => "not-an-approver",
             Refusal::SelfApproval { .. } => "self-approval",
             Refusal::AlreadyVoted { .. } => "already-voted",
+            Refusal::CrossSite => "cross-site",
         }
     }
 }
@@ -266,6 +271,20 @@ impl Store {
         }
         tx.commit().map_err(|e| self.err(e))?;
         result
+    }
+
+    /// Records `attempt` as refused for `refusal`, a reason its caller found before the rules
+    /// (a request from another site), as an `ApprovalRefused` event like every other refusal.
+    /// Returns the approval, or `None` for an unknown token (nothing to record against).
+    pub fn refuse(&self, token_sha256: &str, attempt: &Attempt, refusal: &Refusal, now_ms: i64) -> StoreResult<Option<ApprovalView>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let Some(view) = view_where(&tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
+            return Ok(None);
+        };
+        audit_refusal(&tx, &view, attempt, refusal, now_ms)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(Some(view))
     }
 
     /// Decides many attempts in **one** transaction (one fsync), in order, each in its own

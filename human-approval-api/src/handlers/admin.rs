@@ -1,6 +1,8 @@
 //! Starting and aborting executions over HTTP. Both need `Authorization: Bearer <admin token>`;
-//! with no admin token configured they answer 403.
+//! with no admin token configured they answer 403, and an address that presented too many
+//! wrong tokens is answered 429 for the rest of the window.
 
+use super::Peer;
 use crate::error::{blocking, ApiError};
 use crate::state::AppState;
 use crate::{identity, security};
@@ -15,8 +17,8 @@ use steppy_engine::clock::system_now_ms;
 
 /// `POST /api/executions`: validates the plan in the body and records an execution of it
 /// (`steppy serve` runs it). 201 with its id.
-pub async fn start(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    security::require_admin(&state.config, &headers)?;
+pub async fn start(State(state): State<AppState>, peer: Peer, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    security::require_admin(&state.config, &state.admin_guesses, peer.0, &headers)?;
     let plan = steppy_engine::validate::validate_bytes("the request body", &body, None)
         .map_err(|report| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-plan", format!("the plan is not valid: {report}")))?;
     let started_by = identity::from_header(&state.config, &headers).unwrap_or_else(|| "admin-token".into());
@@ -34,8 +36,8 @@ pub struct AbortBody {
 }
 
 /// `POST /api/executions/{id}/abort`: asks the engine to abort; 202 with the state it was in.
-pub async fn abort(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
-    security::require_admin(&state.config, &headers)?;
+pub async fn abort(State(state): State<AppState>, peer: Peer, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    security::require_admin(&state.config, &state.admin_guesses, peer.0, &headers)?;
     let options: AbortBody = if body.iter().all(u8::is_ascii_whitespace) {
         AbortBody::default()
     } else {

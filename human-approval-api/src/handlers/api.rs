@@ -1,10 +1,10 @@
 //! The JSON API: decisions for scripts, chat bots and `steppy approve --server`, and read-only
 //! views of executions and approvals. No answer ever carries a token or a token hash.
 
-use super::{clean_comment, decide, Peer};
+use super::{check_same_origin, clean_comment, decide, Asked, Peer};
 use crate::error::{blocking, ApiError};
 use crate::state::AppState;
-use crate::{identity, security};
+use crate::identity;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,8 @@ pub async fn decision(
     Path(token): Path<String>,
     Json(body): Json<DecisionBody>,
 ) -> Result<Response, ApiError> {
-    security::same_origin(&state.config, &headers)?;
+    let asked = Asked { decision: &body.decision, typed_name: body.approver.as_deref(), comment: body.comment.as_deref() };
+    check_same_origin(&state, peer, &headers, &token, asked).await?;
     let approve = match body.decision.as_str() {
         "approve" => true,
         "reject" => false,
@@ -80,11 +81,6 @@ pub async fn get_execution(State(state): State<AppState>, Path(id): Path<String>
     let store = state.store.clone();
     let rec = blocking(move || store.load(&id)).await?;
     Ok(Json(json!({ "execution": rec.summary, "steps": rec.steps, "plan": rec.plan })).into_response())
-}
-
-/// `GET /healthz`.
-pub async fn healthz() -> &'static str {
-    "ok"
 }
 
 /// Any path no route matches.

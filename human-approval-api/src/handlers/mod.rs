@@ -1,13 +1,16 @@
 //! Thin handlers over [`AppState`](crate::AppState), one module per audience:
 //! [`pages`] (people following e-mail links), [`api`] (scripts and bots, read-only views),
 //! [`admin`] (starting and aborting executions with the admin token), [`sfn`] (approvals on
-//! AWS Step Functions: task tokens in `/humanConfirmation` links).
+//! AWS Step Functions: task tokens in `/humanConfirmation` links), [`health`] (liveness and
+//! readiness probes).
 //!
-//! What they share lives here: the caller's address ([`Peer`]) and turning a token from a URL
-//! into the hash the store knows, under the guess limiter ([`token_hash`]).
+//! What they share lives here: the caller's address ([`Peer`]), turning a token from a URL
+//! into the hash the store knows, under the guess limiter ([`token_hash`]), and the decision
+//! path itself ([`decide`], or [`refuse_cross_site`] for a request from another site).
 
 pub mod admin;
 pub mod api;
+pub mod health;
 pub mod pages;
 pub mod sfn;
 
@@ -15,9 +18,10 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use steppy_engine::store::{ApprovalView, Attempt, Decided};
+use steppy_engine::store::{ApprovalView, Attempt, Decided, Refusal};
 
 /// The address of the caller (unspecified if the server was started without connect info).
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +69,57 @@ pub async fn lookup(state: &AppState, peer: Peer, token: &str) -> Result<Approva
 pub async fn decide(state: &AppState, peer: Peer, token: &str, attempt: Attempt) -> Result<Decided, ApiError> {
     let hash = token_hash(state, peer, token)?;
     state.decisions.decide(&state.store, hash, attempt).await.inspect_err(|e| note_miss(state, peer, e))
+}
+
+/// What a decision request asked for, as far as it can be told before it is checked: kept in
+/// the audit record of a refusal.
+pub struct Asked<'a> {
+    pub decision: &'a str,
+    pub typed_name: Option<&'a str>,
+    pub comment: Option<&'a str>,
+}
+
+/// Checks that a decision on `token` comes from the approval page itself
+/// ([`security::same_origin`](crate::security::same_origin)). A request from another site is
+/// refused (403), and the refusal is audited like every attempt on a known token (an
+/// `ApprovalRefused` event with who, from where and the comment); on an unknown token it counts
+/// as a guess.
+pub async fn check_same_origin(state: &AppState, peer: Peer, headers: &HeaderMap, token: &str, asked: Asked<'_>) -> Result<(), ApiError> {
+    match crate::security::same_origin(&state.config, headers) {
+        Ok(()) => Ok(()),
+        Err(refused) => Err(refuse_cross_site(state, peer, headers, token, asked, refused).await),
+    }
+}
+
+async fn refuse_cross_site(state: &AppState, peer: Peer, headers: &HeaderMap, token: &str, asked: Asked<'_>, refused: ApiError) -> ApiError {
+    let hash = match token_hash(state, peer, token) {
+        Ok(h) => h,
+        Err(e) if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS => return e,
+        Err(_) => return refused, // malformed: counted as a miss already
+    };
+    let attempt = Attempt {
+        approve: asked.decision == "approve",
+        voter: crate::identity::resolve(&state.config, headers, asked.typed_name)
+            .unwrap_or_else(|_| asked.typed_name.map(|t| truncate_chars(t.trim(), 200).to_string()).unwrap_or_default()),
+        comment: asked.comment.map(str::trim).filter(|c| !c.is_empty()).map(|c| truncate_chars(c, 2000).to_string()),
+        source: peer.0.to_string(),
+    };
+    let store = state.store.clone();
+    let now = steppy_engine::clock::system_now_ms();
+    match crate::error::blocking(move || store.refuse(&hash, &attempt, &Refusal::CrossSite, now)).await {
+        Ok(Some(_)) => refused,
+        Ok(None) => {
+            state.guesses.record_miss(peer.0);
+            refused
+        }
+        // Not audited, so not answered as if it were.
+        Err(e) => e,
+    }
+}
+
+/// The first `max` characters of `s`.
+fn truncate_chars(s: &str, max: usize) -> &str {
+    s.char_indices().nth(max).map_or(s, |(i, _)| &s[..i])
 }
 
 /// A comment as stored: trimmed, empty as none, at most 2,000 characters.

@@ -1,11 +1,11 @@
 //! The pages people reach from approval e-mails. `GET` only shows (mail scanners fetch every
 //! link); the form's `POST` decides and redirects back to the page (post/redirect/get).
 
-use super::{clean_comment, decide, lookup, Peer};
+use super::{check_same_origin, clean_comment, decide, lookup, Asked, Peer};
 use crate::error::ApiError;
 use crate::page::{self, PageContext};
 use crate::state::AppState;
-use crate::{identity, security};
+use crate::identity;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -116,7 +116,8 @@ pub async fn decide_form(
 ) -> Result<Response, PageError> {
     let root = "../";
     let fail = |error| PageError { error, root };
-    security::same_origin(&state.config, &headers).map_err(fail)?;
+    let asked = Asked { decision: &form.decision, typed_name: form.approver.as_deref(), comment: form.comment.as_deref() };
+    check_same_origin(&state, peer, &headers, &token, asked).await.map_err(fail)?;
     let approve = match form.decision.as_str() {
         "approve" => true,
         "reject" => false,

@@ -85,9 +85,9 @@ async fn show(state: &AppState, peer: Peer, headers: &HeaderMap, raw_token: &str
     Ok(Html(page::task_token(&p).into_string()).into_response())
 }
 
-/// What every decision request is checked for before it may claim: same origin, a configured
-/// redeemer, the guess limit, a well-formed token and decision, an identity and a comment.
-/// Refusals on a well-formed token are audited.
+/// What every decision request is checked for before it may claim: a configured redeemer, the
+/// guess limit, a well-formed token, then same origin, the decision, an identity and a comment.
+/// Refusals on a well-formed token are audited (cross-site ones too).
 async fn prepare(
     state: &AppState,
     peer: Peer,
@@ -97,7 +97,6 @@ async fn prepare(
     approver: Option<&str>,
     comment: Option<String>,
 ) -> Result<(String, Attempt), ApiError> {
-    security::same_origin(&state.config, headers)?;
     if state.task_tokens.is_none() {
         return Err(task_tokens::disabled());
     }
@@ -114,11 +113,12 @@ async fn prepare(
         _ => None,
     };
     let typed = approver.map(str::trim).filter(|a| !a.is_empty());
-    let checked = match approve {
+    // A request from another site is refused first, and audited like the other refusals.
+    let checked = security::same_origin(&state.config, headers).and_then(|()| match approve {
         None => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-decision", "decision must be \"approve\" or \"reject\"")),
         Some(approve) => identity::resolve(&state.config, headers, approver)
             .and_then(|voter| super::clean_comment(comment.clone()).map(|comment| (approve, voter, comment))),
-    };
+    });
     match checked {
         Ok((approve, voter, comment)) => Ok((token, Attempt { approve, voter, comment, source: peer.0.to_string() })),
         Err(e) => {
