@@ -337,3 +337,48 @@ async fn submit_then_serve_starts_each_build_once() {
     }
     assert!(problems.is_empty(), "builds per project in each trial: {counts:?} (expected [1, 1, 1] each):\n  {}", problems.join("\n  "));
 }
+
+#[test]
+fn the_access_log_never_shows_a_token_however_the_path_is_spelled() {
+    use std::io::Read;
+    let sb = Sandbox::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = sb
+        .steppy(&["serve", "--listen", &addr, "--access-log"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(&addr, "/healthz").map(|(c, _)| c) != Some(200) {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let secret = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde";
+    let token = format!("stp_{secret}");
+    let paths = [
+        format!("/approvals/{token}?action=approve"),
+        format!("/APPROVALS/{token}"),
+        format!("/%61pprovals/{token}"),
+        format!("/%41PPROVALS/%73tp_{secret}"),
+        format!("/humanConfirmation?taskToken%00={token}"),
+        format!("/humanConfirmation?taskToken={token}&action=approve"),
+        format!("/humanConfirmation?x=1&{token}"),
+        format!("/api/approvals/{token}/decision"),
+        format!("/somewhere/{token}/else"),
+        "/api/executions?state=%1b%5b2J".to_string(),
+    ];
+    for p in &paths {
+        assert!(get(&addr, p).is_some(), "GET {p} got no answer");
+    }
+    // SAFETY: sends SIGTERM to the child we spawned.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let _ = server.wait();
+    let mut log = String::new();
+    server.stderr.take().expect("stderr").read_to_string(&mut log).expect("read stderr");
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("GET ")).collect();
+    assert!(lines.len() > paths.len(), "one line per request:\n{log}");
+    assert!(!log.contains(secret), "a token reached the access log:\n{log}");
+    assert!(!log.contains('\u{1b}'), "{log}");
+    assert!(log.contains("GET /approvals/{token}?action=approve 404"), "a matched route shows its template (an unknown token: 404):\n{log}");
+}

@@ -350,3 +350,19 @@ async fn the_identity_header_decides_who_and_refusals_are_audited() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(matches!(&fake.calls()[..], [Call::Succeed { output, .. }] if output["approver"] == "ann@example.com"), "{:?}", fake.calls());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_task_token_decisions_are_refused_and_audited() {
+    let (h, fake) = start_with(|_| {}).await;
+    let token = sfn_token();
+    let r = h.client.post(format!("{}/humanConfirmation", h.base)).header("Origin", "null")
+        .form(&[("taskToken", token.as_str()), ("decision", "approve"), ("approver", "mallory")]).send().await.expect("POST");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = h.client.post(format!("{}/api/task-tokens/decision", h.base)).header("Sec-Fetch-Site", "cross-site")
+        .json(&json!({ "taskToken": token, "decision": "reject", "approver": "mallory" })).send().await.expect("POST");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(fake.calls().is_empty(), "nothing was sent to Step Functions");
+    let refused = h.store.task_token_audit(&token_hash(&token)).expect("audit");
+    assert_eq!(refused.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(), ["cross-site", "cross-site"]);
+    assert!(refused.iter().all(|a| a.approver.as_deref() == Some("mallory") && a.source == "127.0.0.1"));
+}

@@ -61,7 +61,8 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str
         }
         // Steppy's own approvals, and Step Functions task tokens of compiled plans and of
         // state machines deployed by the original Steppy.
-        let state = web::with_task_tokens(web.state).await;
+        // `/readyz` reports the engine's health (driver liveness, database writability).
+        let state = web::with_task_tokens(web.state).await.with_health(health);
         let http = crate::http::serve(web.listener, state, stopped(stop_rx));
         tokio::pin!(http);
         tokio::pin!(done_rx);

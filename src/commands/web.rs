@@ -17,7 +17,14 @@ pub struct Web {
 }
 
 /// Binds `listen` and builds the service's state. `Err` is a sentence for the user.
+///
+/// First raises the soft descriptor limit to the hard one (`steppy serve` and `steppy run`
+/// both come here): the service caps its connections below the soft limit minus a reserve for
+/// the engine, so the default soft limit of 1,024 would leave it few.
 pub async fn bind(store: Store, listen: &str, args: &WebArgs) -> Result<Web, String> {
+    if let Err(e) = steppy_human_approval_api::raise_nofile_limit() {
+        eprintln!("steppy: cannot raise the open-file limit (the approval service takes fewer connections): {e}");
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound: SocketAddr = listener.local_addr().map_err(|e| format!("cannot read the listening address: {e}"))?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
