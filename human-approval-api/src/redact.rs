@@ -159,7 +159,7 @@ mod tests {
             format!("taskToken%00={sfn}"),
             format!("taskToken=x&taskToken={sfn}"),
             format!("state={T}"),
-            format!("{T}"),
+            T.to_string(),
             format!("{T}=1"),
             format!("x={sfn}"),
         ] {

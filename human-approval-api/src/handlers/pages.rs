@@ -55,10 +55,10 @@ impl IntoResponse for PageError {
         };
         let body = page::notice(self.root, title, &e.message, e.approval.as_deref(), system_now_ms());
         let mut response = (e.status, Html(body.into_string())).into_response();
-        if let Some(secs) = e.retry_after {
-            if let Ok(v) = secs.to_string().parse() {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = e.retry_after
+            && let Ok(v) = secs.to_string().parse()
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

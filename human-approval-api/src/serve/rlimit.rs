@@ -14,6 +14,7 @@ pub struct NofileLimit {
 
 /// The current limit.
 #[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux and macOS, i64 on some BSDs
 pub fn nofile_limit() -> io::Result<NofileLimit> {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `rl` is a valid, writable rlimit for the duration of the call.
@@ -36,6 +37,7 @@ const UNLIMITED_TARGET: u64 = 1 << 20;
 /// Raises the soft limit to the hard limit; returns the limit before and after. A soft limit
 /// already at the hard one is left alone.
 #[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux and macOS, i64 on some BSDs
 pub fn raise_nofile_limit() -> io::Result<(NofileLimit, NofileLimit)> {
     let before = nofile_limit()?;
     let target = if before.hard == libc::RLIM_INFINITY as u64 { UNLIMITED_TARGET.max(before.soft) } else { before.hard };
