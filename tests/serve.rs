@@ -382,3 +382,22 @@ fn the_access_log_never_shows_a_token_however_the_path_is_spelled() {
     assert!(!log.contains('\u{1b}'), "{log}");
     assert!(log.contains("GET /approvals/{token}?action=approve 404"), "a matched route shows its template (an unknown token: 404):\n{log}");
 }
+
+#[test]
+fn readyz_reports_the_engine_of_serve() {
+    let sb = Sandbox::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut server = sb.steppy(&["serve", "--listen", &addr]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("serve");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        if let Some((200, body)) = get(&addr, "/readyz") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "serve never became ready: {:?}", get(&addr, "/readyz"));
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!((v["ready"].as_bool(), v["engine"].as_str(), v["database"].as_str()), (Some(true), Some("running"), Some("writable")), "{v}");
+}
