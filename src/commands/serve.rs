@@ -6,16 +6,21 @@ use super::setup;
 use super::web;
 use crate::cli::WebArgs;
 use crate::progress::Progress;
+use crate::terminal::{say, say_err};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use steppy_executors::aws::intake::{Intake, Taken};
 
 pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str>) -> ExitCode {
-    let (store, db_path) = match setup::open(db) {
+    let (store, db_path) = match setup::open(db, steppy_engine::store::OpenMode::Create) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // A damaged file is refused before anything runs on it (issue 10 §5).
+    if let Err(e) = store.check_integrity() {
+        return setup::store_fail(&e);
+    }
     let runtime = match setup::server_runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -42,17 +47,18 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str
             let intake = match Intake::new(setup::aws(), store_for_intake, registry, url) {
                 Ok(i) => i,
                 Err(e) => {
-                    eprintln!("steppy: --watch: {e}");
+                    say_err!("steppy: --watch: {e}");
                     return;
                 }
             };
             println!("steppy serve: watching {url}");
+            // Object keys and service errors are outside text: printed escaped.
             let taken = |t: &Taken| match t {
-                Taken::Started { key, execution_id, .. } => println!("{key}: started execution {execution_id}"),
-                Taken::Refused { key, problems, .. } => println!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len()),
-                Taken::Skipped { key, error, .. } => eprintln!("steppy: {key}: {error} (trying again)"),
+                Taken::Started { key, execution_id, .. } => say!("{key}: started execution {execution_id}"),
+                Taken::Refused { key, problems, .. } => say!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len()),
+                Taken::Skipped { key, error, .. } => say_err!("steppy: {key}: {error} (trying again)"),
             };
-            let failed = |e: &str| eprintln!("steppy: watching {url}: {e} (trying again)");
+            let failed = |e: &str| say_err!("steppy: watching {url}: {e} (trying again)");
             intake.run(setup::aws().settings.poll_interval, setup::stop_requested(), taken, failed).await;
         };
         let (engine_result, http_result, ()) = tokio::join!(engine.serve(shutdown), http, intake);
