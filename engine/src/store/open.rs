@@ -78,10 +78,10 @@ pub(super) fn mark(conn: &Connection) -> rusqlite::Result<()> {
 pub(super) fn prepare_file(path: &Path, mode: OpenMode) -> Result<(), StoreError> {
     let shown = || path.display().to_string();
     let open_error = |message: String| StoreError::Open { path: shown(), message };
-    if mode == OpenMode::Create {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| open_error(format!("cannot create the directory {}: {e}", dir.display())))?;
-        }
+    if mode == OpenMode::Create
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| open_error(format!("cannot create the directory {}: {e}", dir.display())))?;
     }
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => return Err(open_error("it is a directory, not a database file".into())),

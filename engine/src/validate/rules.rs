@@ -128,10 +128,10 @@ impl Checker<'_> {
         self.region(step, at, "region");
         self.role_arn(step, at, "roleArn");
         self.topic_arn(step, at, "topicArn");
-        if let Some(subject) = step.get("subject").and_then(Value::as_str) {
-            if subject.chars().any(char::is_control) || !subject.is_ascii() {
-                self.push(Code::InvalidValue, &format!("{at}/subject"), "an email subject must be one line of ASCII text".into(), "remove line breaks, tabs and non-ASCII characters (SNS refuses them)");
-            }
+        if let Some(subject) = step.get("subject").and_then(Value::as_str)
+            && (subject.chars().any(char::is_control) || !subject.is_ascii())
+        {
+            self.push(Code::InvalidValue, &format!("{at}/subject"), "an email subject must be one line of ASCII text".into(), "remove line breaks, tabs and non-ASCII characters (SNS refuses them)");
         }
         let step_type = step.get("type").and_then(Value::as_str).unwrap_or("");
         match step_type {
