@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod http;
 mod progress;
+mod terminal;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -87,6 +87,8 @@ impl Progress {
         } else {
             String::new()
         };
+        // Names, messages, reasons and comments are outside text: every line is escaped here.
+        let text = steppy_engine::text::printable(text);
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "[{t:7.1}s] {tag}{text}");
         let _ = out.flush();

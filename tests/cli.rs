@@ -73,6 +73,10 @@ fn a_rejection_from_another_process_aborts_the_run() {
 #[test]
 fn unknown_ids_and_tokens_are_clear_errors() {
     let sb = Sandbox::new();
+    // A database to look in (without one, each says there is no database: tests/database.rs).
+    let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] } ] }));
+    let (status, _, err) = sb.output(&["run", plan.to_str().expect("utf-8")]);
+    assert!(status.success(), "{err}");
     for args in [["status", "nope"], ["history", "nope"], ["abort", "nope"]] {
         let (status, _, err) = sb.output(&args);
         assert_eq!(status.code(), Some(1), "{args:?}");

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 /// True for characters that must not reach a terminal or a log line as they are: C0 and C1
 /// controls (tab, CR and LF included: one printed item stays one line), DEL, and the Unicode
 /// bidirectional overrides and isolates that reorder what is shown.
-fn needs_escape(c: char) -> bool {
+pub fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 

@@ -73,12 +73,29 @@ const CASES: &[Case] = &[
     case("role ARN of a user", "{\"defaults\": {\n  \"roleArn\": \"arn:aws:iam::123456789012:user/bob\"},\n \"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}]}]}", Code::InvalidValue, "/defaults/roleArn", 2, 14, "is not an IAM role ARN"),
     case("topic ARN of a queue", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Notify\", \"name\": \"n\", \"message\": \"m\",\n  \"topicArn\": \"arn:aws:sqs:us-east-1:123456789012:q\"}]}]}", Code::InvalidValue, "/stages/0/steps/0/topicArn", 2, 15, "the service is \"sqs\", not \"sns\""),
     case("name too long", "{\"stages\": [{\"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}],\n  \"name\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}]}", Code::OutOfRange, "/stages/0/name", 2, 11, "longer than 128 characters"),
+    case("maxAttempts fractional", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1,\n  \"retry\": {\"maxAttempts\": 1.5}}]}]}", Code::WrongType, "/stages/0/steps/0/retry/maxAttempts", 2, 28, "\"maxAttempts\" must be an integer, not the number 1.5"),
+    case("requiredApprovals fractional", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Human\", \"name\": \"h\", \"message\": \"ok?\",\n  \"requiredApprovals\": 2.5}]}]}", Code::WrongType, "/stages/0/steps/0/requiredApprovals", 2, 24, "\"requiredApprovals\" must be an integer, not the number 2.5"),
+    // --- Names people can read and tell apart ---
+    case("step name only whitespace", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", \"seconds\": 1,\n  \"name\": \"   \"}]}]}", Code::InvalidValue, "/stages/0/steps/0/name", 2, 11, "the step name is only whitespace"),
+    case("stage name only whitespace", "{\"stages\": [{\"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}],\n  \"name\": \" \\u00a0 \"}]}", Code::InvalidValue, "/stages/0/name", 2, 11, "the stage name is only whitespace"),
+    case("plan name only whitespace", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}]}],\n  \"name\": \"  \"}", Code::InvalidValue, "/name", 2, 11, "the plan name is only whitespace"),
+    case("NUL in a step name", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", \"seconds\": 1,\n  \"name\": \"a\\u0000b\"}]}]}", Code::InvalidValue, "/stages/0/steps/0/name", 2, 11, "the step name contains the control character U+0000"),
+    case("escape in a stage name", "{\"stages\": [{\"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}],\n  \"name\": \"\\u001b[2Jdeploy\"}]}", Code::InvalidValue, "/stages/0/name", 2, 11, "the stage name contains the control character U+001B"),
+    case("line break in a plan name", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}]}],\n  \"name\": \"release\\r\\nexecution FAKE SUCCEEDED\"}", Code::InvalidValue, "/name", 2, 11, "the plan name contains the control character U+000D"),
+    case("bidi override in a step name", "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Wait\", \"seconds\": 1,\n  \"name\": \"abc\\u202efed\"}]}]}", Code::InvalidValue, "/stages/0/steps/0/name", 2, 11, "the step name contains the control character U+202E"),
+    case("step names differing by case", "{\"stages\": [{\"name\": \"s\", \"steps\": [\n  {\"type\": \"Wait\", \"name\": \"Deploy\", \"seconds\": 1},\n  {\"type\": \"Wait\", \"name\": \"deploy\", \"seconds\": 2}\n]}]}", Code::DuplicateName, "/stages/0/steps/1/name", 3, 28, "step name \"deploy\" differs from \"Deploy\" at /stages/0/steps/0/name only by upper and lower case"),
+    case("stage names differing by normalization", "{\"stages\": [\n  {\"name\": \"caf\\u00e9\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}]},\n  {\"name\": \"cafe\\u0301\", \"steps\": [{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": 1}]}\n]}", Code::DuplicateName, "/stages/1/name", 3, 12, "stage name \"cafe\u{301}\" differs from \"caf\u{e9}\" at /stages/0/name only by Unicode normalization"),
+    case("step names differing by case and normalization", "{\"stages\": [{\"name\": \"s\", \"steps\": [\n  {\"type\": \"Wait\", \"name\": \"\\u00c9t\\u00e9\", \"seconds\": 1},\n  {\"type\": \"Wait\", \"name\": \"e\\u0301te\\u0301\", \"seconds\": 2}\n]}]}", Code::DuplicateName, "/stages/0/steps/1/name", 3, 28, "only by case and Unicode normalization"),
     // --- YAML ---
     yaml("yaml bad indentation", "stages:\n  - name: s\n    steps:\n      - type: Wait\n     name: w\n", Code::Syntax, "", 5, 10, "invalid YAML"),
     yaml("yaml misspelled type", "stages:\n  - name: s\n    steps:\n      - type: Notfy\n        name: n\n        message: hi\n", Code::UnknownType, "/stages/0/steps/0/type", 4, 15, "\"Notfy\" is not a step type"),
     yaml("yaml seconds as text", "stages:\n  - name: s\n    steps:\n      - type: Wait\n        name: w\n        seconds: \"60\"\n", Code::WrongType, "/stages/0/steps/0/seconds", 6, 18, "must be an integer"),
     yaml("yaml two documents", "stages: []\n---\nstages: []\n", Code::Syntax, "", 2, 1, "more than one YAML document"),
     yaml("yaml duplicate key", "stages: []\nstages: []\n", Code::Syntax, "", 2, 1, "duplicate key \"stages\""),
+    yaml("yaml seconds fractional", "stages:\n  - name: s\n    steps:\n      - type: Wait\n        name: w\n        seconds: 1.5\n", Code::WrongType, "/stages/0/steps/0/seconds", 6, 18, "\"seconds\" must be an integer, not the number 1.5"),
+    yaml("yaml NUL in a step name", "stages:\n  - name: s\n    steps:\n      - type: Wait\n        seconds: 1\n        name: \"a\\0b\"\n", Code::InvalidValue, "/stages/0/steps/0/name", 6, 15, "the step name contains the control character U+0000"),
+    yaml("yaml with a byte-order mark, fault on the first line", "\u{feff}stages: 5\n", Code::WrongType, "/stages", 1, 9, "\"stages\" must be a list, not the number 5"),
+    case("json with a byte-order mark, fault on the first line", "\u{feff}{\"stages\": 5}", Code::WrongType, "/stages", 1, 12, "\"stages\" must be a list, not the number 5"),
 ];
 
 #[test]
@@ -119,6 +136,41 @@ fn every_invalid_plan_gets_exactly_its_one_located_diagnostic() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+}
+
+/// Plans that must be accepted: JSON Schema counts `1.0` and `-0` as integers, and a YAML file
+/// may start with a byte-order mark as a JSON one may.
+#[test]
+fn integral_floats_and_byte_order_marks_are_accepted() {
+    let wait = |seconds: &str| format!("{{\"stages\": [{{\"name\": \"s\", \"steps\": [{{\"type\": \"Wait\", \"name\": \"w\", \"seconds\": {seconds}, \"timeoutSeconds\": 1e4, \"retry\": {{\"maxAttempts\": 2.0, \"intervalSeconds\": 30.0}}}}]}}]}}");
+    for (seconds, expected) in [("1.0", 1), ("-0", 0), ("-0.0", 0), ("3e2", 300), ("0.0", 0)] {
+        let text = wait(seconds);
+        let plan = validate_bytes("plan.json", text.as_bytes(), None).unwrap_or_else(|r| panic!("{seconds}: {r}"));
+        let value = serde_json::to_value(&plan).expect("plan as JSON");
+        let step = &value["stages"][0]["steps"][0];
+        assert_eq!(step["seconds"], expected, "{seconds}: {step}");
+        assert_eq!(step["timeoutSeconds"], 10_000, "{step}");
+        assert_eq!(step["retry"]["maxAttempts"], 2, "{step}");
+    }
+    let human = "{\"stages\": [{\"name\": \"s\", \"steps\": [{\"type\": \"Human\", \"name\": \"h\", \"message\": \"ok?\", \"approvers\": [\"a@x\", \"b@x\"], \"requiredApprovals\": 2.0}]}]}";
+    assert!(validate_bytes("plan.json", human.as_bytes(), None).is_ok());
+    let yaml = "stages:\n  - name: s\n    steps:\n      - type: Wait\n        name: w\n        seconds: 1.0\n      - type: Wait\n        name: v\n        seconds: -0.0\n";
+    assert!(validate_bytes("plan.yaml", yaml.as_bytes(), None).is_ok());
+    for (origin, text) in [("plan.yaml", format!("\u{feff}{yaml}")), ("plan", format!("\u{feff}{yaml}")), ("plan.json", format!("\u{feff}{human}"))] {
+        assert!(validate_bytes(origin, text.as_bytes(), None).is_ok(), "{origin} with a byte-order mark");
+    }
+}
+
+/// A report quotes the plan's text; what it prints must not carry the plan's control
+/// characters to the terminal (a comment may hold anything in JSON; names are refused).
+#[test]
+fn reports_show_control_characters_as_escapes() {
+    let text = "{\"stages\": [{\"name\": \"s\", \"steps\": [\n  {\"type\": \"Wait\", \"seconds\": 1, \"name\": \"\\u001b]0;owned\\u0007\"}, // \u{1b}[2J clears the screen\n  {\"type\": \"Wait\", \"seconds\": 1, \"name\": \"\\u001b]0;owned\\u0007\"}]}]}";
+    let report = validate_bytes("plan.json", text.as_bytes(), None).expect_err("refused");
+    let rendered = report.render(false);
+    assert!(!rendered.contains('\u{1b}') && !rendered.contains('\u{7}'), "{rendered}");
+    assert!(!report.to_string().contains('\u{1b}'), "{report}");
+    assert!(report.diagnostics.iter().any(|d| d.code == Code::DuplicateName && d.message.contains("\\u{1b}]0;owned\\u{7}")), "{report}");
 }
 
 #[test]

@@ -25,6 +25,9 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         check_report("fuzz.json", &bytes, None);
         check_report("fuzz.yaml", &bytes, None);
+        let with_bom = [&[0xEF, 0xBB, 0xBF][..], &bytes].concat();
+        check_report("fuzz.json", &with_bom, None);
+        check_report("fuzz.yaml", &with_bom, None);
     }
 
     #[test]

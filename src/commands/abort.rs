@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use steppy_engine::clock::system_now_ms;
+use steppy_engine::store::OpenMode;
 
 pub fn run(db: Option<PathBuf>, id: &str, stop_running: bool) -> ExitCode {
-    let (store, db_path) = match setup::open(db) {
+    let (store, db_path) = match setup::open(db, OpenMode::Existing) {
         Ok(s) => s,
         Err(code) => return code,
     };

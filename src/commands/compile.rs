@@ -12,7 +12,7 @@ pub fn run(plan_path: &Path, aws: &AwsArgs, pipeline_poll_seconds: u64) -> ExitC
     let plan = match super::plan_source::load(plan_path) {
         Ok(p) => p,
         Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
-        Err(e) => return setup::fail(1, &format!("the plan is not valid:\n{e}")),
+        Err(e) => return setup::fail_invalid_plan(&e),
     };
     if pipeline_poll_seconds == 0 {
         return setup::fail(2, "--pipeline-poll-seconds must be at least 1");
@@ -22,7 +22,7 @@ pub fn run(plan_path: &Path, aws: &AwsArgs, pipeline_poll_seconds: u64) -> ExitC
         Ok(compiled) => {
             print!("{}", compiled.to_text());
             for w in &compiled.warnings {
-                eprintln!("steppy: warning: {w}");
+                crate::terminal::say_err!("steppy: warning: {w}");
             }
             ExitCode::SUCCESS
         }

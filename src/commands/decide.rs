@@ -2,17 +2,18 @@
 //! A decision is final; the first decisive vote wins.
 
 use super::setup;
+use crate::terminal::say;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use steppy_engine::clock::system_now_ms;
-use steppy_engine::store::{Decision, Vote};
+use steppy_engine::store::{Decision, OpenMode, Vote};
 use steppy_executors::human::{current_user, token_hash};
 
 pub fn run(db: Option<PathBuf>, token: &str, approve: bool, comment: Option<String>, voter: Option<String>, server: Option<String>) -> ExitCode {
     if let Some(server) = server {
         return over_http(&server, token, approve, comment.as_deref(), &voter.unwrap_or_else(current_user));
     }
-    let (store, _) = match setup::open(db) {
+    let (store, _) = match setup::open(db, OpenMode::Existing) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -23,7 +24,7 @@ pub fn run(db: Option<PathBuf>, token: &str, approve: bool, comment: Option<Stri
     };
     match store.vote(&token_hash(token), &vote, system_now_ms()) {
         Ok(d) => {
-            println!("{}", describe(&d));
+            say!("{}", describe(&d));
             ExitCode::SUCCESS
         }
         Err(e) => setup::store_fail(&e),
@@ -48,9 +49,9 @@ fn over_http(server: &str, token: &str, approve: bool, comment: Option<&str>, vo
         Ok(answer) if answer.status == 200 => {
             let a = &answer.body["approval"];
             match answer.body["outcome"].as_str() {
-                Some("recorded") => println!("vote recorded: {} of {} approvals so far", a["votes"].as_array().map_or(0, |v| v.iter().filter(|v| v["approve"] == true).count()), a["required"]),
-                Some(state) => println!("{state}: \"{}\" (execution {})", a["message"].as_str().unwrap_or(""), a["executionId"].as_str().unwrap_or("")),
-                None => println!("{}", answer.body),
+                Some("recorded") => say!("vote recorded: {} of {} approvals so far", a["votes"].as_array().map_or(0, |v| v.iter().filter(|v| v["approve"] == true).count()), a["required"]),
+                Some(state) => say!("{state}: \"{}\" (execution {})", a["message"].as_str().unwrap_or(""), a["executionId"].as_str().unwrap_or("")),
+                None => say!("{}", answer.body),
             }
             ExitCode::SUCCESS
         }

@@ -13,7 +13,7 @@ pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>, engine: En
     let plan = match super::plan_source::load(plan_path) {
         Ok(p) => p,
         Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
-        Err(e) => return setup::fail(1, &format!("the plan is not valid:\n{e}")),
+        Err(e) => return setup::fail_invalid_plan(&e),
     };
     let text = plan_path.to_string_lossy();
     let watch = match watch.map(s3::parse).transpose() {

@@ -1,23 +1,25 @@
 //! `steppy list`, `steppy status ID`, `steppy history ID`: read-only views of the store, as
-//! text or (`--format json`) JSON.
+//! text (outside text escaped, [`crate::terminal`]) or (`--format json`) JSON. They open the
+//! database read-only: where there is none they say so, creating nothing.
 
 use super::setup;
+use crate::terminal::say;
 use crate::cli::OutputFormat;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use steppy_engine::store::Store;
+use steppy_engine::store::{OpenMode, Store};
 use steppy_executors::aws::sfn::is_execution_arn;
 
 fn open(db: Option<PathBuf>) -> Result<Store, ExitCode> {
     setup::quiet_on_closed_pipe();
-    setup::open(db).map(|(s, _)| s)
+    setup::open(db, OpenMode::ReadOnly).map(|(s, _)| s)
 }
 
 pub fn print_json(v: &serde_json::Value) -> ExitCode {
     match serde_json::to_string_pretty(v) {
         Ok(s) => {
-            println!("{s}");
+            println!("{s}"); // JSON: serde escapes control characters
             ExitCode::SUCCESS
         }
         Err(e) => setup::fail(2, &e.to_string()),
@@ -62,10 +64,10 @@ pub fn list(db: Option<PathBuf>, format: OutputFormat) -> ExitCode {
         return print_json(&json!(all));
     }
     if rows.is_empty() && sfn_runs.is_empty() {
-        println!("no executions");
+        say!("no executions");
     }
     for r in rows {
-        println!(
+        say!(
             "{}  {:<9}  stage {}/{}  {}  {}",
             r.id,
             r.state.as_str(),
@@ -76,7 +78,7 @@ pub fn list(db: Option<PathBuf>, format: OutputFormat) -> ExitCode {
         );
     }
     for r in sfn_runs {
-        println!(
+        say!(
             "{}  {:<9}  {}  {}  {}",
             r.execution_arn.as_deref().unwrap_or(&r.name),
             r.status,
@@ -105,16 +107,16 @@ pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
         return print_json(&json!({ "execution": rec.summary, "steps": rec.steps }));
     }
     let s = &rec.summary;
-    println!("execution {}  {}", s.id, s.state);
+    say!("execution {}  {}", s.id, s.state);
     if let Some(name) = &s.name {
-        println!("plan       {name}");
+        say!("plan       {name}");
     }
-    println!("created    {}", when(s.created_ms));
+    say!("created    {}", when(s.created_ms));
     if let Some(reason) = &s.reason {
-        println!("reason     {reason}");
+        say!("reason     {reason}");
     }
     for (i, stage) in rec.plan.stages.iter().enumerate() {
-        println!(
+        say!(
             "stage {}/{} \"{}\"",
             i + 1,
             rec.plan.stages.len(),
@@ -131,7 +133,7 @@ pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
                 .as_deref()
                 .map(|r| format!("  {r}"))
                 .unwrap_or_default();
-            println!(
+            say!(
                 "  {:<10} {:<12} {}{attempt}{reason}",
                 step.state.as_str(),
                 step.kind,
@@ -164,7 +166,7 @@ pub fn history(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode 
             (Some(s), None) => format!("{s}"),
             _ => "-".into(),
         };
-        println!(
+        say!(
             "{:>6}  {}  {:<24} {:<6} {}",
             e.seq,
             when(e.at_ms),

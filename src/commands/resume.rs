@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use steppy_engine::state::ExecutionState;
-use steppy_engine::store::Store;
+use steppy_engine::store::{OpenMode, Store};
 
 pub fn run(db: Option<PathBuf>) -> ExitCode {
-    let (store, db_path) = match setup::open(db) {
+    let (store, db_path) = match setup::open(db, OpenMode::Existing) {
         Ok(s) => s,
         Err(code) => return code,
     };

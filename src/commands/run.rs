@@ -5,6 +5,7 @@
 
 use super::setup;
 use crate::progress::Progress;
+use crate::terminal::{say, say_err};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::scheduler::check_runnable;
 use steppy_engine::state::ExecutionState;
-use steppy_engine::store::{Store, Vote};
+use steppy_engine::store::{OpenMode, Store, Vote};
 use steppy_engine::validate::LoadError;
 
 /// How `run`/`submit` was asked to run.
@@ -31,9 +32,9 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
     let plan = match super::plan_source::load(plan_path) {
         Ok(p) => p,
         Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
-        Err(e) => return setup::fail(1, &format!("the plan is not valid:\n{e}")),
+        Err(e) => return setup::fail_invalid_plan(&e),
     };
-    let (store, db_path) = match setup::open(db) {
+    let (store, db_path) = match setup::open(db, OpenMode::Create) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -72,7 +73,7 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
                     setup::aws().set_served_at(&web.public_url);
                     tokio::spawn(crate::http::serve(web.listener, web.state, std::future::pending()));
                 }
-                Err(why) => eprintln!("steppy: approval pages are not available: {why}"),
+                Err(why) => say_err!("steppy: approval pages are not available: {why}"),
             }
         }
         engine.run(std::slice::from_ref(&id)).await
@@ -109,7 +110,7 @@ fn spawn_key_reader(store: Store, progress: Arc<Progress>) {
             };
             let pending = progress.pending.lock().ok().and_then(|p| p.clone());
             let Some(p) = pending else {
-                println!("no approval is waiting");
+                say!("no approval is waiting");
                 continue;
             };
             let vote = Vote {
@@ -122,8 +123,8 @@ fn spawn_key_reader(store: Store, progress: Arc<Progress>) {
                 &vote,
                 system_now_ms(),
             ) {
-                Ok(d) => println!("\"{}\": {}", p.step, super::decide::describe(&d)),
-                Err(e) => println!("\"{}\": {e}", p.step),
+                Ok(d) => say!("\"{}\": {}", p.step, super::decide::describe(&d)),
+                Err(e) => say!("\"{}\": {e}", p.step),
             }
         }
     });

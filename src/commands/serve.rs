@@ -15,23 +15,27 @@ use super::setup;
 use super::web;
 use crate::cli::WebArgs;
 use crate::progress::{Progress, TokenDisplay};
+use crate::terminal::{say, say_err};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use steppy_engine::health::Health;
 use steppy_engine::scheduler::Engine;
 use steppy_engine::store::Store;
-use steppy_engine::text::printable;
 use steppy_executors::aws::intake::{Intake, Taken};
 use tokio::sync::{oneshot, watch};
 
 pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str>) -> ExitCode {
-    let (store, db_path) = match setup::open(db) {
+    let (store, db_path) = match setup::open(db, steppy_engine::store::OpenMode::Create) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // A damaged file is refused before anything runs on it (issue 10 §5).
+    if let Err(e) = store.check_integrity() {
+        return setup::store_fail(&e);
+    }
     // The HTTP service's own connection (see the module docs).
-    let http_store = match Store::open(&db_path) {
+    let http_store = match Store::open_as(&db_path, steppy_engine::store::OpenMode::Existing) {
         Ok(s) => s,
         Err(e) => return setup::store_fail(&e),
     };
@@ -135,19 +139,17 @@ async fn intake(url: Option<&str>, store: Store, db_path: &Path, stop: watch::Re
     let intake = match Intake::new(setup::aws(), store, registry, url) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("steppy: --watch: {}", printable(&e));
+            say_err!("steppy: --watch: {e}");
             return;
         }
     };
     println!("steppy serve: watching {url}");
+    // Object keys and service errors are outside text: printed escaped.
     let taken = |t: &Taken| match t {
-        Taken::Started { key, execution_id, .. } => println!("{}: started execution {execution_id}", printable(key)),
-        Taken::Refused { key, problems, .. } => {
-            let key = printable(key);
-            println!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len())
-        }
-        Taken::Skipped { key, error, .. } => eprintln!("steppy: {}: {} (trying again)", printable(key), printable(error)),
+        Taken::Started { key, execution_id, .. } => say!("{key}: started execution {execution_id}"),
+        Taken::Refused { key, problems, .. } => say!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len()),
+        Taken::Skipped { key, error, .. } => say_err!("steppy: {key}: {error} (trying again)"),
     };
-    let failed = |e: &str| eprintln!("steppy: watching {url}: {} (trying again)", printable(e));
+    let failed = |e: &str| say_err!("steppy: watching {url}: {e} (trying again)");
     intake.run(setup::aws().settings.poll_interval, stopped(stop), taken, failed).await;
 }

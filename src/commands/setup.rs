@@ -10,7 +10,7 @@ use steppy_engine::executor::Registry;
 use steppy_executors::aws::settings::{parse_duration, DEFAULT_PUBLIC_URL};
 use steppy_executors::aws::{Aws, AwsSettings};
 use steppy_engine::scheduler::Engine;
-use steppy_engine::store::{Store, StoreError};
+use steppy_engine::store::{OpenMode, Store, StoreError};
 
 /// Where the database lives: `--db`/`STEPPY_DB`, else `<data dir>/steppy/steppy.db`.
 pub fn db_path(db: Option<PathBuf>) -> Result<PathBuf, String> {
@@ -31,10 +31,12 @@ pub fn outbox_path(db: &Path) -> PathBuf {
         .join("outbox.jsonl")
 }
 
-/// Opens the store, or prints why not (exit code 2).
-pub fn open(db: Option<PathBuf>) -> Result<(Store, PathBuf), ExitCode> {
+/// Opens the store as `mode` says, or prints why not (exit code 2): commands that record new
+/// work create the database, the others need one to exist, and read-only commands write
+/// nothing to it.
+pub fn open(db: Option<PathBuf>, mode: OpenMode) -> Result<(Store, PathBuf), ExitCode> {
     let path = db_path(db).map_err(|e| fail(2, &e))?;
-    let store = Store::open(&path).map_err(|e| fail(2, &e.to_string()))?;
+    let store = Store::open_as(&path, mode).map_err(|e| fail(2, &e.to_string()))?;
     Ok((store, path))
 }
 
@@ -101,10 +103,17 @@ pub async fn stop_requested() {
     }
 }
 
-/// Prints `message` to stderr and returns exit code `code`.
+/// Prints `message` to stderr (control characters escaped: errors quote outside text) and
+/// returns exit code `code`.
 pub fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("steppy: {message}");
+    crate::terminal::err(&format!("steppy: {message}"));
     ExitCode::from(code)
+}
+
+/// Prints why a plan is invalid (its report, one problem a line) and returns exit code 1.
+pub fn fail_invalid_plan(report: &dyn std::fmt::Display) -> ExitCode {
+    crate::terminal::err_lines(&format!("steppy: the plan is not valid:\n{report}"));
+    ExitCode::from(1)
 }
 
 /// The exit code for a store error: 2 for database trouble, 1 for a refused request.
@@ -112,6 +121,9 @@ pub fn store_fail(e: &StoreError) -> ExitCode {
     let code = match e {
         StoreError::Locked(_)
         | StoreError::Corrupt(_)
+        | StoreError::Damaged { .. }
+        | StoreError::NoDatabase(_)
+        | StoreError::Foreign(_)
         | StoreError::Open { .. }
         | StoreError::TooNew { .. }
         | StoreError::Full(_)

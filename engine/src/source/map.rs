@@ -16,6 +16,11 @@ impl Span {
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end: end.max(start) }
     }
+
+    /// The same span `by` bytes later.
+    pub fn shifted(self, by: usize) -> Span {
+        Span { start: self.start + by, end: self.end + by }
+    }
 }
 
 /// The spans of one value: itself, the key that names it (object members), and its children.
@@ -41,6 +46,17 @@ pub struct SourceMap {
 impl SourceMap {
     pub fn new(root: SpanNode) -> Self {
         SourceMap { root }
+    }
+
+    /// Moves every span `by` bytes later: the document was parsed from a suffix of the text.
+    /// Walks the tree with an explicit stack, like everything that follows the input's nesting.
+    pub fn shift(&mut self, by: usize) {
+        let mut todo = vec![&mut self.root];
+        while let Some(node) = todo.pop() {
+            node.span = node.span.shifted(by);
+            node.key = node.key.map(|k| k.shifted(by));
+            todo.extend(node.children.iter_mut());
+        }
     }
 
     /// The nodes along `pointer` in `value`, from the root, as far as the pointer resolves.

@@ -71,10 +71,26 @@ fn too_deep(span: Span) -> SyntaxError {
     }
 }
 
-/// Parses `text` as `format`.
-pub fn parse(text: &str, format: Format) -> Result<Document, SyntaxError> {
-    match format {
-        Format::Json => jsonc::parse(text),
-        Format::Yaml => yaml::parse(text),
+/// Parses the document that starts at byte `start` of `text` as `format`; everything before
+/// `start` (a blanked-out byte-order mark) is not part of it. Spans count from the start of
+/// `text`, so they stay true to the file.
+pub fn parse(text: &str, start: usize, format: Format) -> Result<Document, SyntaxError> {
+    let body = text.get(start..).unwrap_or_default();
+    let parsed = match format {
+        Format::Json => jsonc::parse(body),
+        Format::Yaml => yaml::parse(body),
+    };
+    if start == 0 {
+        return parsed;
+    }
+    match parsed {
+        Ok(mut doc) => {
+            doc.map.shift(start);
+            Ok(doc)
+        }
+        Err(mut e) => {
+            e.span = e.span.shifted(start);
+            Err(e)
+        }
     }
 }

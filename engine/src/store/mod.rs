@@ -1,6 +1,8 @@
 //! The durable store: one SQLite file in WAL mode holding the execution histories, the
 //! materialized current state (executions, steps), leases and approvals.
 //!
+//! - [`open`]: the open modes, recognising Steppy's files (`PRAGMA application_id`), open errors.
+//! - [`integrity`]: `PRAGMA quick_check`, for `serve` to refuse a damaged file at start.
 //! - [`schema`]: the migrations (tracked by `PRAGMA user_version`).
 //! - [`executions`]: submitting plans, group-committing batches of events, loading and listing.
 //! - [`approvals`]: approval requests and their first-decision-wins voting.
@@ -20,7 +22,9 @@ mod checkpoint;
 mod decisions;
 mod executions;
 mod intake;
+mod integrity;
 mod lease;
+mod open;
 mod schema;
 mod sfn_runs;
 mod task_tokens;
@@ -30,11 +34,13 @@ pub use decisions::{same_identity, ApprovalView, Attempt, DecideError, Decided, 
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
 pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
+pub use open::{OpenMode, APPLICATION_ID};
 pub use sfn_runs::SfnRun;
 pub use task_tokens::{Claim, TaskTokenAudit, TaskTokenDecision, TaskTokenState, TASK_TOKEN_SEND_STALE_MS};
 
 use crate::state::IllegalTransition;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use open::Identity;
+use rusqlite::{Connection, ErrorCode};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -45,6 +51,12 @@ pub enum StoreError {
     Locked(String),
     #[error("the database {0} is corrupt or is not a Steppy database")]
     Corrupt(String),
+    #[error("the database {path} is damaged ({problems}); restore it from a backup, or move it aside and let Steppy start a new one")]
+    Damaged { path: String, problems: String },
+    #[error("there is no Steppy database at {0} (pass --db PATH or set STEPPY_DB to use another one)")]
+    NoDatabase(String),
+    #[error("{0} is not a Steppy database: it is another application's SQLite file, which Steppy leaves untouched (pass --db PATH or set STEPPY_DB to use another file)")]
+    Foreign(String),
     #[error(
         "the database {path} was written by a newer Steppy (schema {found}, this build knows {known})"
     )]
@@ -139,6 +151,13 @@ pub enum Durability {
     Normal,
 }
 
+/// What [`Store::prepare`] came to.
+enum Prepared {
+    Ready(Store),
+    /// A read-only open of a database whose schema is older than this build's.
+    Outdated,
+}
+
 /// The store; clones share one connection.
 #[derive(Clone)]
 pub struct Store {
@@ -157,42 +176,71 @@ impl Store {
 
     /// [`Store::open`] with an explicit [`Durability`].
     pub fn open_with(path: &Path, durability: Durability) -> StoreResult<Store> {
-        let shown = path.display().to_string();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                path: shown.clone(),
-                message: e.to_string(),
-            })?;
+        Self::open_file(path, OpenMode::Create, durability)
+    }
+
+    /// Opens the database at `path` as `mode` says: [`OpenMode::Create`] is [`Store::open`];
+    /// the other modes refuse with [`StoreError::NoDatabase`] where there is none, creating
+    /// nothing, and [`OpenMode::ReadOnly`] writes nothing.
+    pub fn open_as(path: &Path, mode: OpenMode) -> StoreResult<Store> {
+        Self::open_file(path, mode, Durability::Full)
+    }
+
+    fn open_file(path: &Path, mode: OpenMode, durability: Durability) -> StoreResult<Store> {
+        let outdated = || StoreError::Open { path: path.display().to_string(), message: "its schema could not be brought up to date".into() };
+        match Self::open_once(path, mode, durability)? {
+            Prepared::Ready(store) => Ok(store),
+            // A database of an earlier Steppy lacks tables this build reads: bring it up to
+            // date (the one write a read-only command makes), then read it as asked.
+            Prepared::Outdated => {
+                Self::open_once(path, OpenMode::Existing, durability)?;
+                match Self::open_once(path, mode, durability)? {
+                    Prepared::Ready(store) => Ok(store),
+                    Prepared::Outdated => Err(outdated()),
+                }
+            }
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| StoreError::from_sqlite(&shown, e))?;
-        Self::prepare(conn, shown, durability)
+    }
+
+    fn open_once(path: &Path, mode: OpenMode, durability: Durability) -> StoreResult<Prepared> {
+        open::prepare_file(path, mode)?;
+        let conn = Connection::open_with_flags(path, open::flags(mode)).map_err(|e| open::error(path, e))?;
+        Self::prepare(conn, path, mode, durability)
     }
 
     /// A private in-memory store (tests).
     pub fn open_in_memory() -> StoreResult<Store> {
-        let conn =
-            Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(":memory:", e))?;
-        Self::prepare(conn, ":memory:".into(), Durability::Normal)
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(":memory:", e))?;
+        match Self::prepare(conn, Path::new(":memory:"), OpenMode::Create, Durability::Normal)? {
+            Prepared::Ready(store) => Ok(store),
+            Prepared::Outdated => Err(StoreError::Sqlite("a new in-memory database cannot be outdated".into())),
+        }
     }
 
-    fn prepare(mut conn: Connection, path: String, durability: Durability) -> StoreResult<Store> {
-        let err = |e| StoreError::from_sqlite(&path, e);
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(err)?;
-        // Reading the schema version first detects a file that is not a database at all.
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(err)?;
+    /// Checks what the file is, then sets the connection up: busy timeout; for writers the mark,
+    /// WAL, durability and migrations; for readers only what reading needs.
+    fn prepare(mut conn: Connection, path: &Path, mode: OpenMode, durability: Durability) -> StoreResult<Prepared> {
+        let err = |e| open::error(path, e);
+        let shown = path.display().to_string();
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        // Reading the header first also detects a file that is not a database at all.
+        let identity = open::identify(&conn).map_err(err)?;
+        match (identity, mode) {
+            (Identity::Foreign, _) => return Err(StoreError::Foreign(shown)),
+            (Identity::Empty, OpenMode::Existing | OpenMode::ReadOnly) => return Err(StoreError::NoDatabase(shown)),
+            (Identity::Empty | Identity::EarlierSteppy, OpenMode::Create | OpenMode::Existing) => open::mark(&conn).map_err(err)?,
+            (Identity::Steppy, _) | (Identity::EarlierSteppy, OpenMode::ReadOnly) => {}
+        }
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
         if version as usize > schema::latest_version() {
-            return Err(StoreError::TooNew {
-                path,
-                found: version as usize,
-                known: schema::latest_version(),
-            });
+            return Err(StoreError::TooNew { path: shown, found: version as usize, known: schema::latest_version() });
+        }
+        if mode == OpenMode::ReadOnly {
+            if (version as usize) < schema::latest_version() {
+                return Ok(Prepared::Outdated);
+            }
+            conn.pragma_update(None, "query_only", "ON").map_err(err)?;
+            return Self::wrap(conn, path).map(Prepared::Ready);
         }
         // Switching a brand-new file to WAL needs a moment of exclusive access, and SQLite does
         // not call the busy handler for it: when several processes create the database at
@@ -211,21 +259,20 @@ impl Store {
             Durability::Normal => "NORMAL",
         };
         conn.pragma_update(None, "synchronous", sync).map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
+        schema::migrate(&mut conn).map_err(err)?;
+        Self::wrap(conn, path).map(Prepared::Ready)
+    }
+
+    /// The store around a prepared connection.
+    fn wrap(conn: Connection, path: &Path) -> StoreResult<Store> {
         // Plans never depend on bound values (query planner stability guarantee). Without it,
         // SQLite marks some joined queries (the approval view) to be re-planned whenever a
         // parameter is bound, so every cached statement was parsed again on every use.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-            .map_err(err)?;
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(|e| open::error(path, e))?;
         conn.set_prepared_statement_cache_capacity(64);
-        schema::migrate(&mut conn).map_err(err)?;
-        Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.into(),
-            commits: Arc::default(),
-            checkpoints: Arc::default(),
-        })
+        let path = path.display().to_string().into();
+        Ok(Store { conn: Arc::new(Mutex::new(conn)), path, commits: Arc::default(), checkpoints: Arc::default() })
     }
 
     /// How long to wait for another process's write lock before giving up with

@@ -3,6 +3,7 @@
 //! machines (JSON).
 
 use crate::source::{Format, LineIndex, Span};
+use crate::text::printable;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
@@ -73,13 +74,16 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// A diagnostic whose line and column are filled in by [`Report::new`].
+    /// A diagnostic whose line and column are filled in by [`Report::new`]. Messages quote the
+    /// plan's own text (names, values), so control characters in them are escapes
+    /// ([`printable`]): a report is printed on a terminal or in a CI log.
     pub fn new(code: Code, pointer: impl Into<String>, span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { code, pointer: pointer.into(), line: 0, column: 0, message: message.into(), help: None, suggestion: None, span }
+        let message = printable_owned(message.into());
+        Diagnostic { code, pointer: pointer.into(), line: 0, column: 0, message, help: None, suggestion: None, span }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(printable_owned(help.into()));
         self
     }
 
@@ -88,6 +92,14 @@ impl Diagnostic {
         self.help = Some(format!("did you mean \"{word}\"?{more}"));
         self.suggestion = Some(word.to_owned());
         self
+    }
+}
+
+/// `text` with control characters escaped, reusing it when there were none.
+fn printable_owned(text: String) -> String {
+    match printable(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => escaped,
     }
 }
 
@@ -113,7 +125,7 @@ impl Report {
         for d in &mut diagnostics {
             (d.line, d.column) = lines.line_col(&text, d.span.start);
         }
-        Report { origin: origin.to_owned(), format, diagnostics, text }
+        Report { origin: printable(origin).into_owned(), format, diagnostics, text }
     }
 
     /// The report for people: each problem with `file:line:column`, the pointer, the source
@@ -122,7 +134,7 @@ impl Report {
         use miette::{GraphicalReportHandler, GraphicalTheme};
         let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
         let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1).with_width(100);
-        let source = Arc::new(miette::NamedSource::new(&self.origin, self.text.clone()));
+        let source = Arc::new(miette::NamedSource::new(&self.origin, shown_source(&self.text)));
         let mut out = String::new();
         for d in &self.diagnostics {
             let located = Located { diagnostic: d, source: source.clone(), origin: &self.origin };
@@ -145,6 +157,27 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// The plan text as the report shows it: every control character but line breaks and tabs
+/// (which the renderer lays out) becomes `?`, one per byte, so the spans still fit and a
+/// comment holding `ESC [2J` cannot clear the screen of whoever reads the report.
+fn shown_source(text: &Arc<str>) -> Arc<str> {
+    let unsafe_at = |(i, c): (usize, char)| {
+        crate::text::needs_escape(c) && c != '\n' && c != '\t' && !(c == '\r' && text[i + 1..].starts_with('\n'))
+    };
+    if !text.char_indices().any(unsafe_at) {
+        return text.clone();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        if unsafe_at((i, c)) {
+            out.extend(std::iter::repeat_n('?', c.len_utf8()));
+        } else {
+            out.push(c);
+        }
+    }
+    Arc::from(out)
 }
 
 fn display_pointer(pointer: &str) -> &str {

@@ -1,13 +1,17 @@
 //! Plan validation: text in, a typed [`Plan`] or a [`Report`] of *every* problem out.
 //!
 //! The pipeline, in order:
-//! 1. bytes → text: size limit, UTF-8 (a BOM is tolerated);
-//! 2. text → JSON value plus source map ([`crate::source`]), JSON with comments or YAML;
+//! 1. bytes → text: size limit, UTF-8 (a BOM is tolerated, in JSON and YAML);
+//! 2. text → JSON value plus source map ([`crate::source`]), JSON with comments or YAML; every
+//!    integral float (`1.0`, `-0`) becomes the integer it equals, as JSON Schema counts it
+//!    ([`numbers`]);
 //! 3. structure against the JSON Schema ([`schema`]), and the rules a schema cannot express
-//!    ([`rules`]): both run, so one pass reports everything;
+//!    ([`rules`], [`names`]): both run, so one pass reports everything;
 //! 4. value → [`Plan`] (serde), which cannot fail once 3 passed, but is checked all the same.
 
 mod diagnostic;
+mod names;
+mod numbers;
 mod rules;
 mod schema;
 mod suggest;
@@ -21,6 +25,9 @@ use crate::plan::Plan;
 use crate::source::{self, LineIndex, Span};
 use std::path::Path;
 use std::sync::Arc;
+
+/// What a byte-order mark is replaced with: as many spaces as its UTF-8 bytes.
+const BOM_BLANK: &str = "   ";
 
 /// Largest plan file Steppy reads, in bytes.
 pub const MAX_PLAN_BYTES: usize = 16 * 1024 * 1024;
@@ -66,15 +73,22 @@ pub fn validate_bytes(origin: &str, bytes: &[u8], format: Option<Format>) -> Res
 
 /// Validates plan text; see [`validate_bytes`].
 pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result<Plan, Report> {
-    // A byte-order mark is not part of the plan; blank it out so offsets stay true.
-    let text: Arc<str> = match text.strip_prefix('\u{feff}') {
-        Some(rest) => Arc::from(format!("   {rest}")),
-        None => Arc::from(text),
+    // A byte-order mark is not part of the plan; blank it out so byte offsets stay true, parse
+    // what follows it, and count the columns of the first line from after it, as editors do.
+    let (text, start): (Arc<str>, usize) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => (Arc::from(format!("{BOM_BLANK}{rest}")), BOM_BLANK.len()),
+        None => (Arc::from(text), 0),
     };
     let format = format.unwrap_or_else(|| Format::detect(origin, &text));
-    let report = |diagnostics| Report::new(origin, text.clone(), Some(format), diagnostics);
+    let report = |diagnostics| {
+        let mut report = Report::new(origin, text.clone(), Some(format), diagnostics);
+        for d in report.diagnostics.iter_mut().filter(|d| d.line == 1) {
+            d.column = d.column.saturating_sub(start).max(1);
+        }
+        report
+    };
 
-    let doc = match source::parse(&text, format) {
+    let mut doc = match source::parse(&text, start, format) {
         Ok(doc) => doc,
         Err(e) => {
             let mut d = Diagnostic::new(Code::Syntax, "", e.span, e.message);
@@ -82,6 +96,7 @@ pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result
             return Err(report(vec![d]));
         }
     };
+    numbers::integral_floats_to_integers(&mut doc.value);
     let mut diagnostics = schema::check(&doc.value, &doc.map);
     diagnostics.extend(rules::check(&doc.value, &doc.map));
     if !diagnostics.is_empty() {

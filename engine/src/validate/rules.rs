@@ -1,10 +1,13 @@
-//! The checks a JSON Schema cannot express: unique names, approvals against approvers, the shape
-//! of ARNs and regions, and overall size. They read the raw JSON value, so they run (and report)
-//! even where the schema found other problems.
+//! The checks a JSON Schema cannot express: names that can be shown (not blank, no control
+//! characters) and are unique, approvals against approvers, the shape of ARNs and regions, and
+//! overall size. They read the raw JSON value, so they run (and report) even where the schema
+//! found other problems.
 
 use super::diagnostic::{Code, Diagnostic};
+use super::names::{self, Sameness};
 use crate::source::{SourceMap, Span};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Most stages in one plan.
@@ -16,6 +19,7 @@ pub const MAX_STEPS: usize = 100_000;
 
 pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
     let mut c = Checker { root, map, out: Vec::new() };
+    c.name(root, "", "plan");
     if let Some(defaults) = root.get("defaults") {
         c.region(defaults, "/defaults", "region");
         c.role_arn(defaults, "/defaults", "roleArn");
@@ -31,16 +35,20 @@ pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
     if total > MAX_STEPS {
         c.push(Code::TooLarge, "/stages", format!("the plan has {total} steps; Steppy runs at most {MAX_STEPS}"), "split the release into several plans");
     }
+    for (i, stage) in stages.iter().enumerate() {
+        c.name(stage, &format!("/stages/{i}"), "stage");
+    }
     let names = stages.iter().map(|s| s.get("name").and_then(Value::as_str));
-    c.unique(names, |i| format!("/stages/{i}/name"), "stage", "stage names are unique in a plan, so that progress and history can name them");
+    c.unique_names(names, |i| format!("/stages/{i}/name"), "stage", "stage names are unique in a plan, ignoring case and Unicode normalization, so that progress and history can name them");
     for (i, stage) in stages.iter().enumerate() {
         let Some(steps) = stage.get("steps").and_then(Value::as_array) else { continue };
         if steps.len() > MAX_STEPS_PER_STAGE {
             c.push(Code::TooLarge, &format!("/stages/{i}/steps"), format!("this stage has {} steps; a stage holds at most {MAX_STEPS_PER_STAGE}", steps.len()), "spread the steps over several stages");
         }
         let names = steps.iter().map(|s| s.get("name").and_then(Value::as_str));
-        c.unique(names, |j| format!("/stages/{i}/steps/{j}/name"), "step", "step names are unique within their stage (the same name may appear in another stage)");
+        c.unique_names(names, |j| format!("/stages/{i}/steps/{j}/name"), "step", "step names are unique within their stage, ignoring case and Unicode normalization (the same name may appear in another stage)");
         for (j, step) in steps.iter().enumerate() {
+            c.name(step, &format!("/stages/{i}/steps/{j}"), "step");
             c.step(step, &format!("/stages/{i}/steps/{j}"));
         }
     }
@@ -63,6 +71,19 @@ impl Checker<'_> {
         self.out.push(d);
     }
 
+    /// The `name` of `object` (at `at`) must be something a person can read on one line: not
+    /// only whitespace (an empty one is the schema's to report), no control characters.
+    fn name(&mut self, object: &Value, at: &str, what: &str) {
+        let Some(name) = object.get("name").and_then(Value::as_str) else { return };
+        let pointer = format!("{at}/name");
+        if !name.is_empty() && name.trim().is_empty() {
+            self.push(Code::InvalidValue, &pointer, format!("the {what} name is only whitespace"), "write a name people can read: it appears in progress, history and notifications");
+        } else if let Some(c) = name.chars().find(|&c| crate::text::needs_escape(c)) {
+            let message = format!("the {what} name contains the control character U+{:04X}", c as u32);
+            self.push(Code::InvalidValue, &pointer, message, "names are shown on one line in progress, history and notifications: remove line breaks, tabs and other control characters");
+        }
+    }
+
     /// Reports each name that an earlier item already used; `pointer(i)` names item `i`.
     fn unique<'v>(&mut self, names: impl Iterator<Item = Option<&'v str>>, pointer: impl Fn(usize) -> String, what: &str, help: &str) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -80,14 +101,37 @@ impl Checker<'_> {
         }
     }
 
+    /// Like [`Checker::unique`] for stage and step names, which must also differ by more than
+    /// case or Unicode normalization (`"Deploy"` and `"deploy"`, a composed `"é"` and `"e"` with
+    /// a combining accent): people cannot tell such names apart in progress and history.
+    fn unique_names<'v>(&mut self, names: impl Iterator<Item = Option<&'v str>>, pointer: impl Fn(usize) -> String, what: &str, help: &str) {
+        let mut seen: HashMap<Cow<'v, str>, (usize, &'v str)> = HashMap::new();
+        for (i, name) in names.enumerate() {
+            let Some(name) = name else { continue };
+            let key = names::folded(name);
+            match seen.get(&key) {
+                Some(&(first, first_name)) => {
+                    let message = match names::sameness(first_name, name) {
+                        Sameness::Identical => format!("{what} name \"{name}\" is already used at {}", pointer(first)),
+                        how => format!("{what} name \"{name}\" differs from \"{first_name}\" at {} only by {}", pointer(first), how.describe()),
+                    };
+                    self.push(Code::DuplicateName, &pointer(i), message, help);
+                }
+                None => {
+                    seen.insert(key, (i, name));
+                }
+            }
+        }
+    }
+
     fn step(&mut self, step: &Value, at: &str) {
         self.region(step, at, "region");
         self.role_arn(step, at, "roleArn");
         self.topic_arn(step, at, "topicArn");
-        if let Some(subject) = step.get("subject").and_then(Value::as_str) {
-            if subject.chars().any(char::is_control) || !subject.is_ascii() {
-                self.push(Code::InvalidValue, &format!("{at}/subject"), "an email subject must be one line of ASCII text".into(), "remove line breaks, tabs and non-ASCII characters (SNS refuses them)");
-            }
+        if let Some(subject) = step.get("subject").and_then(Value::as_str)
+            && (subject.chars().any(char::is_control) || !subject.is_ascii())
+        {
+            self.push(Code::InvalidValue, &format!("{at}/subject"), "an email subject must be one line of ASCII text".into(), "remove line breaks, tabs and non-ASCII characters (SNS refuses them)");
         }
         let step_type = step.get("type").and_then(Value::as_str).unwrap_or("");
         match step_type {

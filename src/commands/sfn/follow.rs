@@ -24,6 +24,8 @@ impl Default for Printer {
 impl Printer {
     pub fn line(&self, text: &str) {
         let t = self.started.elapsed().as_secs_f64();
+        // Names and reasons come from the definition and the history: escaped here.
+        let text = steppy_engine::text::printable(text);
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "[{t:7.1}s] {text}");
         let _ = out.flush();
@@ -105,7 +107,7 @@ pub async fn follow(sfn: &StepFunctions, arn: &str, name: &str, replay: &mut Rep
             }
             Err(e) if e.is_retryable() && failures < 20 => {
                 failures += 1;
-                eprintln!("steppy: reading the history of {name} failed ({e}); trying again");
+                crate::terminal::say_err!("steppy: reading the history of {name} failed ({e}); trying again");
             }
             Err(e) => return Err(e),
         }

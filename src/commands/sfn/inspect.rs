@@ -5,6 +5,7 @@
 use super::super::inspect::print_json;
 use super::super::setup;
 use crate::cli::OutputFormat;
+use crate::terminal::say;
 use serde_json::json;
 use std::process::ExitCode;
 use steppy_engine::asl::outline::Outline;
@@ -51,25 +52,25 @@ pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitC
             "steps": steps,
         }));
     }
-    println!("execution {}  {} ({})", info.name, replay.status.as_str(), info.status);
-    println!("arn        {}", info.arn);
+    say!("execution {}  {} ({})", info.name, replay.status.as_str(), info.status);
+    say!("arn        {}", info.arn);
     if let Some(comment) = definition.get("Comment").and_then(|c| c.as_str()) {
-        println!("plan       {comment}");
+        say!("plan       {comment}");
     }
-    println!("started    {}", when(info.start_ms));
+    say!("started    {}", when(info.start_ms));
     if let Some(reason) = replay.reason.as_ref().or(info.cause.as_ref()) {
-        println!("reason     {reason}");
+        say!("reason     {reason}");
     }
     let stages = replay.outline.stages.len();
     for (i, stage) in replay.outline.stages.iter().enumerate() {
-        println!("stage {}/{stages} \"{}\"", i + 1, stage.name);
+        say!("stage {}/{stages} \"{}\"", i + 1, stage.name);
         for (k, step) in stage.steps.iter().enumerate() {
             let state = replay.steps[i][k];
-            println!("  {:<10} {:<12} {}", state.as_str(), step.kind, step.name);
+            say!("  {:<10} {:<12} {}", state.as_str(), step.kind, step.name);
         }
     }
     if stages == 0 {
-        println!("(not a Steppy state machine: `steppy history {arn}` shows its events)");
+        say!("(not a Steppy state machine: `steppy history {arn}` shows its events)");
     }
     ExitCode::SUCCESS
 }
@@ -93,7 +94,7 @@ pub fn history(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> Exit
             (Some(err), None) => err.clone(),
             _ => String::new(),
         };
-        println!("{:>6}  {}  {:<28} {}  {}", e.id, when(e.at_ms), e.kind, e.state.as_deref().unwrap_or("-"), detail);
+        say!("{:>6}  {}  {:<28} {}  {}", e.id, when(e.at_ms), e.kind, e.state.as_deref().unwrap_or("-"), detail);
     }
     ExitCode::SUCCESS
 }

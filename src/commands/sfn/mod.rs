@@ -29,7 +29,7 @@ pub fn load(plan_path: &Path) -> Result<Plan, ExitCode> {
     match super::plan_source::load(plan_path) {
         Ok(p) => Ok(p),
         Err(e @ LoadError::Io { .. }) => Err(setup::fail(2, &e.to_string())),
-        Err(e) => Err(setup::fail(1, &format!("the plan is not valid:\n{e}"))),
+        Err(e) => Err(setup::fail_invalid_plan(&e)),
     }
 }
 
@@ -41,7 +41,7 @@ pub fn compiled(plan: &Plan, plan_path: &Path, aws: &AwsArgs, sfn: &SfnArgs, pub
     let options = Options { topic_arn: aws.topic_arn.clone(), public_url: public_url.to_string(), pipeline_poll_seconds: sfn.pipeline_poll_seconds };
     let compiled = compile(plan, &options).map_err(|e| setup::fail(1, &format!("cannot compile {}: {e}", plan_path.display())))?;
     for w in &compiled.warnings {
-        eprintln!("steppy: warning: {w}");
+        crate::terminal::say_err!("steppy: warning: {w}");
     }
     Ok(compiled)
 }

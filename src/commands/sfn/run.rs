@@ -20,7 +20,7 @@ use steppy_engine::asl::outline::Outline;
 use steppy_engine::asl::replay::{Replay, RunStatus};
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::fault;
-use steppy_engine::store::Store;
+use steppy_engine::store::{OpenMode, Store};
 use steppy_executors::aws::sfn::StepFunctions;
 
 /// What `run --engine sfn` was asked.
@@ -41,7 +41,7 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
         Ok(p) => p,
         Err(code) => return code,
     };
-    let (store, _) = match setup::open(db) {
+    let (store, _) = match setup::open(db, OpenMode::Create) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -60,7 +60,7 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
                     let state = web::with_task_tokens(w.state).await;
                     tokio::spawn(crate::http::serve(w.listener, state, std::future::pending()));
                 }
-                Err(why) => eprintln!("steppy: approval pages are not available: {why}"),
+                Err(why) => crate::terminal::say_err!("steppy: approval pages are not available: {why}"),
             }
         }
         let compiled = match super::compiled(&plan, plan_path, aws, sfn_args, &public_url) {
