@@ -20,29 +20,19 @@ use std::time::{Duration, Instant};
 use support::*;
 
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 #[test]
 fn serve_runs_submitted_executions_and_reports_them_over_http() {
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let mut server = sb
         .steppy(&["serve", "--listen", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("serve");
+    support::wait_until_serving(&addr);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while get(&addr, "/healthz").map(|(c, _)| c) != Some(200) {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [
         { "type": "Wait", "name": "w", "seconds": 1 },
         { "type": "Notify", "name": "n", "message": "from serve" }
@@ -82,13 +72,10 @@ fn serve_runs_submitted_executions_and_reports_them_over_http() {
 #[test]
 fn sigterm_stops_serve_cleanly_and_resume_finishes_its_execution() {
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let mut server = sb.steppy(&["serve", "--listen", &addr]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("serve");
+    support::wait_until_serving(&addr);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while get(&addr, "/healthz").map(|(c, _)| c) != Some(200) {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [{ "type": "Wait", "name": "long", "seconds": 3 }] } ] }));
     let (status, out, err) = sb.output(&["submit", plan.to_str().expect("utf-8")]);
     assert!(status.success(), "{err}");
@@ -342,18 +329,14 @@ async fn submit_then_serve_starts_each_build_once() {
 fn the_access_log_never_shows_a_token_however_the_path_is_spelled() {
     use std::io::Read;
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let mut server = sb
         .steppy(&["serve", "--listen", &addr, "--access-log"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(&addr, "/healthz").map(|(c, _)| c) != Some(200) {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_until_serving(&addr);
     let secret = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde";
     let token = format!("stp_{secret}");
     let paths = [
@@ -386,7 +369,7 @@ fn the_access_log_never_shows_a_token_however_the_path_is_spelled() {
 #[test]
 fn readyz_reports_the_engine_of_serve() {
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let mut server = sb.steppy(&["serve", "--listen", &addr]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("serve");
     let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {

@@ -16,9 +16,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{count_events, get, start_intents, Sandbox};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 fn submit(db: &Path, plan_dir: &Path, plan: &Value) -> String {
     let path = plan_dir.join("plan.json");
@@ -34,19 +31,33 @@ fn steppy(db: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn serve(db: &Path, addr: &str, log: &Path) -> Child {
+/// A `steppy serve` that is killed when the test ends, passing or not (a tmpfs it holds open
+/// could not be unmounted otherwise).
+struct Server(Child);
+
+impl Server {
+    fn try_wait(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.0.try_wait()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(db: &Path, addr: &str, log: &Path) -> Server {
     let log = std::fs::File::create(log).expect("log file");
     let child = steppy(db, &["serve", "--listen", addr])
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
         .expect("spawn serve");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(addr, "/healthz").map(|(c, _)| c) != Some(200) {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+    let server = Server(child);
+    support::wait_until_serving(addr);
+    server
 }
 
 fn state(db: &Path, id: &str) -> Value {
@@ -87,7 +98,7 @@ fn a_write_lock_held_by_another_process_is_waited_out() {
         { "name": "soak", "steps": [ { "type": "Wait", "name": "w", "seconds": 2 } ] },
         { "name": "tell", "steps": [ { "type": "Notify", "name": "n", "message": "done" } ] }
     ] }));
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let log = sb.dir.path().join("serve.log");
     let mut server = serve(&db, &addr, &log);
     // What `sqlite3 steppy.db` + `BEGIN IMMEDIATE` + a long pause does: hold the write lock for
@@ -103,8 +114,7 @@ fn a_write_lock_held_by_another_process_is_waited_out() {
     }
     other.execute_batch("ROLLBACK").expect("release");
     wait_for_state(&db, &id, "SUCCEEDED", 30);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let log = std::fs::read_to_string(&log).expect("log");
     assert!(log.contains("is locked by another process"), "serve says why nothing moves:\n{log}");
     assert_each_step_started_once(&db, &id);
@@ -142,7 +152,7 @@ fn a_disk_that_fills_during_a_wait_and_is_freed_again_is_waited_out() {
         { "name": "soak", "steps": [ { "type": "Wait", "name": "w", "seconds": 2 } ] },
         { "name": "tell", "steps": [ { "type": "Notify", "name": "n", "message": "done" } ] }
     ] }));
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let log = plans.path().join("serve.log");
     let mut server = serve(&db, &addr, &log);
     // Fill the disk to the last byte while the Wait runs.
@@ -165,8 +175,7 @@ fn a_disk_that_fills_during_a_wait_and_is_freed_again_is_waited_out() {
     assert_ne!(state(&db, &id)["execution"]["state"], "FAILED");
     std::fs::remove_file(&filler).expect("free the disk");
     wait_for_state(&db, &id, "SUCCEEDED", 30);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     let log = std::fs::read_to_string(&log).expect("log");
     assert!(log.contains("is full") || log.contains("could not be read or written"), "serve says why nothing moves:\n{log}");
     assert_each_step_started_once(&db, &id);
@@ -180,14 +189,27 @@ fn serve_exits_2_at_once_when_its_engine_stops_for_good() {
         { "name": "first", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] },
         { "name": "second", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] }
     ] }));
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let started = Instant::now();
-    let out = steppy(&db, &["serve", "--listen", &addr])
+    let mut child = steppy(&db, &["serve", "--listen", &addr])
         .env("STEPPY_FAULT", "stop-engine-after:stage-end:first")
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("serve");
-    assert!(started.elapsed() < Duration::from_secs(15), "serve stayed up after its engine stopped");
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll serve") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve stayed up after its engine stopped");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("read stderr");
+    assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("the engine stopped: stopped by fault injection"), "{err}");
 }

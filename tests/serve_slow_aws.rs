@@ -20,9 +20,6 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use support::{get, Sandbox};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 /// `steppy serve` on `addr`, talking to the AWS API at `endpoint`, its stdout lines sent to
 /// the returned channel.
@@ -39,11 +36,7 @@ fn serve(sb: &Sandbox, addr: &str, endpoint: &str, topic: &str) -> (Child, mpsc:
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while get(addr, "/healthz").map(|(c, _)| c) != Some(200) {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_until_serving(addr);
     (child, rx)
 }
 
@@ -107,14 +100,16 @@ fn a_silent_sns_holds_only_its_approval_never_the_engine_or_the_http_service() {
     let sb = Sandbox::new();
     let id = submit(&sb, &json!({ "stages": [ { "name": "s", "steps": [
         { "type": "Human", "name": "sign-off", "message": "go?" },
+        { "type": "Human", "name": "security", "message": "go?" },
         { "type": "Wait", "name": "soak", "seconds": 2 }
     ] } ] }));
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     let endpoint = format!("http://127.0.0.1:{}", silent.port);
     let started = Instant::now();
     let (mut server, rx) = serve(&sb, &addr, &endpoint, "arn:aws:sns:us-east-1:123456789012:silent");
-    // While the publish hangs, the service answers at once and the Wait ends on time (before
-    // the fix, each hanging publish held one of serve's two runtime threads for 60 s).
+    // While the publishes hang, the service answers at once and the Wait ends on time (before
+    // the fix, each hanging publish held one of serve's two runtime threads for 60 s: two
+    // approvals froze the whole process).
     let mut slowest = Duration::ZERO;
     let soaked = loop {
         let asked = Instant::now();
@@ -146,11 +141,11 @@ async fn an_approval_mail_that_failed_is_sent_after_a_restart_with_a_link_that_w
     let id = submit(&sb, &json!({ "stages": [ { "name": "s", "steps": [
         { "type": "Human", "name": "sign-off", "message": "ship it?" }
     ] } ] }));
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = format!("127.0.0.1:{}", support::loopback_port());
     // First SNS refuses every connection: the publish fails.
-    let refused = format!("http://127.0.0.1:{}", free_port());
+    let refused = format!("http://127.0.0.1:{}", support::loopback_port());
     let (mut server, rx) = serve(&sb, &addr, &refused, &topic);
-    let line = wait_line(&rx, "could not send the approval request", 60);
+    let line = wait_line(&rx, "could not publish the approval request", 60);
     assert!(!line.contains("stp_"), "no token in serve's output: {line}");
     let _ = server.kill();
     let _ = server.wait();

@@ -228,3 +228,24 @@ impl Registry {
         self.executors.get(type_name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_and_disk_exhaustion_are_the_machinerys_fault_not_the_steps() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOSPC, libc::EDQUOT, libc::EIO] {
+            let e = ExecError::io("outbox", &std::io::Error::from_raw_os_error(errno));
+            assert!(e.is_machinery(), "{errno}: {e}");
+            assert!(e.message.starts_with("outbox: "), "{e}");
+        }
+        for errno in [libc::ENOENT, libc::EACCES, libc::EISDIR] {
+            let e = ExecError::io("outbox", &std::io::Error::from_raw_os_error(errno));
+            assert_eq!(e.kind, ErrorKind::Attempt, "{errno}: {e}");
+        }
+        let store = crate::store::StoreError::Full("/var/lib/steppy/steppy.db".into());
+        assert!(ExecError::from(store).is_machinery());
+        assert!(!ExecError::new("StartBuild refused").is_machinery());
+    }
+}

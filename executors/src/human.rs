@@ -150,7 +150,7 @@ impl HumanExecutor {
                         u.next_try_ms = now + wait;
                     }
                     let line = format!(
-                        "could not send the approval request: {e} (trying again in {} s; it counts as delivered only once sent)",
+                        "could not publish the approval request: {e} (trying again in {} s; it counts as delivered only once sent)",
                         wait / 1000
                     );
                     ctx.notices.notice(exec, step, &line);

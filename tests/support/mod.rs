@@ -186,6 +186,15 @@ pub fn loopback_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// Waits (up to 20 s) until a `steppy serve` on `addr` answers `/healthz`.
+pub fn wait_until_serving(addr: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while get(addr, "/healthz").map(|(c, _)| c) != Some(200) {
+        assert!(std::time::Instant::now() < deadline, "serve on {addr} did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// What following an approval link the way a person does gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Followed {
