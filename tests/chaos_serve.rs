@@ -483,11 +483,10 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                 }
                 "Wait" => {
                     let ended = here.iter().find(|e| e.kind == "StepSucceeded").map(|e| e.at_ms);
-                    if let Some(end) = ended {
-                        if end < intent.at_ms + WAIT_SECONDS * 1000 {
+                    if let Some(end) = ended
+                        && end < intent.at_ms + WAIT_SECONDS * 1000 {
                             bad.push(format!("{what}: ended {} ms after its intent, before its {WAIT_SECONDS}s deadline", end - intent.at_ms));
                         }
-                    }
                 }
                 "Human" => {
                     let requested = here.iter().filter(|e| e.kind == "ApprovalRequested").count();
@@ -569,11 +568,10 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                         if status != Some(200) {
                             bad.push(format!("{what}: the link mailed last (in {}) answers {status:?}, expected 200", describe_life(lives, life_of(last.published_ms))));
                         }
-                        if let Some((_, l)) = issued.last() {
-                            if life_of(last.published_ms) != *l {
+                        if let Some((_, l)) = issued.last()
+                            && life_of(last.published_ms) != *l {
                                 bad.push(format!("{what}: the last token (issued in {}) was never mailed", describe_life(lives, *l)));
                             }
-                        }
                     } else {
                         bad.push(format!("{what}: no approval mail"));
                     }

@@ -145,11 +145,10 @@ fn form(html: &str) -> Option<(String, Vec<(String, String)>)> {
     while let Some(i) = rest.find("<input") {
         let j = rest[i..].find('>').map(|j| i + j).unwrap_or(rest.len());
         let tag = &rest[i..j];
-        if attr(tag, "type").as_deref() == Some("hidden") {
-            if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
+        if attr(tag, "type").as_deref() == Some("hidden")
+            && let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
                 hidden.push((n, v));
             }
-        }
         rest = &rest[j..];
     }
     Some((action, hidden))

@@ -36,11 +36,10 @@ impl NotifyExecutor {
         for line in BufReader::new(file).lines() {
             let line = line?;
             // A line cut short by a crash is not valid JSON and does not count as sent.
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v.get("key").and_then(|k| k.as_str()) == Some(key) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && v.get("key").and_then(|k| k.as_str()) == Some(key) {
                     return Ok(true);
                 }
-            }
         }
         Ok(false)
     }

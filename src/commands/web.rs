@@ -53,14 +53,13 @@ fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
 /// their token are reported (they go out when someone posts the link again).
 pub async fn with_task_tokens(state: AppState) -> AppState {
     let state = state.with_task_tokens(Arc::new(LazySfn::default()));
-    if let Ok(report) = resend_pending(&state).await {
-        if report.need_link > 0 {
+    if let Ok(report) = resend_pending(&state).await
+        && report.need_link > 0 {
             eprintln!(
                 "steppy: {} Step Functions decision(s) were recorded but not delivered before a restart; they are sent when someone opens the link and confirms again",
                 report.need_link
             );
         }
-    }
     tokio::spawn(resend_loop(state.clone(), Duration::from_secs(30)));
     state
 }

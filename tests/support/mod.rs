@@ -260,11 +260,10 @@ pub fn approval_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
     while let Some(i) = rest.find("<input") {
         let j = rest[i..].find('>').map(|j| i + j).unwrap_or(rest.len());
         let tag = &rest[i..j];
-        if html_attr(tag, "type").as_deref() == Some("hidden") {
-            if let (Some(n), Some(v)) = (html_attr(tag, "name"), html_attr(tag, "value")) {
+        if html_attr(tag, "type").as_deref() == Some("hidden")
+            && let (Some(n), Some(v)) = (html_attr(tag, "name"), html_attr(tag, "value")) {
                 hidden.push((n, v));
             }
-        }
         rest = &rest[j..];
     }
     Some((action, hidden))

@@ -50,7 +50,7 @@ pub(super) fn backoff(failures: u32, cap: Duration) -> Duration {
 
 /// True for the failures worth a log line: the first, then every 20th.
 fn worth_a_line(failures: u32) -> bool {
-    failures == 1 || failures % 20 == 0
+    failures == 1 || failures.is_multiple_of(20)
 }
 
 /// An attempt that Steppy's own machinery failed (see [`crate::executor::ErrorKind`]).
@@ -359,14 +359,13 @@ impl Driver {
         for change in &batch.changes {
             if let Some(live) = self.live.get(&change.execution_id) {
                 self.engine.observer.committed(&live.plan, change);
-                if change.kind == EventType::StageEnded {
-                    if let Some(stage) = change.stage.and_then(|s| live.plan.stages.get(s)) {
+                if change.kind == EventType::StageEnded
+                    && let Some(stage) = change.stage.and_then(|s| live.plan.stages.get(s)) {
                         fault::hit("stage-end", &stage.name);
                         if fault::stops_engine("stage-end", &stage.name) {
                             return Err(EngineError::Injected);
                         }
                     }
-                }
             }
         }
         for action in actions {

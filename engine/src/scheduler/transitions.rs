@@ -298,7 +298,7 @@ impl Driver {
                 held.failures += 1;
                 held.waiting = true;
                 let after = backoff(held.failures, std::time::Duration::from_secs(30));
-                if held.failures == 1 || held.failures % 10 == 0 {
+                if held.failures == 1 || held.failures.is_multiple_of(10) {
                     let line = format!(
                         "Steppy could not do its own part ({e}); the step has not failed and runs again in {} ms",
                         after.as_millis()

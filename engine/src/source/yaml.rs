@@ -231,11 +231,10 @@ fn count_nodes(value: &Value) -> usize {
 /// Resolves a scalar with the YAML 1.2 core schema: quoted and block scalars are text; plain
 /// ones may be null, a boolean, an integer or a float.
 fn resolve(text: &str, style: TScalarStyle, tag: Option<&Tag>, at: usize) -> Result<Value, SyntaxError> {
-    if let Some(tag) = tag {
-        if tag.handle == "!!" && tag.suffix == "str" {
+    if let Some(tag) = tag
+        && tag.handle == "!!" && tag.suffix == "str" {
             return Ok(Value::String(text.to_owned()));
         }
-    }
     if style != TScalarStyle::Plain {
         return Ok(Value::String(text.to_owned()));
     }
