@@ -52,13 +52,11 @@ pub fn stops_engine(point: &str, name: &str) -> bool {
 
 /// Kills the process with SIGKILL if the configured fault is `point` for `name`.
 pub fn hit(point: &str, name: &str) {
-    {
-        if matches(Kind::Kill, point, name) {
-            eprintln!("steppy: fault injection: SIGKILL at {point}:{name}");
-            // SAFETY: sends a signal to ourselves; the process ends here.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
+    if matches(Kind::Kill, point, name) {
+        eprintln!("steppy: fault injection: SIGKILL at {point}:{name}");
+        // SAFETY: sends a signal to ourselves; the process ends here.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
 }

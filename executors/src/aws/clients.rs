@@ -108,18 +108,6 @@ impl Aws {
         crate::human::approval_links(served.as_deref().unwrap_or(&self.settings.public_url), token)
     }
 
-    /// A copy sharing the settings, base configuration and fixed clients but none of the
-    /// caches: for a thread with its own runtime (connections and credential refreshes then
-    /// live on that runtime).
-    pub async fn detached(&self) -> Aws {
-        let base = self.base().await.clone();
-        let copy = Aws::make(self.settings.clone(), OnceCell::new_with(Some(base)), self.fixed.clone());
-        if let Some(url) = self.served_at.lock().ok().and_then(|u| u.clone()) {
-            copy.set_served_at(&url);
-        }
-        copy
-    }
-
     /// The base configuration, loading it from the environment the first time.
     pub async fn base(&self) -> &SdkConfig {
         self.base
