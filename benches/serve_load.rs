@@ -149,10 +149,10 @@ fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&str>, body: 
     let mut head: Option<(usize, u16, Option<usize>)> = None;
     // Bounded by IO_TIMEOUT per read and by the response's end (Content-Length or EOF).
     loop {
-        if let Some((end, status, Some(len))) = head {
-            if buf.len() >= end + len {
-                return Ok((status, buf[end..end + len].to_vec()));
-            }
+        if let Some((end, status, Some(len))) = head
+            && buf.len() >= end + len
+        {
+            return Ok((status, buf[end..end + len].to_vec()));
         }
         let got = s.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
         if got == 0 {
@@ -162,20 +162,20 @@ fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&str>, body: 
             };
         }
         buf.extend_from_slice(&chunk[..got]);
-        if head.is_none() {
-            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let text = String::from_utf8_lossy(&buf[..pos]).to_string();
-                let status = text
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| format!("bad status line: {:?}", text.lines().next()))?;
-                let len = text.lines().find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok()).flatten()
-                });
-                head = Some((pos + 4, status, len));
-            }
+        if head.is_none()
+            && let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n")
+        {
+            let text = String::from_utf8_lossy(&buf[..pos]).to_string();
+            let status = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("bad status line: {:?}", text.lines().next()))?;
+            let len = text.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok()).flatten()
+            });
+            head = Some((pos + 4, status, len));
         }
     }
 }
@@ -255,11 +255,11 @@ fn read_stdout(out: std::process::ChildStdout, stats: Arc<Stdout>, tokens: mpsc:
         if echo {
             println!("serve| {line}");
         }
-        if let Some(url) = line.split("open to approve: ").nth(1) {
-            if let Some(token) = url.split("/approvals/").nth(1).and_then(|t| t.split('?').next()) {
-                stats.tokens.fetch_add(1, Ordering::Relaxed);
-                let _ = tokens.send(token.trim().to_string());
-            }
+        if let Some(url) = line.split("open to approve: ").nth(1)
+            && let Some(token) = url.split("/approvals/").nth(1).and_then(|t| t.split('?').next())
+        {
+            stats.tokens.fetch_add(1, Ordering::Relaxed);
+            let _ = tokens.send(token.trim().to_string());
         }
     }
 }
@@ -595,10 +595,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         }
         thread::sleep(POLL_EVERY);
     }
-    if let Err(e) = &outcome {
-        if e.is_empty() {
-            outcome = Err(format!("not all executions succeeded within {} s", bound.as_secs()));
-        }
+    if let Err(e) = &outcome
+        && e.is_empty()
+    {
+        outcome = Err(format!("not all executions succeeded within {} s", bound.as_secs()));
     }
     let polled = outcome.clone();
 
@@ -646,10 +646,11 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
             let key = e.details.get("key").and_then(|k| k.as_str()).unwrap_or("(no key)").to_string();
             *by_key.entry(key).or_default() += 1;
             *by_step.entry((e.stage.unwrap_or(usize::MAX), e.step.unwrap_or(usize::MAX))).or_default() += 1;
-            if e.stage == Some(0) && e.step == Some(1) {
-                if let Some(k) = e.details.get("key").and_then(|k| k.as_str()) {
-                    notify_keys.insert(k.to_string());
-                }
+            if e.stage == Some(0)
+                && e.step == Some(1)
+                && let Some(k) = e.details.get("key").and_then(|k| k.as_str())
+            {
+                notify_keys.insert(k.to_string());
             }
         }
         for (key, c) in by_key.iter().filter(|(_, c)| **c != 1) {
