@@ -94,6 +94,11 @@ pub enum Command {
         listen: String,
         #[command(flatten)]
         web: WebArgs,
+        /// Most HTTP connections served at once (default 1024). Never more than the open-file
+        /// limit minus 256 descriptors kept for the engine; at the cap the idlest connection is
+        /// closed to make room, and when all are busy a new one is answered 503.
+        #[arg(long, value_name = "N")]
+        max_connections: Option<std::num::NonZeroUsize>,
         /// Start every new plan object under `s3://bucket/prefix/` (once each).
         #[arg(long, value_name = "S3_URL")]
         watch: Option<String>,

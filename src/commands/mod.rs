@@ -42,9 +42,9 @@ pub fn dispatch(cli: Cli) -> ExitCode {
             Engine::Local => setup::fail(2, "the local engine has nothing to deploy: `steppy run PLAN` runs a plan here"),
         },
         Command::Submit { plan, started_by } => run::run(cli.db, &plan, run::RunOptions { detach: true, started_by, listen: None, web: None }),
-        Command::Serve { listen, mut web, watch } => {
+        Command::Serve { listen, mut web, max_connections, watch } => {
             web.public_url = cli.aws.public_url.clone();
-            serve::run(cli.db, &listen, &web, watch.as_deref())
+            serve::run(cli.db, &listen, &web, max_connections, watch.as_deref())
         }
         Command::Compile { plan, pipeline_poll_seconds } => compile::run(&plan, &cli.aws, pipeline_poll_seconds),
         Command::IamPolicy { plan, role, watch, engine } => iam_policy::run(&plan, role.as_deref(), watch.as_deref(), engine),

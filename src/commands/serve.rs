@@ -16,6 +16,7 @@ use super::web;
 use crate::cli::WebArgs;
 use crate::progress::{Progress, TokenDisplay};
 use crate::terminal::{say, say_err};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,9 +24,12 @@ use steppy_engine::health::Health;
 use steppy_engine::scheduler::Engine;
 use steppy_engine::store::Store;
 use steppy_executors::aws::intake::{Intake, Taken};
+use steppy_human_approval_api::ServeLimits;
 use tokio::sync::{oneshot, watch};
 
-pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str>) -> ExitCode {
+/// `max_connections`: the approval service's connection cap (`--max-connections`; default
+/// [`ServeLimits`]'s).
+pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, max_connections: Option<NonZeroUsize>, watch: Option<&str>) -> ExitCode {
     let (store, db_path) = match setup::open(db, steppy_engine::store::OpenMode::Create) {
         Ok(s) => s,
         Err(code) => return code,
@@ -67,7 +71,11 @@ pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, watch: Option<&str
         // state machines deployed by the original Steppy.
         // `/readyz` reports the engine's health (driver liveness, database writability).
         let state = web::with_task_tokens(web.state).await.with_health(health);
-        let http = crate::http::serve(web.listener, state, stopped(stop_rx));
+        let mut limits = ServeLimits::default();
+        if let Some(n) = max_connections {
+            limits.max_connections = n.get();
+        }
+        let http = crate::http::serve_with(web.listener, state, limits, stopped(stop_rx));
         tokio::pin!(http);
         tokio::pin!(done_rx);
         tokio::select! {
