@@ -84,7 +84,10 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn main() -> ExitCode {
@@ -105,13 +108,19 @@ fn main() -> ExitCode {
 /// Raises the soft `RLIMIT_NOFILE` to the hard one; returns the soft limit in force.
 #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux and macOS, i64 on some BSDs
 fn raise_nofile() -> Result<u64, String> {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `rl` is a valid, writable rlimit for the duration of the call.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return Err(format!("getrlimit: {}", std::io::Error::last_os_error()));
     }
     if rl.rlim_cur < rl.rlim_max {
-        let want = libc::rlimit { rlim_cur: rl.rlim_max, rlim_max: rl.rlim_max };
+        let want = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
         // SAFETY: `want` is a valid rlimit; setrlimit only reads it.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
             return Err(format!("setrlimit: {}", std::io::Error::last_os_error()));
@@ -128,17 +137,28 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// One HTTP/1.1 exchange on a fresh connection (`Connection: close`): the status and the body.
-fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&str>, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: &[u8],
+) -> Result<(u16, Vec<u8>), String> {
     let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
-    s.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| format!("set_read_timeout: {e}"))?;
-    s.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| format!("set_write_timeout: {e}"))?;
+    s.set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| format!("set_read_timeout: {e}"))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| format!("set_write_timeout: {e}"))?;
     let _ = s.set_nodelay(true);
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(t) = bearer {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
     if method != "GET" {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     req.push_str("\r\n");
     let mut out = req.into_bytes();
@@ -158,7 +178,10 @@ fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&str>, body: 
         if got == 0 {
             return match head {
                 Some((end, status, _)) => Ok((status, buf[end..].to_vec())),
-                None => Err(format!("connection closed before a response head ({} bytes)", buf.len())),
+                None => Err(format!(
+                    "connection closed before a response head ({} bytes)",
+                    buf.len()
+                )),
             };
         }
         buf.extend_from_slice(&chunk[..got]);
@@ -173,7 +196,10 @@ fn http(addr: SocketAddr, method: &str, path: &str, bearer: Option<&str>, body: 
                 .ok_or_else(|| format!("bad status line: {:?}", text.lines().next()))?;
             let len = text.lines().find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok()).flatten()
+                k.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())
+                    .flatten()
             });
             head = Some((pos + 4, status, len));
         }
@@ -272,7 +298,12 @@ struct Probe {
     status: u16,
 }
 
-fn probe_loop(addr: SocketAddr, start: Instant, stop: Arc<AtomicBool>, problems: Arc<Mutex<Vec<String>>>) -> Vec<Probe> {
+fn probe_loop(
+    addr: SocketAddr,
+    start: Instant,
+    stop: Arc<AtomicBool>,
+    problems: Arc<Mutex<Vec<String>>>,
+) -> Vec<Probe> {
     let mut probes = Vec::new();
     let mut next = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -280,15 +311,29 @@ fn probe_loop(addr: SocketAddr, start: Instant, stop: Arc<AtomicBool>, problems:
         let status = match http(addr, "GET", "/readyz", None, b"") {
             Ok((200, _)) => 200,
             Ok((status, body)) => {
-                note(&problems, format!("/readyz {status} at {:.1}s: {}", (sent - start).as_secs_f64(), String::from_utf8_lossy(&body)));
+                note(
+                    &problems,
+                    format!(
+                        "/readyz {status} at {:.1}s: {}",
+                        (sent - start).as_secs_f64(),
+                        String::from_utf8_lossy(&body)
+                    ),
+                );
                 status
             }
             Err(e) => {
-                note(&problems, format!("/readyz unanswered at {:.1}s: {e}", (sent - start).as_secs_f64()));
+                note(
+                    &problems,
+                    format!("/readyz unanswered at {:.1}s: {e}", (sent - start).as_secs_f64()),
+                );
                 0
             }
         };
-        probes.push(Probe { at: sent - start, took: sent.elapsed(), status });
+        probes.push(Probe {
+            at: sent - start,
+            took: sent.elapsed(),
+            status,
+        });
         next += PROBE_EVERY;
         let now = Instant::now();
         if next > now {
@@ -377,11 +422,16 @@ fn hold_idle(addr: SocketAddr, target: usize, stop: Arc<AtomicBool>, ready: mpsc
 /// for at least one such sync, so it explains much of a run's time.
 fn fsync_cost(dir: &Path) -> Result<(Duration, Duration), String> {
     let path = dir.join("fsync-probe");
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| format!("fsync probe: {e}"))?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| format!("fsync probe: {e}"))?;
     let mut took = Vec::with_capacity(200);
     for _ in 0..200 {
         let t = Instant::now();
-        f.write_all(&[b'x'; 100]).map_err(|e| format!("fsync probe write: {e}"))?;
+        f.write_all(&[b'x'; 100])
+            .map_err(|e| format!("fsync probe write: {e}"))?;
         f.sync_data().map_err(|e| format!("fsync probe sync: {e}"))?;
         took.push(t.elapsed());
     }
@@ -422,7 +472,9 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     }
     let sync_before = fsync_cost(dir.path())?;
     let port = free_port()?;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().map_err(|e| format!("address: {e}"))?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}")
+        .parse()
+        .map_err(|e| format!("address: {e}"))?;
     println!(
         "serve_load: N={n}, {idle_target} idle connections, --max-connections {max_connections}, RLIMIT_NOFILE {nofile}, database {}",
         db.display()
@@ -431,7 +483,14 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     let child = Command::new(env!("CARGO_BIN_EXE_steppy"))
         .arg("--db")
         .arg(&db)
-        .args(["serve", "--listen", &addr.to_string(), "--max-connections", &max_connections.to_string(), "--admin-token-file"])
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--max-connections",
+            &max_connections.to_string(),
+            "--admin-token-file",
+        ])
         .arg(&token_file)
         .env_remove("STEPPY_TOPIC_ARN")
         .env_remove("STEPPY_PUBLIC_URL")
@@ -459,10 +518,16 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
             break;
         }
         if let Ok(Some(status)) = serve.child.try_wait() {
-            return Err(format!("steppy serve exited ({status}) before it was ready: {}", tail(&stderr_path)));
+            return Err(format!(
+                "steppy serve exited ({status}) before it was ready: {}",
+                tail(&stderr_path)
+            ));
         }
         if Instant::now() > until {
-            return Err(format!("steppy serve was not ready within 30 s: {}", tail(&stderr_path)));
+            return Err(format!(
+                "steppy serve was not ready within 30 s: {}",
+                tail(&stderr_path)
+            ));
         }
         thread::sleep(Duration::from_millis(50));
     }
@@ -476,8 +541,13 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         let stop = stop.clone();
         thread::spawn(move || hold_idle(addr, idle_target, stop, idle_ready_tx))
     };
-    let idle_open = idle_ready_rx.recv_timeout(Duration::from_secs(60)).map_err(|_| "the idle connections did not open within 60 s")?;
-    println!("serve_load: {idle_open} idle connections open after {:.2} s", start.elapsed().as_secs_f64());
+    let idle_open = idle_ready_rx
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "the idle connections did not open within 60 s")?;
+    println!(
+        "serve_load: {idle_open} idle connections open after {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
 
     let prober = {
         let (stop, problems) = (stop.clone(), problems.clone());
@@ -490,11 +560,20 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     let decision_failures = Arc::new(AtomicUsize::new(0));
     let approvers: Vec<_> = (0..APPROVER_THREADS)
         .map(|_| {
-            let (rx, stop, decided, failures, problems) = (token_rx.clone(), stop.clone(), decided.clone(), decision_failures.clone(), problems.clone());
+            let (rx, stop, decided, failures, problems) = (
+                token_rx.clone(),
+                stop.clone(),
+                decided.clone(),
+                decision_failures.clone(),
+                problems.clone(),
+            );
             thread::spawn(move || {
                 let body = br#"{"decision":"approve","approver":"bench"}"#;
                 while !stop.load(Ordering::Relaxed) {
-                    let next = rx.lock().expect("token queue lock").recv_timeout(Duration::from_millis(100));
+                    let next = rx
+                        .lock()
+                        .expect("token queue lock")
+                        .recv_timeout(Duration::from_millis(100));
                     let token = match next {
                         Ok(t) => t,
                         Err(mpsc::RecvTimeoutError::Timeout) => continue,
@@ -506,7 +585,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
                         }
                         Ok((status, body)) => {
                             failures.fetch_add(1, Ordering::Relaxed);
-                            note(&problems, format!("decision {status}: {}", String::from_utf8_lossy(&body)));
+                            note(
+                                &problems,
+                                format!("decision {status}: {}", String::from_utf8_lossy(&body)),
+                            );
                         }
                         Err(e) => {
                             failures.fetch_add(1, Ordering::Relaxed);
@@ -528,9 +610,16 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
                 for i in (t..n).step_by(CLIENT_THREADS) {
                     let (status, body) = http(addr, "POST", "/api/executions", Some(ADMIN_TOKEN), &plan(i))?;
                     if status != 201 {
-                        return Err(format!("POST /api/executions {status}: {}", String::from_utf8_lossy(&body)));
+                        return Err(format!(
+                            "POST /api/executions {status}: {}",
+                            String::from_utf8_lossy(&body)
+                        ));
                     }
-                    let id = json(&body)?.get("id").and_then(|v| v.as_str()).map(str::to_string).ok_or("no id in the answer")?;
+                    let id = json(&body)?
+                        .get("id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                        .ok_or("no id in the answer")?;
                     ids.push(id);
                 }
                 Ok(ids)
@@ -542,7 +631,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         ids.extend(s.join().map_err(|_| "a submitter panicked")??);
     }
     let submitted_in = submit_start.elapsed();
-    println!("serve_load: {n} executions submitted in {:.2} s", submitted_in.as_secs_f64());
+    println!(
+        "serve_load: {n} executions submitted in {:.2} s",
+        submitted_in.as_secs_f64()
+    );
 
     // Wait for every execution to succeed.
     let ours: HashSet<&str> = ids.iter().map(String::as_str).collect();
@@ -560,17 +652,29 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
                 let mut by_state: BTreeMap<String, usize> = BTreeMap::new();
                 let mut bad = Vec::new();
                 for e in v.get("executions").and_then(|e| e.as_array()).into_iter().flatten() {
-                    let (Some(id), Some(state)) = (e.get("id").and_then(|x| x.as_str()), e.get("state").and_then(|x| x.as_str())) else { continue };
+                    let (Some(id), Some(state)) = (
+                        e.get("id").and_then(|x| x.as_str()),
+                        e.get("state").and_then(|x| x.as_str()),
+                    ) else {
+                        continue;
+                    };
                     if !ours.contains(id) {
                         continue;
                     }
                     *by_state.entry(state.to_string()).or_default() += 1;
                     if state == "FAILED" || state == "ABORTED" {
-                        bad.push(format!("{id} {state}: {}", e.get("reason").and_then(|r| r.as_str()).unwrap_or("")));
+                        bad.push(format!(
+                            "{id} {state}: {}",
+                            e.get("reason").and_then(|r| r.as_str()).unwrap_or("")
+                        ));
                     }
                 }
                 if !bad.is_empty() {
-                    outcome = Err(format!("{} execution(s) did not succeed: {}", bad.len(), bad.iter().take(5).cloned().collect::<Vec<_>>().join("; ")));
+                    outcome = Err(format!(
+                        "{} execution(s) did not succeed: {}",
+                        bad.len(),
+                        bad.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+                    ));
                     break;
                 }
                 if by_state.get("SUCCEEDED") == Some(&n) {
@@ -590,7 +694,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
             Err(e) => note(&problems, format!("poll: {e}")),
         }
         if let Ok(Some(status)) = serve.child.try_wait() {
-            outcome = Err(format!("steppy serve exited ({status}) during the run: {}", tail(&stderr_path)));
+            outcome = Err(format!(
+                "steppy serve exited ({status}) during the run: {}",
+                tail(&stderr_path)
+            ));
             break;
         }
         thread::sleep(POLL_EVERY);
@@ -618,7 +725,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     }
     match exit {
         Some(status) if status.success() => {}
-        Some(status) => violations.push(format!("steppy serve ended with {status} after SIGTERM: {}", tail(&stderr_path))),
+        Some(status) => violations.push(format!(
+            "steppy serve ended with {status} after SIGTERM: {}",
+            tail(&stderr_path)
+        )),
         None => violations.push("steppy serve did not end within 20 s of SIGTERM (killed)".into()),
     }
 
@@ -634,7 +744,13 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     for id in &ids {
         let history = store.history(id).map_err(|e| format!("history of {id}: {e}"))?;
         let count = |k: EventType| history.iter().filter(|e| e.kind == k).count();
-        for (kind, want) in [(EventType::ExecutionStarted, 1), (EventType::ExecutionResumed, 0), (EventType::ApprovalRequested, 1), (EventType::ApprovalTokenRotated, 0), (EventType::ExecutionSucceeded, 1)] {
+        for (kind, want) in [
+            (EventType::ExecutionStarted, 1),
+            (EventType::ExecutionResumed, 0),
+            (EventType::ApprovalRequested, 1),
+            (EventType::ApprovalTokenRotated, 0),
+            (EventType::ExecutionSucceeded, 1),
+        ] {
             let got = count(kind);
             if got != want {
                 violations.push(format!("{id}: {got} {} (want {want})", kind.as_str()));
@@ -643,9 +759,16 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         let mut by_key: HashMap<String, usize> = HashMap::new();
         let mut by_step: HashMap<(usize, usize), usize> = HashMap::new();
         for e in history.iter().filter(|e| e.kind == EventType::StepStarted) {
-            let key = e.details.get("key").and_then(|k| k.as_str()).unwrap_or("(no key)").to_string();
+            let key = e
+                .details
+                .get("key")
+                .and_then(|k| k.as_str())
+                .unwrap_or("(no key)")
+                .to_string();
             *by_key.entry(key).or_default() += 1;
-            *by_step.entry((e.stage.unwrap_or(usize::MAX), e.step.unwrap_or(usize::MAX))).or_default() += 1;
+            *by_step
+                .entry((e.stage.unwrap_or(usize::MAX), e.step.unwrap_or(usize::MAX)))
+                .or_default() += 1;
             if e.stage == Some(0)
                 && e.step == Some(1)
                 && let Some(k) = e.details.get("key").and_then(|k| k.as_str())
@@ -663,11 +786,17 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
             }
         }
         if by_step.len() != 3 {
-            violations.push(format!("{id}: StepStarted for {} distinct steps (want 3)", by_step.len()));
+            violations.push(format!(
+                "{id}: StepStarted for {} distinct steps (want 3)",
+                by_step.len()
+            ));
         }
         let at = |k: EventType| history.iter().find(|e| e.kind == k).map(|e| e.at_ms);
         for (i, (_, kind, stage)) in MILESTONES.iter().enumerate() {
-            if let Some(e) = history.iter().find(|e| e.kind == *kind && (stage.is_none() || e.stage == *stage)) {
+            if let Some(e) = history
+                .iter()
+                .find(|e| e.kind == *kind && (stage.is_none() || e.stage == *stage))
+            {
                 milestones[i].push(e.at_ms - first_submit_ms);
             }
         }
@@ -682,7 +811,11 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     let text = std::fs::read_to_string(&outbox).map_err(|e| format!("read {}: {e}", outbox.display()))?;
     let mut lines_by_key: HashMap<String, usize> = HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let key = json(line.as_bytes())?.get("key").and_then(|k| k.as_str()).unwrap_or("(no key)").to_string();
+        let key = json(line.as_bytes())?
+            .get("key")
+            .and_then(|k| k.as_str())
+            .unwrap_or("(no key)")
+            .to_string();
         *lines_by_key.entry(key).or_default() += 1;
     }
     for key in &notify_keys {
@@ -692,7 +825,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
             None => violations.push(format!("outbox: no line for {key}")),
         }
     }
-    let foreign = lines_by_key.keys().filter(|k| !notify_keys.contains(*k) && !k.starts_with("earlier/")).count();
+    let foreign = lines_by_key
+        .keys()
+        .filter(|k| !notify_keys.contains(*k) && !k.starts_with("earlier/"))
+        .count();
     if foreign > 0 {
         violations.push(format!("outbox: {foreign} key(s) of no Notify step started"));
     }
@@ -725,7 +861,11 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     let stderr_text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     println!();
     println!("serve_load summary (N = {n})");
-    println!("  executions      {n} submitted in {:.2} s; all succeeded: {}", submitted_in.as_secs_f64(), polled.is_ok());
+    println!(
+        "  executions      {n} submitted in {:.2} s; all succeeded: {}",
+        submitted_in.as_secs_f64(),
+        polled.is_ok()
+    );
     println!(
         "  wall time       {:.2} s from the first submit to the last ExecutionSucceeded ({:.1} executions/s); seen by polling after {:.2} s",
         wall.as_secs_f64(),
@@ -742,8 +882,22 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
     for (i, (name, _, _)) in MILESTONES.iter().enumerate() {
         let mut t = milestones[i].clone();
         t.sort();
-        let pick = |p: f64| t.get(((t.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(-1);
-        println!("                    {name:<28} {:>6} / {:>6} / {:>6}{}", pick(0.0), pick(0.5), pick(1.0), if t.len() == n { String::new() } else { format!(" ({} seen)", t.len()) });
+        let pick = |p: f64| {
+            t.get(((t.len().max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or(-1)
+        };
+        println!(
+            "                    {name:<28} {:>6} / {:>6} / {:>6}{}",
+            pick(0.0),
+            pick(0.5),
+            pick(1.0),
+            if t.len() == n {
+                String::new()
+            } else {
+                format!(" ({} seen)", t.len())
+            }
+        );
     }
     println!(
         "  /readyz         {} probes over {:.1} s: p50 {}, p99 {}, max {}; {} at or over {}; {non_200} not 200",
@@ -756,7 +910,12 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         ms(READYZ_GOAL),
     );
     for p in slow.iter().take(10) {
-        println!("                    slow probe at {:.2} s: {} (status {})", p.at.as_secs_f64(), ms(p.took), p.status);
+        println!(
+            "                    slow probe at {:.2} s: {} (status {})",
+            p.at.as_secs_f64(),
+            ms(p.took),
+            p.status
+        );
     }
     println!(
         "  idle conns      {idle_target} held: {} open at the end; {} closed by the server (age at close: min {:.1} s, p50 {:.1} s, max {:.1} s), {} answered (503) and closed; {} opened in all, {} failed to open",
@@ -774,7 +933,11 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         out_stats.tokens.load(Ordering::Relaxed),
         out_stats.lines.load(Ordering::Relaxed)
     );
-    println!("  outbox          {} lines for {} Notify keys ({prefill} earlier lines before the run)", lines_by_key.values().sum::<usize>() - prefill, notify_keys.len());
+    println!(
+        "  outbox          {} lines for {} Notify keys ({prefill} earlier lines before the run)",
+        lines_by_key.values().sum::<usize>() - prefill,
+        notify_keys.len()
+    );
     println!(
         "  disk            a synced 100-byte append: p50 {}, p99 {} before the run; p50 {}, p99 {} after",
         ms(sync_before.0),
@@ -783,7 +946,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         ms(sync_after.1)
     );
     let cap_notes = stderr_text.lines().filter(|l| l.contains("reached its cap")).count();
-    println!("  serve stderr    {} lines ({cap_notes} about reaching the connection cap)", stderr_text.lines().count());
+    println!(
+        "  serve stderr    {} lines ({cap_notes} about reaching the connection cap)",
+        stderr_text.lines().count()
+    );
     for line in stderr_text.lines().take(10) {
         println!("                    {line}");
     }
@@ -792,8 +958,20 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         "  goal            all succeed: {}; /readyz < {} throughout: {}; nothing started twice: {}",
         if polled.is_ok() { "met" } else { "NOT met" },
         ms(READYZ_GOAL),
-        if max < READYZ_GOAL && non_200 == 0 { "met" } else { "NOT met" },
-        if violations.iter().any(|v| v.contains("StepStarted") || v.contains("ExecutionResumed") || v.contains("outbox") || v.contains("ExecutionStarted")) { "NOT met" } else { "met" },
+        if max < READYZ_GOAL && non_200 == 0 {
+            "met"
+        } else {
+            "NOT met"
+        },
+        if violations.iter().any(|v| v.contains("StepStarted")
+            || v.contains("ExecutionResumed")
+            || v.contains("outbox")
+            || v.contains("ExecutionStarted"))
+        {
+            "NOT met"
+        } else {
+            "met"
+        },
     );
     for p in problems.lock().expect("problems lock").iter() {
         println!("  problem         {p}");
@@ -805,7 +983,10 @@ fn run(n: usize, idle_target: usize, max_connections: usize) -> Result<bool, Str
         println!("  VIOLATION       ... and {} more", violations.len() - 50);
     }
     if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
-        println!("  kept            {} (database, outbox, serve.stderr)", dir.keep().display());
+        println!(
+            "  kept            {} (database, outbox, serve.stderr)",
+            dir.keep().display()
+        );
     }
     Ok(violations.is_empty())
 }

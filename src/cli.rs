@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "steppy", version, about = "Run release plans: stages of builds, pipelines, waits, notifications and approvals.")]
+#[command(
+    name = "steppy",
+    version,
+    about = "Run release plans: stages of builds, pipelines, waits, notifications and approvals."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -28,7 +32,13 @@ pub struct AwsArgs {
     #[arg(long, global = true, env = "STEPPY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
     /// How often in-flight builds, pipelines and watched S3 prefixes are read (30s, 500ms, 2m).
-    #[arg(long, global = true, env = "STEPPY_POLL_INTERVAL", default_value = "30s", value_name = "DURATION")]
+    #[arg(
+        long,
+        global = true,
+        env = "STEPPY_POLL_INTERVAL",
+        default_value = "30s",
+        value_name = "DURATION"
+    )]
     pub poll_interval: String,
 }
 

@@ -121,18 +121,8 @@ impl Observer for Progress {
                 .and_then(|m| m.get(&key).map(|t| secs(t.elapsed())))
                 .unwrap_or_else(|| "-".into())
         };
-        let detail = |k: &str| {
-            c.details
-                .get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let reason = c
-            .exec_write
-            .as_ref()
-            .and_then(|w| w.reason.clone())
-            .unwrap_or_default();
+        let detail = |k: &str| c.details.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let reason = c.exec_write.as_ref().and_then(|w| w.reason.clone()).unwrap_or_default();
         let text = match c.kind {
             EventType::ExecutionStarted => format!(
                 "execution {id} started: {} ({} stages, {} steps)",
@@ -156,11 +146,7 @@ impl Observer for Progress {
                 if let Ok(mut m) = self.step_started.lock() {
                     m.entry(key.clone()).or_insert_with(Instant::now);
                 }
-                let attempt = c
-                    .details
-                    .get("attempt")
-                    .and_then(|a| a.as_u64())
-                    .unwrap_or(1);
+                let attempt = c.details.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1);
                 if attempt > 1 {
                     format!("{label} running (attempt {attempt})")
                 } else {
@@ -173,9 +159,7 @@ impl Observer for Progress {
             },
             EventType::StepSucceeded => {
                 let output = c.step_write.as_ref().and_then(|(_, r)| r.output.as_ref());
-                let by = output
-                    .and_then(|o| o.get("approvedBy"))
-                    .and_then(|v| v.as_str());
+                let by = output.and_then(|o| o.get("approvedBy")).and_then(|v| v.as_str());
                 match by {
                     Some(by) => format!("{label} approved by {by} after {}", took()),
                     None => format!("{label} succeeded after {}", took()),
@@ -185,25 +169,15 @@ impl Observer for Progress {
                 format!("{label} failed after {}: {}", took(), detail("reason"))
             }
             EventType::StepRetryScheduled => {
-                let at = c
-                    .details
-                    .get("retryAtMs")
-                    .and_then(|v| v.as_i64())
-                    .unwrap_or(0);
+                let at = c.details.get("retryAtMs").and_then(|v| v.as_i64()).unwrap_or(0);
                 let wait = (at - steppy_engine::clock::system_now_ms()).max(0) as f64 / 1000.0;
-                format!(
-                    "{label} attempt failed: {}; retrying in {wait:.1}s",
-                    detail("reason")
-                )
+                format!("{label} attempt failed: {}; retrying in {wait:.1}s", detail("reason"))
             }
             EventType::StepTimedOut => format!("{label} timed out after {}", took()),
             EventType::StepCancelled => format!("{label} cancelled after {}", took()),
             EventType::StepAbandoned => format!("{label} left running (execution aborted)"),
             EventType::StageEnded => return,
-            EventType::ExecutionSucceeded => format!(
-                "execution {id} SUCCEEDED in {}",
-                secs(self.started.elapsed())
-            ),
+            EventType::ExecutionSucceeded => format!("execution {id} SUCCEEDED in {}", secs(self.started.elapsed())),
             EventType::ExecutionFailed => format!("execution {id} FAILED: {reason}"),
             EventType::ExecutionAborted => format!("execution {id} ABORTED: {reason}"),
             _ => return,
@@ -222,8 +196,12 @@ impl Notices for Progress {
             return self.approval_token(execution_id, step, token);
         }
         let line = match route {
-            TokenRoute::Mailed { via } => format!("  \"{step}\" needs a decision: the request was mailed through {via}"),
-            TokenRoute::MailFailed => format!("  \"{step}\" needs a decision: its request could not be mailed yet and is tried again"),
+            TokenRoute::Mailed { via } => {
+                format!("  \"{step}\" needs a decision: the request was mailed through {via}")
+            }
+            TokenRoute::MailFailed => {
+                format!("  \"{step}\" needs a decision: its request could not be mailed yet and is tried again")
+            }
         };
         self.line(execution_id, &line);
     }
@@ -234,7 +212,11 @@ impl Notices for Progress {
     }
 
     fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
-        let repeat = self.pending.lock().ok().is_some_and(|p| p.as_ref().is_some_and(|p| p.token == token));
+        let repeat = self
+            .pending
+            .lock()
+            .ok()
+            .is_some_and(|p| p.as_ref().is_some_and(|p| p.token == token));
         if repeat {
             return; // shown already (a mail that failed and went out later)
         }
@@ -244,8 +226,14 @@ impl Notices for Progress {
             self.line(execution_id, &format!("    open to approve: {approve}"));
             self.line(execution_id, &format!("    open to reject:  {reject}"));
         }
-        self.line(execution_id, &format!("    approve: steppy approve {token}{}", self.db_flag));
-        self.line(execution_id, &format!("    reject:  steppy reject {token}{}", self.db_flag));
+        self.line(
+            execution_id,
+            &format!("    approve: steppy approve {token}{}", self.db_flag),
+        );
+        self.line(
+            execution_id,
+            &format!("    reject:  steppy reject {token}{}", self.db_flag),
+        );
         if self.inline_keys {
             self.line(
                 execution_id,

@@ -10,7 +10,7 @@ mod aws_support;
 mod support;
 
 use aws_support::{aws_config, create_project, moto, unique};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,20 +25,41 @@ fn steppy(sb: &Sandbox, args: &[&str]) -> Command {
 
 fn output(mut c: Command) -> (std::process::ExitStatus, String, String) {
     let o = c.output().expect("spawn steppy");
-    (o.status, String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status,
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 async fn s3() -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&aws_config().await).force_path_style(true).build())
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws_config().await)
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 async fn put(bucket: &str, key: &str, body: &Value) {
-    s3().await.put_object().bucket(bucket).key(key).body(body.to_string().into_bytes().into()).send().await.expect("upload");
+    s3().await
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.to_string().into_bytes().into())
+        .send()
+        .await
+        .expect("upload");
 }
 
 async fn builds_of(project: &str) -> Vec<String> {
     let cb = aws_sdk_codebuild::Client::new(&aws_config().await);
-    cb.list_builds_for_project().project_name(project).send().await.expect("list builds").ids().to_vec()
+    cb.list_builds_for_project()
+        .project_name(project)
+        .send()
+        .await
+        .expect("list builds")
+        .ids()
+        .to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +74,11 @@ async fn killed_in_the_middle_of_a_build_resume_reattaches_to_the_same_build() {
     let mut run = steppy(&sb, &["run", plan.to_str().expect("utf-8")]);
     run.env("STEPPY_FAULT", "kill-after:handle:build").stdin(Stdio::null());
     let (status, out, err) = output(run);
-    assert_eq!(status.signal(), Some(9), "expected SIGKILL after the build's handle was recorded:\n{out}{err}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "expected SIGKILL after the build's handle was recorded:\n{out}{err}"
+    );
     let started = builds_of(&project).await;
     assert_eq!(started.len(), 1, "one build started before the kill");
 
@@ -63,7 +88,10 @@ async fn killed_in_the_middle_of_a_build_resume_reattaches_to_the_same_build() {
     let (_, shown, _) = output(steppy(&sb, &["status", &id, "--format", "json"]));
     let shown: Value = serde_json::from_str(&shown).expect("status json");
     assert_eq!(shown["execution"]["state"], "SUCCEEDED", "{shown}");
-    assert!(shown.to_string().contains(&started[0]), "the step reports the build started before the kill: {shown}");
+    assert!(
+        shown.to_string().contains(&started[0]),
+        "the step reports the build started before the kill: {shown}"
+    );
     assert_eq!(builds_of(&project).await, started, "StartBuild was called once");
 }
 
@@ -71,7 +99,12 @@ async fn killed_in_the_middle_of_a_build_resume_reattaches_to_the_same_build() {
 async fn validate_and_run_read_plans_from_s3_and_name_the_object_in_errors() {
     let bucket = unique("plans");
     s3().await.create_bucket().bucket(&bucket).send().await.expect("bucket");
-    put(&bucket, "p/ok.json", &json!({ "stages": [{ "name": "s", "steps": [{ "name": "w", "type": "Wait", "seconds": 0 }] }] })).await;
+    put(
+        &bucket,
+        "p/ok.json",
+        &json!({ "stages": [{ "name": "s", "steps": [{ "name": "w", "type": "Wait", "seconds": 0 }] }] }),
+    )
+    .await;
     put(&bucket, "p/bad.json", &json!({ "stages": "nope" })).await;
     let sb = Sandbox::new();
     let ok = format!("s3://{bucket}/p/ok.json");
@@ -100,11 +133,17 @@ async fn serve_watch_starts_each_new_plan_once_across_restarts() {
     let watch = format!("s3://{bucket}/releases/");
     let serve = |sb: &Sandbox| {
         let mut c = steppy(sb, &["serve", "--listen", "127.0.0.1:0", "--watch", &watch]);
-        c.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn serve")
+        c.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve")
     };
     let list = |sb: &Sandbox| -> Vec<Value> {
         let (_, out, _) = output(steppy(sb, &["list", "--format", "json"]));
-        serde_json::from_str::<Value>(&out).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default()
+        serde_json::from_str::<Value>(&out)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
     };
     let wait_for = |sb: &Sandbox, done: &dyn Fn(&[Value]) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -179,22 +218,40 @@ async fn an_approval_mailed_after_a_crash_carries_a_fresh_token_that_steppy_appr
         { "name": "gate", "steps": [{ "name": "gate", "type": "Human", "message": "Ship it?", "timeoutSeconds": 600 }] }
     ]}));
     let mut run = steppy(&sb, &["run", plan.to_str().expect("utf-8")]);
-    run.env("STEPPY_FAULT", "kill-after:approval-row:gate").env("STEPPY_TOPIC_ARN", &topic).stdin(Stdio::null());
+    run.env("STEPPY_FAULT", "kill-after:approval-row:gate")
+        .env("STEPPY_TOPIC_ARN", &topic)
+        .stdin(Stdio::null());
     let (status, out, err) = output(run);
     assert_eq!(status.signal(), Some(9), "{out}{err}");
-    assert!(aws_support::notifications(&config, &queue, 1, 2).await.is_empty(), "nothing mailed before the crash");
+    assert!(
+        aws_support::notifications(&config, &queue, 1, 2).await.is_empty(),
+        "nothing mailed before the crash"
+    );
 
     let mut resume = steppy(&sb, &["resume"]);
-    resume.env("STEPPY_TOPIC_ARN", &topic).stdout(Stdio::null()).stderr(Stdio::null());
+    resume
+        .env("STEPPY_TOPIC_ARN", &topic)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let mut resumed = resume.spawn().expect("spawn resume");
     let mail = aws_support::notifications(&config, &queue, 1, 30).await;
     assert_eq!(mail.len(), 1, "{mail:?}");
     let body = mail[0]["Message"].as_str().expect("message");
-    let link = body.lines().find_map(|l| l.strip_prefix("Approve: ")).expect("approve link");
-    let token = link.split("/approvals/").nth(1).and_then(|t| t.strip_suffix("?action=approve")).expect("token in link");
+    let link = body
+        .lines()
+        .find_map(|l| l.strip_prefix("Approve: "))
+        .expect("approve link");
+    let token = link
+        .split("/approvals/")
+        .nth(1)
+        .and_then(|t| t.strip_suffix("?action=approve"))
+        .expect("token in link");
     let (status, out, err) = output(steppy(&sb, &["approve", token, "--as", "release-manager"]));
     assert!(status.success(), "{out}{err}");
-    let finished = tokio::task::spawn_blocking(move || resumed.wait()).await.expect("join").expect("wait");
+    let finished = tokio::task::spawn_blocking(move || resumed.wait())
+        .await
+        .expect("join")
+        .expect("wait");
     assert!(finished.success());
     let id = sb.only_execution_id();
     let (_, shown, _) = output(steppy(&sb, &["status", &id, "--format", "json"]));

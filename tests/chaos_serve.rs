@@ -48,15 +48,15 @@
 mod aws_support;
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{follow_approval_link, get, loopback_port, mailed_approve_link, sns_attribute, Followed, Sandbox};
+use support::{Followed, Sandbox, follow_approval_link, get, loopback_port, mailed_approve_link, sns_attribute};
 
 /// The seed when `STEPPY_CHAOS_SEED` is not set (CI runs this one).
 const DEFAULT_SEED: u64 = 0x5EED_0010;
@@ -127,7 +127,10 @@ fn seed() -> u64 {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
 }
 
 /// One `serve` process, from spawn to SIGKILL.
@@ -158,7 +161,12 @@ fn undelivered(db: &std::path::Path, ids: &[String]) -> Vec<(String, usize, usiz
     let mut out = Vec::new();
     for id in ids {
         for e in store.history(id).expect("read a history between two lives") {
-            let Some(approval) = e.details["approvalId"].as_str().filter(|_| e.kind == EventType::ApprovalRequested) else { continue };
+            let Some(approval) = e.details["approvalId"]
+                .as_str()
+                .filter(|_| e.kind == EventType::ApprovalRequested)
+            else {
+                continue;
+            };
             let a = store.approval(approval).expect("read an approval between two lives");
             if a.state == ApprovalState::Pending && !a.delivered {
                 out.push((id.clone(), a.stage, a.index));
@@ -225,21 +233,32 @@ async fn follow_until_answered(link: &str, within: Duration) -> Followed {
 /// `steppy serve` in `sb` on `addr`, talking to moto only, output appended to `log`, with
 /// `STEPPY_FAULT=fault` if given.
 fn spawn_serve(sb: &Sandbox, addr: &str, log: &std::path::Path, fault: Option<&str>) -> Child {
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("serve log");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("serve log");
     let err = out.try_clone().expect("serve log");
     let mut c = sb.steppy(&["serve", "--listen", addr, "--poll-interval", "100ms"]);
     support::talk_to(&mut c, &aws_support::moto().url);
     if let Some(f) = fault {
         c.env("STEPPY_FAULT", f);
     }
-    c.stdout(Stdio::from(out)).stderr(Stdio::from(err)).spawn().expect("spawn serve")
+    c.stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn serve")
 }
 
 fn submit_plan(sb: &Sandbox, path: &std::path::Path) -> String {
     let mut c = sb.steppy(&["submit", path.to_str().expect("utf-8")]);
     support::talk_to(&mut c, &aws_support::moto().url);
     let o = c.output().expect("spawn submit");
-    assert!(o.status.success(), "submit failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -250,13 +269,27 @@ fn states(sb: &Sandbox) -> BTreeMap<String, String> {
     }
     let rows: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
     rows.as_array()
-        .map(|r| r.iter().map(|e| (e["id"].as_str().unwrap_or("").to_string(), e["state"].as_str().unwrap_or("").to_string())).collect())
+        .map(|r| {
+            r.iter()
+                .map(|e| {
+                    (
+                        e["id"].as_str().unwrap_or("").to_string(),
+                        e["state"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// The steps of every execution's plan: (stage name, step name, type).
-const STEPS: [(&str, &str, &str); 5] =
-    [("build", "b1", "CodeBuild"), ("build", "b2", "CodeBuild"), ("tell", "note", "Notify"), ("tell", "soak", "Wait"), ("gate", "approve", "Human")];
+const STEPS: [(&str, &str, &str); 5] = [
+    ("build", "b1", "CodeBuild"),
+    ("build", "b2", "CodeBuild"),
+    ("tell", "note", "Notify"),
+    ("tell", "soak", "Wait"),
+    ("gate", "approve", "Human"),
+];
 
 /// (stage index, index in stage) of `STEPS[i]`.
 fn position(i: usize) -> (usize, usize) {
@@ -324,7 +357,10 @@ fn relative(published_ms: i64, killed_ms: i64) -> String {
     if published_ms <= killed_ms {
         format!("published {} ms before the kill", killed_ms - published_ms)
     } else {
-        format!("in flight: SNS accepted it {} ms after the SIGKILL was sent", published_ms - killed_ms)
+        format!(
+            "in flight: SNS accepted it {} ms after the SIGKILL was sent",
+            published_ms - killed_ms
+        )
     }
 }
 
@@ -361,20 +397,34 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
             bad.push(format!("execution {short}: {started} ExecutionStarted, expected 1"));
         }
         let mut adoptions: BTreeMap<Option<usize>, Vec<&str>> = BTreeMap::new();
-        for e in evs.iter().filter(|e| e.kind == "ExecutionStarted" || e.kind == "ExecutionResumed") {
+        for e in evs
+            .iter()
+            .filter(|e| e.kind == "ExecutionStarted" || e.kind == "ExecutionResumed")
+        {
             adoptions.entry(life_of(e.at_ms)).or_default().push(&e.kind);
         }
         for (l, kinds) in &adoptions {
             if kinds.len() > 1 {
-                bad.push(format!("execution {short}: {} adopted it {} times: {kinds:?} (a double start in one process)", describe_life(lives, *l), kinds.len()));
+                bad.push(format!(
+                    "execution {short}: {} adopted it {} times: {kinds:?} (a double start in one process)",
+                    describe_life(lives, *l),
+                    kinds.len()
+                ));
             }
         }
         for (i, (stage_name, name, kind)) in STEPS.iter().enumerate() {
             let (stage, idx) = position(i);
-            let here: Vec<&Ev> = evs.iter().filter(|e| e.stage == Some(stage) && e.step == Some(idx)).collect();
+            let here: Vec<&Ev> = evs
+                .iter()
+                .filter(|e| e.stage == Some(stage) && e.step == Some(idx))
+                .collect();
             let what = format!("execution {short} step {stage_name}.{name}");
             let intents: Vec<&Ev> = here.iter().copied().filter(|e| e.kind == "StepStarted").collect();
-            let handles: Vec<&Ev> = here.iter().copied().filter(|e| e.kind == "StepHandleRecorded").collect();
+            let handles: Vec<&Ev> = here
+                .iter()
+                .copied()
+                .filter(|e| e.kind == "StepHandleRecorded")
+                .collect();
             let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
             for e in &intents {
                 *keys.entry(e.details["key"].as_str().unwrap_or("")).or_default() += 1;
@@ -385,8 +435,15 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                 }
             }
             if intents.len() != 1 {
-                let failures: Vec<String> = here.iter().filter(|e| e.kind == "StepFailed").map(|e| e.details.to_string()).collect();
-                bad.push(format!("{what}: {} attempts, expected 1 (failures: {failures:?})", intents.len()));
+                let failures: Vec<String> = here
+                    .iter()
+                    .filter(|e| e.kind == "StepFailed")
+                    .map(|e| e.details.to_string())
+                    .collect();
+                bad.push(format!(
+                    "{what}: {} attempts, expected 1 (failures: {failures:?})",
+                    intents.len()
+                ));
             }
             let (Some(intent), Some(handle)) = (intents.first(), handles.last()) else {
                 bad.push(format!("{what}: no intent or no handle recorded"));
@@ -397,13 +454,18 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                 "CodeBuild" => {
                     for (k, l) in lives.iter().enumerate().filter(|(_, l)| l.chaos) {
                         if window.0 <= l.ended_ms && l.ended_ms < window.1 {
-                            windows.entry(k).or_default().push(format!("StartBuild window of {what} (intent +{} ms)", l.ended_ms - window.0));
+                            windows.entry(k).or_default().push(format!(
+                                "StartBuild window of {what} (intent +{} ms)",
+                                l.ended_ms - window.0
+                            ));
                         }
                     }
                     let builds = o.builds.get(&(id.clone(), i)).cloned().unwrap_or_default();
                     let recorded = handle.details["handle"]["buildId"].as_str().unwrap_or("").to_string();
                     if !builds.iter().any(|(b, _)| *b == recorded) {
-                        bad.push(format!("{what}: the recorded build {recorded} is not among moto's builds {builds:?}"));
+                        bad.push(format!(
+                            "{what}: the recorded build {recorded} is not among moto's builds {builds:?}"
+                        ));
                     }
                     let mut per_life: BTreeMap<Option<usize>, usize> = BTreeMap::new();
                     for (_, at) in &builds {
@@ -411,7 +473,10 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                     }
                     for (l, n) in &per_life {
                         if *n > 1 {
-                            bad.push(format!("{what}: {n} builds started within {} (a double start: no kill in between)", describe_life(lives, *l)));
+                            bad.push(format!(
+                                "{what}: {n} builds started within {} (a double start: no kill in between)",
+                                describe_life(lives, *l)
+                            ));
                         }
                     }
                     for (b, at) in builds.iter().filter(|(b, _)| *b != recorded) {
@@ -437,16 +502,26 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                     let key = intent.details["key"].as_str().unwrap_or("");
                     let records: Vec<&(String, String, i64)> = o.outbox.iter().filter(|r| r.0 == key).collect();
                     if records.len() != 1 {
-                        bad.push(format!("{what}: {} outbox records for its key, expected 1", records.len()));
+                        bad.push(format!(
+                            "{what}: {} outbox records for its key, expected 1",
+                            records.len()
+                        ));
                     }
-                    let mut msgs: Vec<&Mail> = o.mails.iter().filter(|m| m.execution == *id && m.step == *name).collect();
+                    let mut msgs: Vec<&Mail> = o
+                        .mails
+                        .iter()
+                        .filter(|m| m.execution == *id && m.step == *name)
+                        .collect();
                     msgs.sort_by_key(|m| m.published_ms);
                     // The recorded message (its id is in the outbox) and the life that wrote it.
                     let written = records.first().map(|r| (r.1.clone(), life_of(r.2)));
                     for (k, l) in lives.iter().enumerate().filter(|(_, l)| l.chaos) {
                         let published = msgs.iter().find(|m| life_of(m.published_ms) == Some(k));
                         if let Some(m) = published.filter(|_| written.as_ref().map(|w| w.1) != Some(Some(k))) {
-                            windows.entry(k).or_default().push(format!("publish window of {what} ({}, outbox not written)", relative(m.published_ms, l.ended_ms)));
+                            windows.entry(k).or_default().push(format!(
+                                "publish window of {what} ({}, outbox not written)",
+                                relative(m.published_ms, l.ended_ms)
+                            ));
                         }
                     }
                     if msgs.is_empty() {
@@ -458,12 +533,18 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                     }
                     for (l, n) in &per_life {
                         if *n > 1 {
-                            bad.push(format!("{what}: {n} SNS messages published within {}", describe_life(lives, *l)));
+                            bad.push(format!(
+                                "{what}: {n} SNS messages published within {}",
+                                describe_life(lives, *l)
+                            ));
                         }
                     }
                     // A message that is not the recorded one was published by a life that was
                     // killed before it wrote the outbox record: the publish window.
-                    for m in msgs.iter().filter(|m| written.as_ref().map(|w| &w.0) != Some(&m.message_id)) {
+                    for m in msgs
+                        .iter()
+                        .filter(|m| written.as_ref().map(|w| &w.0) != Some(&m.message_id))
+                    {
                         let l = life_of(m.published_ms);
                         match killed_in(l) {
                             Some(k) if written.as_ref().map(|w| w.1) != Some(l) => explained.push(format!(
@@ -484,9 +565,13 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                 "Wait" => {
                     let ended = here.iter().find(|e| e.kind == "StepSucceeded").map(|e| e.at_ms);
                     if let Some(end) = ended
-                        && end < intent.at_ms + WAIT_SECONDS * 1000 {
-                            bad.push(format!("{what}: ended {} ms after its intent, before its {WAIT_SECONDS}s deadline", end - intent.at_ms));
-                        }
+                        && end < intent.at_ms + WAIT_SECONDS * 1000
+                    {
+                        bad.push(format!(
+                            "{what}: ended {} ms after its intent, before its {WAIT_SECONDS}s deadline",
+                            end - intent.at_ms
+                        ));
+                    }
                 }
                 "Human" => {
                     let requested = here.iter().filter(|e| e.kind == "ApprovalRequested").count();
@@ -502,7 +587,11 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                         .filter(|e| e.kind == "ApprovalRequested" || e.kind == "ApprovalTokenRotated")
                         .map(|e| (e.at_ms, life_of(e.at_ms)))
                         .collect();
-                    let mut mails: Vec<&Mail> = o.mails.iter().filter(|m| m.execution == *id && m.step == *name).collect();
+                    let mut mails: Vec<&Mail> = o
+                        .mails
+                        .iter()
+                        .filter(|m| m.execution == *id && m.step == *name)
+                        .collect();
                     mails.sort_by_key(|m| m.published_ms);
                     let mail_in = |l: Option<usize>| mails.iter().find(|m| life_of(m.published_ms) == l).copied();
                     let mut per_life: BTreeMap<Option<usize>, usize> = BTreeMap::new();
@@ -520,24 +609,38 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                     }
                     for (l, n) in &mails_per_life {
                         if *n > 1 {
-                            bad.push(format!("{what}: {n} approval mails within {}", describe_life(lives, *l)));
+                            bad.push(format!(
+                                "{what}: {n} approval mails within {}",
+                                describe_life(lives, *l)
+                            ));
                         }
                     }
-                    let undelivered_after = |l: usize| lives[l].undelivered_after.iter().any(|(e, st, ix)| e == id && *st == stage && *ix == idx);
+                    let undelivered_after = |l: usize| {
+                        lives[l]
+                            .undelivered_after
+                            .iter()
+                            .any(|(e, st, ix)| e == id && *st == stage && *ix == idx)
+                    };
                     for (k, l) in lives.iter().enumerate().filter(|(_, l)| l.chaos) {
                         if undelivered_after(k) {
                             let mailed = match mail_in(Some(k)) {
-                                Some(m) => format!("mail {}, not marked delivered", relative(m.published_ms, l.ended_ms)),
+                                Some(m) => {
+                                    format!("mail {}, not marked delivered", relative(m.published_ms, l.ended_ms))
+                                }
                                 None => "nothing mailed".into(),
                             };
-                            windows.entry(k).or_default().push(format!("approval window of {what} (token issued, {mailed})"));
+                            windows
+                                .entry(k)
+                                .or_default()
+                                .push(format!("approval window of {what} (token issued, {mailed})"));
                         }
                     }
                     for pair in issued.windows(2) {
                         let ((_, prev), (at, this)) = (pair[0], pair[1]);
                         // Justified only if the issuing life was killed and left the token
                         // undelivered (read from the database before the next life began).
-                        let justified = prev != this && killed_in(prev).is_some() && prev.is_some_and(undelivered_after);
+                        let justified =
+                            prev != this && killed_in(prev).is_some() && prev.is_some_and(undelivered_after);
                         if justified {
                             explained.push(format!(
                                 "{what}: token rotated in {} after {} was killed before the token was marked delivered{}",
@@ -566,18 +669,37 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
                         let link = last.approve_link.clone().unwrap_or_default();
                         let status = o.link_status.get(&link).copied().flatten();
                         if status != Some(200) {
-                            bad.push(format!("{what}: the link mailed last (in {}) answers {status:?}, expected 200", describe_life(lives, life_of(last.published_ms))));
+                            bad.push(format!(
+                                "{what}: the link mailed last (in {}) answers {status:?}, expected 200",
+                                describe_life(lives, life_of(last.published_ms))
+                            ));
                         }
                         if let Some((_, l)) = issued.last()
-                            && life_of(last.published_ms) != *l {
-                                bad.push(format!("{what}: the last token (issued in {}) was never mailed", describe_life(lives, *l)));
-                            }
+                            && life_of(last.published_ms) != *l
+                        {
+                            bad.push(format!(
+                                "{what}: the last token (issued in {}) was never mailed",
+                                describe_life(lives, *l)
+                            ));
+                        }
                     } else {
                         bad.push(format!("{what}: no approval mail"));
                     }
-                    let dead = mails.iter().filter(|m| o.link_status.get(m.approve_link.as_deref().unwrap_or("")).copied().flatten() == Some(404)).count();
+                    let dead = mails
+                        .iter()
+                        .filter(|m| {
+                            o.link_status
+                                .get(m.approve_link.as_deref().unwrap_or(""))
+                                .copied()
+                                .flatten()
+                                == Some(404)
+                        })
+                        .count();
                     if dead + 1 > issued.len().max(1) {
-                        bad.push(format!("{what}: {dead} dead mailed links but only {} tokens issued", issued.len()));
+                        bad.push(format!(
+                            "{what}: {dead} dead mailed links but only {} tokens issued",
+                            issued.len()
+                        ));
                     }
                 }
                 _ => {}
@@ -586,7 +708,11 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
     }
     for (k, l) in lives.iter().enumerate() {
         if let Some(exit) = &l.unexpected_exit {
-            bad.push(format!("life {k} (pid {}): serve exited by itself after {} ms: {exit}", l.pid, l.ended_ms - l.spawned_ms));
+            bad.push(format!(
+                "life {k} (pid {}): serve exited by itself after {} ms: {exit}",
+                l.pid,
+                l.ended_ms - l.spawned_ms
+            ));
         }
     }
     let kills: Vec<String> = lives
@@ -594,13 +720,20 @@ fn check(o: &Observed) -> (Vec<String>, Vec<String>, Vec<String>) {
         .enumerate()
         .filter(|(_, l)| l.chaos)
         .map(|(k, l)| {
-            let w = windows.get(&k).map(|w| w.join("; ")).unwrap_or_else(|| "no window".into());
+            let w = windows
+                .get(&k)
+                .map(|w| w.join("; "))
+                .unwrap_or_else(|| "no window".into());
             let how = match &l.fault {
                 Some(f) if l.self_killed => format!("{f} fired"),
                 Some(f) => format!("SIGKILL ({f} did not fire)"),
                 None => "SIGKILL".into(),
             };
-            format!("life {k:2} (pid {}) ended after {:4} ms by {how}: {w}", l.pid, l.ended_ms - l.spawned_ms)
+            format!(
+                "life {k:2} (pid {}) ended after {:4} ms by {how}: {w}",
+                l.pid,
+                l.ended_ms - l.spawned_ms
+            )
         })
         .collect();
     (bad, explained, kills)
@@ -644,7 +777,10 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
                         follows.spawn(async move {
                             tokio::time::sleep(delay).await;
                             let got = follow_until_answered(&link, Duration::from_secs(60)).await;
-                            seen.lock().expect("seen").followed.push((mail.execution, mail.step, got));
+                            seen.lock()
+                                .expect("seen")
+                                .followed
+                                .push((mail.execution, mail.step, got));
                         });
                     }
                 }
@@ -666,7 +802,10 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
             let mut random_kills = 0;
             while random_kills < KILLS {
                 let k = lives.len();
-                let armed = FAULTS.iter().position(|&(from, to, _)| (from..=to).contains(&k)).filter(|&f| !fired[f]);
+                let armed = FAULTS
+                    .iter()
+                    .position(|&(from, to, _)| (from..=to).contains(&k))
+                    .filter(|&f| !fired[f]);
                 let fault = armed.map(|f| FAULTS[f].2);
                 let mut child = spawn_serve(&sb, &addr, &log, fault);
                 let (spawned, spawned_ms) = (Instant::now(), now_ms());
@@ -674,7 +813,10 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
                 if fault.is_some_and(|f| f.contains(":start:")) {
                     life_ms = life_ms.max(FAULT_LIFE_MS); // time for the new execution's builds to start
                 }
-                let mut submit = SUBMIT_DURING_LIFE.iter().find(|(life, _)| *life == k).map(|&(_, e)| (spawned + Duration::from_millis(life_ms / 2), e));
+                let mut submit = SUBMIT_DURING_LIFE
+                    .iter()
+                    .find(|(life, _)| *life == k)
+                    .map(|&(_, e)| (spawned + Duration::from_millis(life_ms / 2), e));
                 let until = spawned + Duration::from_millis(life_ms);
                 let (ended_ms, exit) = loop {
                     if let Some((_, e)) = submit.filter(|(at, _)| Instant::now() >= *at) {
@@ -704,18 +846,39 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
                 }
                 let unexpected_exit = exit.filter(|_| !self_killed).map(|s| format!("{s:?}"));
                 let undelivered_after = undelivered(&sb.db(), &ids);
-                lives.push(Life { pid: child.id(), spawned_ms, ended_ms, chaos: true, fault: fault.map(str::to_string), self_killed, unexpected_exit, undelivered_after });
+                lives.push(Life {
+                    pid: child.id(),
+                    spawned_ms,
+                    ended_ms,
+                    chaos: true,
+                    fault: fault.map(str::to_string),
+                    self_killed,
+                    unexpected_exit,
+                    undelivered_after,
+                });
                 // Like a supervisor's restart delay; also lets requests the killed process left
                 // in flight reach moto before the next life begins (they count to this life).
                 std::thread::sleep(RESTART_GAP);
             }
             // The last life runs everything to its end.
             let last = spawn_serve(&sb, &addr, &log, None);
-            lives.push(Life { pid: last.id(), spawned_ms: now_ms(), ended_ms: i64::MAX, chaos: false, fault: None, self_killed: false, unexpected_exit: None, undelivered_after: Vec::new() });
+            lives.push(Life {
+                pid: last.id(),
+                spawned_ms: now_ms(),
+                ended_ms: i64::MAX,
+                chaos: false,
+                fault: None,
+                self_killed: false,
+                unexpected_exit: None,
+                undelivered_after: Vec::new(),
+            });
             let deadline = Instant::now() + FINISH_WITHIN;
             let finished = loop {
                 let s = states(&sb);
-                let done = ids.iter().all(|id| s.get(id).is_some_and(|st| matches!(st.as_str(), "SUCCEEDED" | "FAILED" | "ABORTED")));
+                let done = ids.iter().all(|id| {
+                    s.get(id)
+                        .is_some_and(|st| matches!(st.as_str(), "SUCCEEDED" | "FAILED" | "ABORTED"))
+                });
                 if done || Instant::now() > deadline {
                     break s;
                 }
@@ -725,7 +888,10 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
         })
     };
     let (ids, mut lives, mut last, finished) = orchestration.await.expect("the chaos loop panicked");
-    println!("chaos: {KILLS} kills done, everything ended after {:.1}s: {finished:?}", began.elapsed().as_secs_f64());
+    println!(
+        "chaos: {KILLS} kills done, everything ended after {:.1}s: {finished:?}",
+        began.elapsed().as_secs_f64()
+    );
 
     // Stop the decider, read what is left in the queue, and check every mailed link while the
     // last `serve` still answers.
@@ -739,7 +905,12 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
     // per-address guess limit, which must not get in the way of the live ones.
     let mut links: Vec<(bool, i64, String)> = Vec::new();
     for m in mails.iter().filter(|m| m.approve_link.is_some()) {
-        let newest = !mails.iter().any(|n| n.approve_link.is_some() && n.execution == m.execution && n.step == m.step && n.published_ms > m.published_ms);
+        let newest = !mails.iter().any(|n| {
+            n.approve_link.is_some()
+                && n.execution == m.execution
+                && n.step == m.step
+                && n.published_ms > m.published_ms
+        });
         links.push((!newest, m.published_ms, m.approve_link.clone().unwrap_or_default()));
     }
     links.sort();
@@ -768,7 +939,11 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let v: Value = serde_json::from_str(l).expect("an outbox line is JSON");
-            (v["key"].as_str().unwrap_or("").to_string(), v["messageId"].as_str().unwrap_or("").to_string(), v["atMs"].as_i64().unwrap_or(0))
+            (
+                v["key"].as_str().unwrap_or("").to_string(),
+                v["messageId"].as_str().unwrap_or("").to_string(),
+                v["atMs"].as_i64().unwrap_or(0),
+            )
         })
         .collect();
     let followed: Vec<String> = seen
@@ -778,10 +953,23 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
         .iter()
         .map(|(e, step, f)| {
             let f = format!("{f:?}");
-            format!("execution {} {step}: {}", &e[e.len().saturating_sub(8)..], f.chars().take(100).collect::<String>())
+            format!(
+                "execution {} {step}: {}",
+                &e[e.len().saturating_sub(8)..],
+                f.chars().take(100).collect::<String>()
+            )
         })
         .collect();
-    let observed = Observed { lives, executions: ids, states: finished, histories, builds, mails, outbox, link_status };
+    let observed = Observed {
+        lives,
+        executions: ids,
+        states: finished,
+        histories,
+        builds,
+        mails,
+        outbox,
+        link_status,
+    };
     let (bad, explained, kills) = check(&observed);
     let total_builds: usize = observed.builds.values().map(Vec::len).sum();
     let summary = format!(
@@ -794,11 +982,20 @@ async fn serve_killed_at_random_moments_starts_everything_once() {
         observed.mails.iter().filter(|m| m.approve_link.is_some()).count(),
         began.elapsed().as_secs_f64(),
         kills.join("\n  "),
-        if explained.is_empty() { "(none)".to_string() } else { explained.join("\n  ") },
+        if explained.is_empty() {
+            "(none)".to_string()
+        } else {
+            explained.join("\n  ")
+        },
         followed.join("\n  "),
     );
     if bad.is_empty() {
         println!("{summary}");
     }
-    assert!(bad.is_empty(), "{} violations of serve's promises under SIGKILL:\n  {}\n\n{summary}", bad.len(), bad.join("\n  "));
+    assert!(
+        bad.is_empty(),
+        "{} violations of serve's promises under SIGKILL:\n  {}\n\n{summary}",
+        bad.len(),
+        bad.join("\n  ")
+    );
 }

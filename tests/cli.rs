@@ -15,10 +15,7 @@ fn the_quickstart_plan_runs_end_to_end() {
     assert!(status.success(), "{out}");
     assert!(out.contains("approved by tester"), "{out}");
     assert!(out.contains("SUCCEEDED"), "{out}");
-    assert!(
-        !out.contains("still waiting"),
-        "the token was shown in this run: {out}"
-    );
+    assert!(!out.contains("still waiting"), "the token was shown in this run: {out}");
     assert_eq!(outbox_keys(&sb.outbox()).len(), 2);
 }
 
@@ -48,21 +45,16 @@ fn a_rejection_from_another_process_aborts_the_run() {
         }
     }
     let token = token.expect("token shown");
-    let (status, out, err) =
-        sb.output(&["reject", &token, "--comment", "not today", "--as", "ops"]);
+    let (status, out, err) = sb.output(&["reject", &token, "--comment", "not today", "--as", "ops"]);
     assert!(status.success(), "{out}{err}");
     assert!(out.starts_with("rejected"), "{out}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert_eq!(child.wait().expect("wait").code(), Some(1));
     assert!(
-        rest.iter()
-            .any(|l| l.contains("ABORTED") && l.contains("not today")),
+        rest.iter().any(|l| l.contains("ABORTED") && l.contains("not today")),
         "{rest:?}"
     );
-    assert!(
-        rest.iter().any(|l| l.contains("Wait \"w\" cancelled")),
-        "{rest:?}"
-    );
+    assert!(rest.iter().any(|l| l.contains("Wait \"w\" cancelled")), "{rest:?}");
 
     // The decision is final: a second vote is refused with a sentence, exit 1.
     let (status, _, err) = sb.output(&["approve", &token]);
@@ -74,7 +66,9 @@ fn a_rejection_from_another_process_aborts_the_run() {
 fn unknown_ids_and_tokens_are_clear_errors() {
     let sb = Sandbox::new();
     // A database to look in (without one, each says there is no database: tests/database.rs).
-    let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] } ] }));
+    let plan = sb.write_plan(
+        &json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] } ] }),
+    );
     let (status, _, err) = sb.output(&["run", plan.to_str().expect("utf-8")]);
     assert!(status.success(), "{err}");
     for args in [["status", "nope"], ["history", "nope"], ["abort", "nope"]] {
@@ -101,7 +95,9 @@ fn a_corrupt_database_is_reported_not_panicked_on() {
 #[test]
 fn submit_then_abort_a_pending_execution() {
     let sb = Sandbox::new();
-    let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 60 } ] } ] }));
+    let plan = sb.write_plan(
+        &json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 60 } ] } ] }),
+    );
     let (status, out, _) = sb.output(&["submit", plan.to_str().expect("utf-8")]);
     assert!(status.success());
     let id = out.trim().to_string();
@@ -140,6 +136,9 @@ fn the_link_run_prints_serves_the_approval_page() {
     assert!(child.wait().expect("wait").success(), "{out}");
     let (code, body) = page.expect("the printed link answered");
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("Ship it? &lt;b&gt;really&lt;/b&gt;"), "the step message, escaped: {body}");
+    assert!(
+        body.contains("Ship it? &lt;b&gt;really&lt;/b&gt;"),
+        "the step message, escaped: {body}"
+    );
     assert!(out.contains("SUCCEEDED"), "{out}");
 }

@@ -41,7 +41,10 @@ fn compile_without_a_topic_names_the_step() {
     let out = steppy(&["compile", "examples/quickstart.json"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("step 'Say hello' publishes to SNS but no topic is known"), "{stderr}");
+    assert!(
+        stderr.contains("step 'Say hello' publishes to SNS but no topic is known"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -54,13 +57,30 @@ fn iam_policy_for_the_sfn_engine_is_the_execution_roles() {
     // The role a CodeBuild step assumes also manages the EventBridge rule of startBuild.sync;
     // the local engine's policy for the same role has none.
     let role = "arn:aws:iam::111111111111:role/SteppyDeployer";
-    let out = steppy(&["iam-policy", "--engine", "sfn", "--role", role, "examples/full-release.json"]);
+    let out = steppy(&[
+        "iam-policy",
+        "--engine",
+        "sfn",
+        "--role",
+        role,
+        "examples/full-release.json",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("arn:aws:events:eu-west-1:111111111111:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"), "{text}");
+    assert!(
+        text.contains("arn:aws:events:eu-west-1:111111111111:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"),
+        "{text}"
+    );
     let local = steppy(&["iam-policy", "--role", role, "examples/full-release.json"]);
     assert!(!String::from_utf8_lossy(&local.stdout).contains("events:PutRule"));
     // The execution role reads no plans: --watch makes no sense there.
-    let watch = steppy(&["iam-policy", "--engine", "sfn", "--watch", "s3://plans/releases/", "examples/full-release.json"]);
+    let watch = steppy(&[
+        "iam-policy",
+        "--engine",
+        "sfn",
+        "--watch",
+        "s3://plans/releases/",
+        "examples/full-release.json",
+    ]);
     assert_eq!(watch.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&watch.stderr).contains("drop --watch"));
 }

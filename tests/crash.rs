@@ -42,11 +42,7 @@ fn assert_finished_once(sb: &Sandbox) -> Value {
         intents.keys().all(|k| k.ends_with("/1")),
         "no second attempt: {intents:?}"
     );
-    assert_eq!(
-        count_events(&history, "ApprovalRequested"),
-        1,
-        "one approval request"
-    );
+    assert_eq!(count_events(&history, "ApprovalRequested"), 1, "one approval request");
     let outbox = outbox_keys(&sb.outbox());
     assert_eq!(outbox.len(), 3, "three notifications: {outbox:?}");
     assert!(
@@ -64,11 +60,7 @@ fn crash_and_resume(fault: &str) -> (Sandbox, Value, String) {
     let mut run = sb.steppy(&["run", plan.to_str().expect("utf-8 path")]);
     run.env("STEPPY_FAULT", format!("kill-after:{fault}"));
     let (status, out) = sb.drive(run);
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "expected SIGKILL at {fault}; output:\n{out}"
-    );
+    assert_eq!(status.signal(), Some(9), "expected SIGKILL at {fault}; output:\n{out}");
     let (status, out) = sb.drive(sb.steppy(&["resume"]));
     assert!(status.success(), "resume after {fault} failed:\n{out}");
     let history = assert_finished_once(&sb);
@@ -135,10 +127,7 @@ fn killed_before_a_wait_started_keeps_the_deadline_counted_from_the_intent() {
             .expect("w1")
     };
     let before = wait(&sb.json(&["status", &id, "--format", "json"]));
-    assert!(
-        before["handle"].is_null(),
-        "killed before the handle: {before}"
-    );
+    assert!(before["handle"].is_null(), "killed before the handle: {before}");
     let intent = before["attempt_started_ms"].as_i64().expect("intent time");
     let (status, out) = sb.drive(sb.steppy(&["resume"]));
     assert!(status.success(), "{out}");
@@ -233,11 +222,7 @@ fn killed_by_timing_mid_approval_keeps_the_approval_pending() {
 
     // The approval outlives the process: the resumed run waits for it, and the token shown
     // before the crash still decides it.
-    let mut resumed = sb
-        .steppy(&["resume"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("resume");
+    let mut resumed = sb.steppy(&["resume"]).stdout(Stdio::piped()).spawn().expect("resume");
     let out = sb.read_approving(&mut resumed, |l| l.contains("still waiting for a decision"));
     assert!(out.contains("still waiting for a decision"), "{out}");
     sb.approve(&token);

@@ -31,13 +31,19 @@ fn unmarked_foreign_database(path: &Path) {
 }
 
 fn sqlite3(path: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3").arg(path).arg(sql).output().expect("run sqlite3");
+    let out = Command::new("sqlite3")
+        .arg(path)
+        .arg(sql)
+        .output()
+        .expect("run sqlite3");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn wait_plan(sb: &Sandbox) -> std::path::PathBuf {
-    sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 3600 } ] } ] }))
+    sb.write_plan(
+        &json!({ "stages": [ { "name": "s", "steps": [ { "type": "Wait", "name": "w", "seconds": 3600 } ] } ] }),
+    )
 }
 
 #[test]
@@ -47,15 +53,26 @@ fn another_applications_sqlite_file_is_refused_and_left_untouched() {
         make(&sb.db());
         let before = std::fs::read(sb.db()).expect("read");
         let plan = wait_plan(&sb);
-        for args in [vec!["list"], vec!["status", "x"], vec!["submit", plan.to_str().expect("utf-8")], vec!["resume"]] {
+        for args in [
+            vec!["list"],
+            vec!["status", "x"],
+            vec!["submit", plan.to_str().expect("utf-8")],
+            vec!["resume"],
+        ] {
             let (status, out, err) = sb.output(&args);
             assert_eq!(status.code(), Some(2), "{args:?}: {out}{err}");
-            assert!(err.contains(&format!("{} is not a Steppy database", sb.db().display())), "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("{} is not a Steppy database", sb.db().display())),
+                "{args:?}: {err}"
+            );
         }
         assert_eq!(std::fs::read(sb.db()).expect("read"), before, "the file was modified");
         assert!(!sb.dir.path().join("steppy.db-wal").exists(), "WAL was switched on");
         assert_eq!(sqlite3(&sb.db(), "PRAGMA journal_mode"), "delete");
-        assert_eq!(sqlite3(&sb.db(), "SELECT name FROM sqlite_schema WHERE type = 'table'"), "notes");
+        assert_eq!(
+            sqlite3(&sb.db(), "SELECT name FROM sqlite_schema WHERE type = 'table'"),
+            "notes"
+        );
     }
 }
 
@@ -83,10 +100,21 @@ fn read_commands_on_a_missing_database_say_so_and_create_nothing() {
     let sb = Sandbox::new();
     let dir = sb.dir.path().join("no").join("such");
     let db = dir.join("steppy.db");
-    for args in [&["list"][..], &["status", "x"], &["history", "x"], &["list", "--format", "json"], &["approve", "stp_x"], &["abort", "x"], &["resume"]] {
+    for args in [
+        &["list"][..],
+        &["status", "x"],
+        &["history", "x"],
+        &["list", "--format", "json"],
+        &["approve", "stp_x"],
+        &["abort", "x"],
+        &["resume"],
+    ] {
         let (status, out, err) = sb.output(&[&["--db", db.to_str().expect("utf-8")][..], args].concat());
         assert_eq!(status.code(), Some(2), "{args:?}: {out}{err}");
-        assert!(err.contains(&format!("there is no Steppy database at {}", db.display())), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("there is no Steppy database at {}", db.display())),
+            "{args:?}: {err}"
+        );
         assert!(!out.contains("no executions"), "{args:?}: {out}");
         assert!(!sb.dir.path().join("no").exists(), "{args:?} created a directory");
     }
@@ -123,7 +151,11 @@ fn unprivileged(sb: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
         c.uid(65534).gid(65534);
     }
     let o = c.output().expect("spawn steppy");
-    (o.status.code(), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 #[test]
@@ -137,20 +169,33 @@ fn a_database_in_a_read_only_directory_gets_an_error_with_the_path_and_the_reaso
     std::fs::set_permissions(sb.db(), std::fs::Permissions::from_mode(0o666)).expect("chmod file");
     std::fs::set_permissions(sb.dir.path(), std::fs::Permissions::from_mode(0o555)).expect("chmod dir");
     let shown = sb.db().display().to_string();
-    for args in [&["list"][..], &["abort", "x"], &["submit", plan.to_str().expect("utf-8")]] {
+    for args in [
+        &["list"][..],
+        &["abort", "x"],
+        &["submit", plan.to_str().expect("utf-8")],
+    ] {
         let (code, out, err) = unprivileged(&sb, args);
         assert_eq!(code, Some(2), "{args:?}: {out}{err}");
-        assert!(err.contains(&format!("cannot open the database {shown}")), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("cannot open the database {shown}")),
+            "{args:?}: {err}"
+        );
         assert!(err.contains("must be writable"), "{args:?}: the reason: {err}");
     }
     std::fs::set_permissions(sb.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod back");
     // A database file that cannot be created: the operating system's reason, with the path.
     let (code, _, err) = sb.output(&["--db", "/proc/steppy-test.db", "list"]);
     assert_eq!(code.code(), Some(2), "{err}");
-    assert!(err.contains("there is no Steppy database at /proc/steppy-test.db"), "{err}");
+    assert!(
+        err.contains("there is no Steppy database at /proc/steppy-test.db"),
+        "{err}"
+    );
     let (code, _, err) = sb.output(&["--db", "/proc/steppy-test.db", "submit", plan.to_str().expect("utf-8")]);
     assert_eq!(code.code(), Some(2), "{err}");
-    assert!(err.contains("cannot open the database /proc/steppy-test.db: cannot create the file in /proc"), "{err}");
+    assert!(
+        err.contains("cannot open the database /proc/steppy-test.db: cannot create the file in /proc"),
+        "{err}"
+    );
 }
 
 /// Overwrites `count` pages in the middle of the database file with junk.
@@ -158,8 +203,14 @@ fn damage_pages(db: &Path, count: u64) {
     use std::io::{Seek, SeekFrom, Write};
     let page = 4096u64;
     let pages = std::fs::metadata(db).expect("stat").len() / page;
-    assert!(pages > count + 4, "the database is too small to damage its middle: {pages} pages");
-    let mut f = std::fs::OpenOptions::new().write(true).open(db).expect("open for damage");
+    assert!(
+        pages > count + 4,
+        "the database is too small to damage its middle: {pages} pages"
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(db)
+        .expect("open for damage");
     f.seek(SeekFrom::Start((pages / 2) * page)).expect("seek");
     f.write_all(&vec![0xA5; (count * page) as usize]).expect("write junk");
     f.sync_all().expect("sync");
@@ -169,10 +220,12 @@ fn damage_pages(db: &Path, count: u64) {
 fn serve_refuses_a_damaged_database_at_start() {
     let sb = Sandbox::new();
     let text = "x".repeat(4000);
-    let plan = sb.write_plan(&json!({ "name": "big", "description": text, "stages": [ { "name": "s", "description": text, "steps": [
+    let plan = sb.write_plan(
+        &json!({ "name": "big", "description": text, "stages": [ { "name": "s", "description": text, "steps": [
         { "type": "Wait", "name": "w", "seconds": 3600 },
         { "type": "Notify", "name": "n", "message": text }
-    ] } ] }));
+    ] } ] }),
+    );
     for _ in 0..25 {
         let (status, _, err) = sb.output(&["submit", plan.to_str().expect("utf-8")]);
         assert!(status.success(), "{err}");
@@ -205,6 +258,12 @@ fn serve_refuses_a_damaged_database_at_start() {
     let _ = serve.stdout.take().expect("stdout").read_to_string(&mut out);
     let status = status.unwrap_or_else(|| panic!("serve kept running on a damaged database: {out}{err}"));
     assert_eq!(status.code(), Some(2), "{out}{err}");
-    assert!(err.contains(&format!("the database {} is damaged (integrity check:", sb.db().display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "the database {} is damaged (integrity check:",
+            sb.db().display()
+        )),
+        "{err}"
+    );
     assert!(!out.contains("running"), "serve started steps: {out}");
 }

@@ -29,8 +29,14 @@ fn every_schema_field_and_step_type_is_in_the_plan_reference() {
         names.insert(t.as_str().unwrap().to_owned());
     }
     assert!(names.len() > 30, "{names:?}");
-    let missing: Vec<_> = names.iter().filter(|n| !reference.contains(&format!("`{n}`"))).collect();
-    assert!(missing.is_empty(), "the README's plan reference does not mention: {missing:?}");
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !reference.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the README's plan reference does not mention: {missing:?}"
+    );
 }
 
 #[test]

@@ -19,19 +19,17 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::*;
 
-
-
 #[test]
 fn serve_runs_submitted_executions_and_reports_them_over_http() {
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", support::loopback_port());
+    let addr = format!("127.0.0.1:{}", loopback_port());
     let mut server = sb
         .steppy(&["serve", "--listen", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("serve");
-    support::wait_until_serving(&addr);
+    wait_until_serving(&addr);
     let deadline = Instant::now() + Duration::from_secs(20);
     let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [
         { "type": "Wait", "name": "w", "seconds": 1 },
@@ -45,11 +43,7 @@ fn serve_runs_submitted_executions_and_reports_them_over_http() {
         assert_eq!(code, 200, "{body}");
         let v: Value = serde_json::from_str(&body).expect("json");
         let state = v["execution"]["state"].as_str().unwrap_or("").to_string();
-        if state == "SUCCEEDED"
-            || state == "FAILED"
-            || state == "ABORTED"
-            || Instant::now() > deadline
-        {
+        if state == "SUCCEEDED" || state == "FAILED" || state == "ABORTED" || Instant::now() > deadline {
             break state;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -72,11 +66,18 @@ fn serve_runs_submitted_executions_and_reports_them_over_http() {
 #[test]
 fn sigterm_stops_serve_cleanly_and_resume_finishes_its_execution() {
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", support::loopback_port());
-    let mut server = sb.steppy(&["serve", "--listen", &addr]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("serve");
-    support::wait_until_serving(&addr);
+    let addr = format!("127.0.0.1:{}", loopback_port());
+    let mut server = sb
+        .steppy(&["serve", "--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    wait_until_serving(&addr);
     let deadline = Instant::now() + Duration::from_secs(20);
-    let plan = sb.write_plan(&json!({ "stages": [ { "name": "s", "steps": [{ "type": "Wait", "name": "long", "seconds": 3 }] } ] }));
+    let plan = sb.write_plan(
+        &json!({ "stages": [ { "name": "s", "steps": [{ "type": "Wait", "name": "long", "seconds": 3 }] } ] }),
+    );
     let (status, out, err) = sb.output(&["submit", plan.to_str().expect("utf-8")]);
     assert!(status.success(), "{err}");
     let id = out.trim().to_string();
@@ -97,10 +98,16 @@ fn sigterm_stops_serve_cleanly_and_resume_finishes_its_execution() {
     };
     assert!(exit.success(), "serve exits 0 on SIGTERM: {exit:?}");
     // It stopped at once, leaving the 3-second wait to whoever resumes it.
-    assert_eq!(sb.json(&["status", &id, "--format", "json"])["execution"]["state"], "RUNNING");
+    assert_eq!(
+        sb.json(&["status", &id, "--format", "json"])["execution"]["state"],
+        "RUNNING"
+    );
     let (status, out) = sb.drive(sb.steppy(&["resume"]));
     assert!(status.success(), "{out}");
-    assert_eq!(sb.json(&["status", &id, "--format", "json"])["execution"]["state"], "SUCCEEDED");
+    assert_eq!(
+        sb.json(&["status", &id, "--format", "json"])["execution"]["state"],
+        "SUCCEEDED"
+    );
 }
 
 /// `steppy ARGS` in `sb`, talking to moto only (dummy credentials, loopback endpoint).
@@ -114,8 +121,14 @@ fn steppy_on_moto(sb: &Sandbox, args: &[&str]) -> std::process::Command {
 fn submit(sb: &Sandbox, name: &str, plan: &Value) -> String {
     let path = sb.dir.path().join(format!("{name}.json"));
     std::fs::write(&path, plan.to_string()).expect("write plan");
-    let o = steppy_on_moto(sb, &["submit", path.to_str().expect("utf-8")]).output().expect("spawn submit");
-    assert!(o.status.success(), "submit failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = steppy_on_moto(sb, &["submit", path.to_str().expect("utf-8")])
+        .output()
+        .expect("spawn submit");
+    assert!(
+        o.status.success(),
+        "submit failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -144,9 +157,18 @@ fn wait_ended(sb: &Sandbox, ids: &[String], secs: u64) -> Vec<String> {
     loop {
         let states: Vec<String> = ids
             .iter()
-            .map(|id| sb.json(&["status", id, "--format", "json"])["execution"]["state"].as_str().unwrap_or("").to_string())
+            .map(|id| {
+                sb.json(&["status", id, "--format", "json"])["execution"]["state"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect();
-        if states.iter().all(|s| matches!(s.as_str(), "SUCCEEDED" | "FAILED" | "ABORTED")) || Instant::now() > deadline {
+        if states
+            .iter()
+            .all(|s| matches!(s.as_str(), "SUCCEEDED" | "FAILED" | "ABORTED"))
+            || Instant::now() > deadline
+        {
             return states;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -195,17 +217,25 @@ async fn submit_then_serve_requests_each_approval_once_and_its_first_mailed_link
                 approvals += 1;
                 let links: Vec<String> = mails
                     .iter()
-                    .filter(|m| sns_attribute(m, "steppy.execution").as_deref() == Some(id.as_str()) && sns_attribute(m, "steppy.step").as_deref() == Some(step))
+                    .filter(|m| {
+                        sns_attribute(m, "steppy.execution").as_deref() == Some(id.as_str())
+                            && sns_attribute(m, "steppy.step").as_deref() == Some(step)
+                    })
                     .filter_map(mailed_approve_link)
                     .collect();
                 if links.len() != 1 {
-                    problems.push(format!("trial {trial}: execution {id} step {step}: {} approval mails, expected 1", links.len()));
+                    problems.push(format!(
+                        "trial {trial}: execution {id} step {step}: {} approval mails, expected 1",
+                        links.len()
+                    ));
                 }
                 let Some(first) = links.first() else { continue };
                 let got = follow_approval_link(first, true, "release-manager").await;
                 if got != Followed::Decided {
                     dead_first_links += 1;
-                    problems.push(format!("trial {trial}: execution {id} step {step}: the first mailed link did not decide: {got:?}"));
+                    problems.push(format!(
+                        "trial {trial}: execution {id} step {step}: the first mailed link did not decide: {got:?}"
+                    ));
                     if let Some(last) = links.last() {
                         last_links.push(last.clone());
                     }
@@ -230,27 +260,41 @@ async fn submit_then_serve_requests_each_approval_once_and_its_first_mailed_link
                 let path = link.trim().trim_start_matches(&format!("http://{addr}")).to_string();
                 let code = get(&addr, &path).map(|(c, _)| c);
                 if code != Some(200) {
-                    problems.push(format!("trial {trial}: a printed approval link answers {code:?}: {}", line.trim()));
+                    problems.push(format!(
+                        "trial {trial}: a printed approval link answers {code:?}: {}",
+                        line.trim()
+                    ));
                 }
             }
         }
         kill(server);
         for (id, state) in ids.iter().zip(&states) {
             let history = sb.json(&["history", id, "--format", "json"]);
-            let (s, r, t) = (count_events(&history, "ExecutionStarted"), count_events(&history, "ExecutionResumed"), count_events(&history, "ApprovalTokenRotated"));
+            let (s, r, t) = (
+                count_events(&history, "ExecutionStarted"),
+                count_events(&history, "ExecutionResumed"),
+                count_events(&history, "ApprovalTokenRotated"),
+            );
             resumed += r;
             rotated += t;
             if s != 1 || r != 0 {
                 problems.push(format!("trial {trial}: execution {id}: {s} ExecutionStarted and {r} ExecutionResumed, expected 1 and 0 (nothing ran it before)"));
             }
             if t != 0 {
-                problems.push(format!("trial {trial}: execution {id}: {t} ApprovalTokenRotated, expected 0 (no crash happened)"));
+                problems.push(format!(
+                    "trial {trial}: execution {id}: {t} ApprovalTokenRotated, expected 0 (no crash happened)"
+                ));
             }
             if count_events(&history, "ApprovalRequested") != 2 {
-                problems.push(format!("trial {trial}: execution {id}: {} ApprovalRequested, expected 2", count_events(&history, "ApprovalRequested")));
+                problems.push(format!(
+                    "trial {trial}: execution {id}: {} ApprovalRequested, expected 2",
+                    count_events(&history, "ApprovalRequested")
+                ));
             }
             if state != "SUCCEEDED" {
-                problems.push(format!("trial {trial}: execution {id} ended {state:?}, expected SUCCEEDED"));
+                problems.push(format!(
+                    "trial {trial}: execution {id} ended {state:?}, expected SUCCEEDED"
+                ));
             }
         }
     }
@@ -279,8 +323,16 @@ async fn submit_then_serve_starts_each_build_once() {
             aws_support::create_project(&config, p).await;
         }
         let sb = Sandbox::new();
-        let steps: Vec<Value> = projects.iter().enumerate().map(|(i, p)| json!({ "type": "CodeBuild", "name": format!("b{i}"), "codeBuildName": p })).collect();
-        let id = submit(&sb, "builds", &json!({ "stages": [{ "name": "build", "steps": steps }] }));
+        let steps: Vec<Value> = projects
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({ "type": "CodeBuild", "name": format!("b{i}"), "codeBuildName": p }))
+            .collect();
+        let id = submit(
+            &sb,
+            "builds",
+            &json!({ "stages": [{ "name": "build", "steps": steps }] }),
+        );
         let addr = format!("127.0.0.1:{}", loopback_port());
         let (server, _) = spawn_serve(&sb, &addr);
         let (sb, states) = {
@@ -318,25 +370,32 @@ async fn submit_then_serve_starts_each_build_once() {
             }
         }
         if states[0] != "SUCCEEDED" {
-            problems.push(format!("trial {trial}: the execution ended {:?}, expected SUCCEEDED", states[0]));
+            problems.push(format!(
+                "trial {trial}: the execution ended {:?}, expected SUCCEEDED",
+                states[0]
+            ));
         }
         counts.push(per_project);
     }
-    assert!(problems.is_empty(), "builds per project in each trial: {counts:?} (expected [1, 1, 1] each):\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "builds per project in each trial: {counts:?} (expected [1, 1, 1] each):\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 #[test]
 fn the_access_log_never_shows_a_token_however_the_path_is_spelled() {
     use std::io::Read;
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", support::loopback_port());
+    let addr = format!("127.0.0.1:{}", loopback_port());
     let mut server = sb
         .steppy(&["serve", "--listen", &addr, "--access-log"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve");
-    support::wait_until_serving(&addr);
+    wait_until_serving(&addr);
     let secret = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde";
     let token = format!("stp_{secret}");
     let paths = [
@@ -358,29 +417,50 @@ fn the_access_log_never_shows_a_token_however_the_path_is_spelled() {
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
     let _ = server.wait();
     let mut log = String::new();
-    server.stderr.take().expect("stderr").read_to_string(&mut log).expect("read stderr");
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("read stderr");
     let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("GET ")).collect();
     assert!(lines.len() > paths.len(), "one line per request:\n{log}");
     assert!(!log.contains(secret), "a token reached the access log:\n{log}");
     assert!(!log.contains('\u{1b}'), "{log}");
-    assert!(log.contains("GET /approvals/{token}?action=approve 404"), "a matched route shows its template (an unknown token: 404):\n{log}");
+    assert!(
+        log.contains("GET /approvals/{token}?action=approve 404"),
+        "a matched route shows its template (an unknown token: 404):\n{log}"
+    );
 }
 
 #[test]
 fn readyz_reports_the_engine_of_serve() {
     let sb = Sandbox::new();
-    let addr = format!("127.0.0.1:{}", support::loopback_port());
-    let mut server = sb.steppy(&["serve", "--listen", &addr]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("serve");
+    let addr = format!("127.0.0.1:{}", loopback_port());
+    let mut server = sb
+        .steppy(&["serve", "--listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
     let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
         if let Some((200, body)) = get(&addr, "/readyz") {
             break body;
         }
-        assert!(Instant::now() < deadline, "serve never became ready: {:?}", get(&addr, "/readyz"));
+        assert!(
+            Instant::now() < deadline,
+            "serve never became ready: {:?}",
+            get(&addr, "/readyz")
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let _ = server.kill();
     let _ = server.wait();
     let v: Value = serde_json::from_str(&body).expect("json");
-    assert_eq!((v["ready"].as_bool(), v["engine"].as_str(), v["database"].as_str()), (Some(true), Some("running"), Some("writable")), "{v}");
+    assert_eq!(
+        (v["ready"].as_bool(), v["engine"].as_str(), v["database"].as_str()),
+        (Some(true), Some("running"), Some("writable")),
+        "{v}"
+    );
 }

@@ -9,25 +9,29 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{count_events, get, start_intents, Sandbox};
-
+use support::{Sandbox, count_events, get, start_intents};
 
 fn submit(db: &Path, plan_dir: &Path, plan: &Value) -> String {
     let path = plan_dir.join("plan.json");
     std::fs::write(&path, plan.to_string()).expect("write plan");
-    let out = steppy(db, &["submit", path.to_str().expect("utf-8")]).output().expect("submit");
+    let out = steppy(db, &["submit", path.to_str().expect("utf-8")])
+        .output()
+        .expect("submit");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 fn steppy(db: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_steppy"));
-    c.args(args).env("STEPPY_DB", db).env_remove("STEPPY_FAULT").stdin(Stdio::null());
+    c.args(args)
+        .env("STEPPY_DB", db)
+        .env_remove("STEPPY_FAULT")
+        .stdin(Stdio::null());
     c
 }
 
@@ -61,12 +65,16 @@ fn serve(db: &Path, addr: &str, log: &Path) -> Server {
 }
 
 fn state(db: &Path, id: &str) -> Value {
-    let out = steppy(db, &["status", id, "--format", "json"]).output().expect("status");
+    let out = steppy(db, &["status", id, "--format", "json"])
+        .output()
+        .expect("status");
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
 fn history(db: &Path, id: &str) -> Value {
-    let out = steppy(db, &["history", id, "--format", "json"]).output().expect("history");
+    let out = steppy(db, &["history", id, "--format", "json"])
+        .output()
+        .expect("history");
     serde_json::from_slice(&out.stdout).expect("history json")
 }
 
@@ -94,10 +102,14 @@ fn assert_each_step_started_once(db: &Path, id: &str) {
 fn a_write_lock_held_by_another_process_is_waited_out() {
     let sb = Sandbox::new();
     let db = sb.db();
-    let id = submit(&db, sb.dir.path(), &json!({ "stages": [
+    let id = submit(
+        &db,
+        sb.dir.path(),
+        &json!({ "stages": [
         { "name": "soak", "steps": [ { "type": "Wait", "name": "w", "seconds": 2 } ] },
         { "name": "tell", "steps": [ { "type": "Notify", "name": "n", "message": "done" } ] }
-    ] }));
+    ] }),
+    );
     let addr = format!("127.0.0.1:{}", support::loopback_port());
     let log = sb.dir.path().join("serve.log");
     let mut server = serve(&db, &addr, &log);
@@ -108,7 +120,11 @@ fn a_write_lock_held_by_another_process_is_waited_out() {
     other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
     let held = Instant::now();
     while held.elapsed() < Duration::from_secs(8) {
-        assert_eq!(get(&addr, "/healthz").map(|(c, _)| c), Some(200), "the service answers meanwhile");
+        assert_eq!(
+            get(&addr, "/healthz").map(|(c, _)| c),
+            Some(200),
+            "the service answers meanwhile"
+        );
         assert!(server.try_wait().expect("poll").is_none(), "serve stayed up");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -116,7 +132,10 @@ fn a_write_lock_held_by_another_process_is_waited_out() {
     wait_for_state(&db, &id, "SUCCEEDED", 30);
     drop(server);
     let log = std::fs::read_to_string(&log).expect("log");
-    assert!(log.contains("is locked by another process"), "serve says why nothing moves:\n{log}");
+    assert!(
+        log.contains("is locked by another process"),
+        "serve says why nothing moves:\n{log}"
+    );
     assert_each_step_started_once(&db, &id);
 }
 
@@ -131,7 +150,10 @@ impl Tmpfs {
             .arg(&dir)
             .status()
             .expect("run mount");
-        assert!(status.success(), "this test mounts a small tmpfs to fill a real disk: it needs root (mount failed)");
+        assert!(
+            status.success(),
+            "this test mounts a small tmpfs to fill a real disk: it needs root (mount failed)"
+        );
         Tmpfs(dir)
     }
 }
@@ -148,10 +170,14 @@ fn a_disk_that_fills_during_a_wait_and_is_freed_again_is_waited_out() {
     let disk = Tmpfs::mount("4m");
     let db = disk.0.join("steppy.db");
     let plans = tempfile::tempdir().expect("plans");
-    let id = submit(&db, plans.path(), &json!({ "stages": [
+    let id = submit(
+        &db,
+        plans.path(),
+        &json!({ "stages": [
         { "name": "soak", "steps": [ { "type": "Wait", "name": "w", "seconds": 2 } ] },
         { "name": "tell", "steps": [ { "type": "Notify", "name": "n", "message": "done" } ] }
-    ] }));
+    ] }),
+    );
     let addr = format!("127.0.0.1:{}", support::loopback_port());
     let log = plans.path().join("serve.log");
     let mut server = serve(&db, &addr, &log);
@@ -169,7 +195,10 @@ fn a_disk_that_fills_during_a_wait_and_is_freed_again_is_waited_out() {
     // fail the release.
     let full = Instant::now();
     while full.elapsed() < Duration::from_secs(5) {
-        assert!(server.try_wait().expect("poll").is_none(), "serve stayed up with a full disk");
+        assert!(
+            server.try_wait().expect("poll").is_none(),
+            "serve stayed up with a full disk"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_ne!(state(&db, &id)["execution"]["state"], "FAILED");
@@ -177,7 +206,10 @@ fn a_disk_that_fills_during_a_wait_and_is_freed_again_is_waited_out() {
     wait_for_state(&db, &id, "SUCCEEDED", 30);
     drop(server);
     let log = std::fs::read_to_string(&log).expect("log");
-    assert!(log.contains("is full") || log.contains("could not be read or written"), "serve says why nothing moves:\n{log}");
+    assert!(
+        log.contains("is full") || log.contains("could not be read or written"),
+        "serve says why nothing moves:\n{log}"
+    );
     assert_each_step_started_once(&db, &id);
 }
 
@@ -185,10 +217,14 @@ fn a_disk_that_fills_during_a_wait_and_is_freed_again_is_waited_out() {
 fn serve_exits_2_at_once_when_its_engine_stops_for_good() {
     let sb = Sandbox::new();
     let db = sb.db();
-    submit(&db, sb.dir.path(), &json!({ "stages": [
+    submit(
+        &db,
+        sb.dir.path(),
+        &json!({ "stages": [
         { "name": "first", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] },
         { "name": "second", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] }
-    ] }));
+    ] }),
+    );
     let addr = format!("127.0.0.1:{}", support::loopback_port());
     let started = Instant::now();
     let mut child = steppy(&db, &["serve", "--listen", &addr])

@@ -11,22 +11,25 @@ mod aws_support;
 mod support;
 
 use aws_support::{aws_config, moto, notifications, topic_with_queue, unique};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
-use support::{get, Sandbox};
-
+use support::{Sandbox, get};
 
 /// `steppy serve` on `addr`, talking to the AWS API at `endpoint`, its stdout lines sent to
 /// the returned channel.
 fn serve(sb: &Sandbox, addr: &str, endpoint: &str, topic: &str) -> (Child, mpsc::Receiver<String>) {
     let mut c: Command = sb.steppy(&["--topic-arn", topic, "serve", "--listen", addr]);
     support::talk_to(&mut c, endpoint);
-    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("spawn serve");
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
     let out = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -98,11 +101,14 @@ impl Drop for Silent {
 fn a_silent_sns_holds_only_its_approval_never_the_engine_or_the_http_service() {
     let silent = Silent::start();
     let sb = Sandbox::new();
-    let id = submit(&sb, &json!({ "stages": [ { "name": "s", "steps": [
+    let id = submit(
+        &sb,
+        &json!({ "stages": [ { "name": "s", "steps": [
         { "type": "Human", "name": "sign-off", "message": "go?" },
         { "type": "Human", "name": "security", "message": "go?" },
         { "type": "Wait", "name": "soak", "seconds": 2 }
-    ] } ] }));
+    ] } ] }),
+    );
     let addr = format!("127.0.0.1:{}", support::loopback_port());
     let endpoint = format!("http://127.0.0.1:{}", silent.port);
     let started = Instant::now();
@@ -116,20 +122,33 @@ fn a_silent_sns_holds_only_its_approval_never_the_engine_or_the_http_service() {
         assert_eq!(get(&addr, "/healthz").map(|(c, _)| c), Some(200));
         slowest = slowest.max(asked.elapsed());
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
-            && line.contains("Wait \"soak\" succeeded") {
-                break started.elapsed();
-            }
-        assert!(started.elapsed() < Duration::from_secs(30), "the 2 s Wait did not end while SNS hung");
+            && line.contains("Wait \"soak\" succeeded")
+        {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the 2 s Wait did not end while SNS hung"
+        );
     };
     let _ = server.kill();
     let _ = server.wait();
     assert!(soaked < Duration::from_secs(12), "the 2 s Wait took {soaked:?}");
-    assert!(slowest < Duration::from_secs(2), "a /healthz took {slowest:?} while SNS hung");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a /healthz took {slowest:?} while SNS hung"
+    );
     let (_, status, _) = sb.output(&["status", &id, "--format", "json"]);
     let status: Value = serde_json::from_str(&status).expect("status json");
-    let human = status["steps"].as_array().and_then(|s| s.iter().find(|s| s["name"] == "sign-off")).expect("step");
+    let human = status["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == "sign-off"))
+        .expect("step");
     // Its start is still waiting for the publish: in progress, neither failed nor delivered.
-    assert!(human["state"] == "RUNNING" || human["state"] == "WAITING", "the approval still waits for its mail: {human}");
+    assert!(
+        human["state"] == "RUNNING" || human["state"] == "WAITING",
+        "the approval still waits for its mail: {human}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,9 +156,12 @@ async fn an_approval_mail_that_failed_is_sent_after_a_restart_with_a_link_that_w
     let config = aws_config().await;
     let (topic, queue) = topic_with_queue(&config, &unique("approvals")).await;
     let sb = Sandbox::new();
-    let id = submit(&sb, &json!({ "stages": [ { "name": "s", "steps": [
+    let id = submit(
+        &sb,
+        &json!({ "stages": [ { "name": "s", "steps": [
         { "type": "Human", "name": "sign-off", "message": "ship it?" }
-    ] } ] }));
+    ] } ] }),
+    );
     let addr = format!("127.0.0.1:{}", support::loopback_port());
     // First SNS refuses every connection: the publish fails.
     let refused = format!("http://127.0.0.1:{}", support::loopback_port());
@@ -161,9 +183,21 @@ async fn an_approval_mail_that_failed_is_sent_after_a_restart_with_a_link_that_w
         .expect("an approve link")
         .trim()
         .to_string();
-    let path = link.split_once(&addr).map(|(_, p)| p.to_string()).expect("the link points at this serve");
-    assert_eq!(get(&addr, &path).map(|(c, _)| c), Some(200), "the mailed link works: {link}");
-    let token = link.split("/approvals/").nth(1).and_then(|t| t.split('?').next()).expect("token in link").to_string();
+    let path = link
+        .split_once(&addr)
+        .map(|(_, p)| p.to_string())
+        .expect("the link points at this serve");
+    assert_eq!(
+        get(&addr, &path).map(|(c, _)| c),
+        Some(200),
+        "the mailed link works: {link}"
+    );
+    let token = link
+        .split("/approvals/")
+        .nth(1)
+        .and_then(|t| t.split('?').next())
+        .expect("token in link")
+        .to_string();
     let (status, _, err) = sb.output(&["approve", &token, "--as", "ana"]);
     assert!(status.success(), "{err}");
     let deadline = Instant::now() + Duration::from_secs(20);

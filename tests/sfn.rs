@@ -18,8 +18,8 @@
 mod aws_support;
 mod support;
 
-use aws_support::{aws_config, moto, unique, ACCOUNT, REGION};
-use serde_json::{json, Value};
+use aws_support::{ACCOUNT, REGION, aws_config, moto, unique};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
@@ -45,7 +45,11 @@ async fn interpreter() {
             .send()
             .await
             .expect("configure moto");
-        assert!(r.status().is_success(), "moto refused the configuration: {}", r.status());
+        assert!(
+            r.status().is_success(),
+            "moto refused the configuration: {}",
+            r.status()
+        );
     })
     .await;
 }
@@ -75,14 +79,25 @@ impl Topic {
         let sqs = aws_sdk_sqs::Client::new(&aws_config().await);
         let mut all = Vec::new();
         loop {
-            let got = sqs.receive_message().queue_url(&self.queue).max_number_of_messages(10).send().await.expect("receive");
+            let got = sqs
+                .receive_message()
+                .queue_url(&self.queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
             if got.messages().is_empty() {
                 return all;
             }
             for m in got.messages() {
                 let envelope: Value = serde_json::from_str(m.body().unwrap_or_default()).expect("an SNS envelope");
                 all.push(envelope["Message"].as_str().unwrap_or_default().to_string());
-                sqs.delete_message().queue_url(&self.queue).receipt_handle(m.receipt_handle().unwrap_or_default()).send().await.expect("delete");
+                sqs.delete_message()
+                    .queue_url(&self.queue)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
             }
         }
     }
@@ -123,15 +138,31 @@ async fn decide(link: &str, how: Decide) {
     assert_eq!(page.status(), 200, "the approval page answers");
     let html = page.text().await.expect("page");
     let (action, mut fields) = form(&html).unwrap_or_else(|| panic!("no decision form on the page:\n{html}"));
-    fields.push(("decision".into(), if matches!(how, Decide::Reject) { "reject" } else { "approve" }.into()));
+    fields.push((
+        "decision".into(),
+        if matches!(how, Decide::Reject) {
+            "reject"
+        } else {
+            "approve"
+        }
+        .into(),
+    ));
     fields.push(("approver".into(), "ana@example.com".into()));
     fields.push(("comment".into(), "checked by the differential test".into()));
     let base = link.split("/humanConfirmation").next().unwrap_or(link);
     let base = base.split("/approvals/").next().unwrap_or(base);
-    let url = if action.starts_with("http") { action } else { format!("{base}/{}", action.trim_start_matches('/')) };
+    let url = if action.starts_with("http") {
+        action
+    } else {
+        format!("{base}/{}", action.trim_start_matches('/'))
+    };
     let posted = http.post(&url).form(&fields).send().await.expect("POST the decision");
     let status = posted.status();
-    assert!(status.is_success(), "the decision was refused ({status}): {}", posted.text().await.unwrap_or_default());
+    assert!(
+        status.is_success(),
+        "the decision was refused ({status}): {}",
+        posted.text().await.unwrap_or_default()
+    );
 }
 
 /// The decision form's action and hidden fields.
@@ -146,9 +177,10 @@ fn form(html: &str) -> Option<(String, Vec<(String, String)>)> {
         let j = rest[i..].find('>').map(|j| i + j).unwrap_or(rest.len());
         let tag = &rest[i..j];
         if attr(tag, "type").as_deref() == Some("hidden")
-            && let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
-                hidden.push((n, v));
-            }
+            && let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value"))
+        {
+            hidden.push((n, v));
+        }
         rest = &rest[j..];
     }
     Some((action, hidden))
@@ -158,7 +190,12 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     let key = format!(" {name}=\"");
     let i = tag.find(&key)? + key.len();
     let j = tag[i..].find('"')? + i;
-    Some(tag[i..j].replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'"))
+    Some(
+        tag[i..j]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'"),
+    )
 }
 
 /// Runs `plan` to its end on `engine`, deciding approvals with `how`.
@@ -176,7 +213,10 @@ async fn run(engine: Engine, plan: &Value, how: Decide) -> Ending {
     }
     let mut cmd = steppy(&sb, &args);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = tokio::process::Command::from(cmd).kill_on_drop(true).spawn().expect("spawn steppy run");
+    let mut child = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn steppy run");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut transcript = String::new();
     let mut execution = None;
@@ -185,7 +225,11 @@ async fn run(engine: Engine, plan: &Value, how: Decide) -> Ending {
             transcript.push_str(&line);
             transcript.push('\n');
             if execution.is_none() {
-                execution = line.split("execution ").nth(1).and_then(|r| r.split([' ', ':']).next()).map(String::from);
+                execution = line
+                    .split("execution ")
+                    .nth(1)
+                    .and_then(|r| r.split([' ', ':']).next())
+                    .map(String::from);
             }
             let label = match how {
                 Decide::Approve => "open to approve: ",
@@ -197,7 +241,9 @@ async fn run(engine: Engine, plan: &Value, how: Decide) -> Ending {
             }
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(120), reading).await.expect("the run ended within 2 minutes");
+    tokio::time::timeout(std::time::Duration::from_secs(120), reading)
+        .await
+        .expect("the run ended within 2 minutes");
     let out = child.wait_with_output().await.expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let status_of = match engine {
@@ -207,12 +253,39 @@ async fn run(engine: Engine, plan: &Value, how: Decide) -> Ending {
     let (ok, shown, err) = output(steppy(&sb, &["status", &status_of, "--format", "json"]));
     assert!(ok, "status of {status_of} failed: {err}\nrun:\n{transcript}{stderr}");
     let shown: Value = serde_json::from_str(&shown).expect("status json");
-    let steps = shown["steps"].as_array().expect("steps").iter().map(|s| (s["name"].as_str().unwrap_or("").to_string(), s["state"].as_str().unwrap_or("").to_string())).collect();
+    let steps = shown["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_string(),
+                s["state"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
     let messages = topic.messages().await;
-    let plan_messages = plan["stages"].as_array().into_iter().flatten().flat_map(|s| s["steps"].as_array().into_iter().flatten()).filter_map(|s| s["message"].as_str());
-    let notified = plan_messages.filter(|m| messages.iter().any(|body| body.contains(m))).map(String::from).collect();
-    let approved_by = transcript.lines().find_map(|l| l.split(" approved by ").nth(1)).and_then(|r| r.split(" after").next()).map(String::from);
-    Ending { state: shown["execution"]["state"].as_str().unwrap_or("").to_string(), steps, notified, approved_by }
+    let plan_messages = plan["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["steps"].as_array().into_iter().flatten())
+        .filter_map(|s| s["message"].as_str());
+    let notified = plan_messages
+        .filter(|m| messages.iter().any(|body| body.contains(m)))
+        .map(String::from)
+        .collect();
+    let approved_by = transcript
+        .lines()
+        .find_map(|l| l.split(" approved by ").nth(1))
+        .and_then(|r| r.split(" after").next())
+        .map(String::from);
+    Ending {
+        state: shown["execution"]["state"].as_str().unwrap_or("").to_string(),
+        steps,
+        notified,
+        approved_by,
+    }
 }
 
 /// The execution ARN of execution `name` of state machine `machine`.
@@ -222,7 +295,11 @@ fn aws_support_arn(machine: &str, name: &str) -> String {
 
 fn output(mut c: Command) -> (bool, String, String) {
     let o = c.output().expect("spawn steppy");
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 /// Runs `plan` on both engines and checks both against `expected` (and so each other).
@@ -354,7 +431,15 @@ async fn a_failing_step_halts_the_release_after_its_stage_alike() {
 async fn executions_of(name: &str) -> Vec<String> {
     let sfn = aws_sdk_sfn::Client::new(&aws_config().await);
     let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}");
-    sfn.list_executions().state_machine_arn(arn).send().await.expect("list executions").executions().iter().map(|e| e.execution_arn().to_string()).collect()
+    sfn.list_executions()
+        .state_machine_arn(arn)
+        .send()
+        .await
+        .expect("list executions")
+        .executions()
+        .iter()
+        .map(|e| e.execution_arn().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,7 +454,11 @@ async fn deploy_creates_then_leaves_alone_then_updates() {
     let mut no_role = steppy(&sb, &["deploy", "--engine", "sfn", "--name", &name, plan]);
     let o = no_role.output().expect("deploy");
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --role-arn"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs --role-arn"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let deploy = |extra: &[&str]| {
         let mut args = vec!["deploy", "--engine", "sfn", "--name", &name, "--role-arn", ROLE];
@@ -377,7 +466,10 @@ async fn deploy_creates_then_leaves_alone_then_updates() {
         args.push(plan);
         let o = steppy(&sb, &args).output().expect("deploy");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        (String::from_utf8_lossy(&o.stdout).trim().to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+        (
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
     };
     let (arn, said) = deploy(&[]);
     assert_eq!(arn, format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"));
@@ -386,9 +478,17 @@ async fn deploy_creates_then_leaves_alone_then_updates() {
     assert_eq!(again, arn);
     assert!(said.contains("unchanged"), "{said}");
     let (_, said) = deploy(&["--public-url", "https://approvals.example.com"]);
-    assert!(said.contains("updated"), "a new approval URL changes the definition: {said}");
+    assert!(
+        said.contains("updated"),
+        "a new approval URL changes the definition: {said}"
+    );
     let sfn = aws_sdk_sfn::Client::new(&aws_config().await);
-    let _ = sfn.describe_state_machine().state_machine_arn(&arn).send().await.expect("deployed state machine");
+    let _ = sfn
+        .describe_state_machine()
+        .state_machine_arn(&arn)
+        .send()
+        .await
+        .expect("deployed state machine");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,21 +498,52 @@ async fn status_and_history_read_a_step_functions_execution() {
     let sb = Sandbox::new();
     let name = unique("inspected");
     let plan = sb.write_plan(&json!({ "name": "inspected", "stages": [{ "name": "only", "steps": [{ "type": "Wait", "name": "tick", "seconds": 1 }] }] }));
-    let o = steppy(&sb, &["run", "--engine", "sfn", "--name", &name, "--role-arn", ROLE, plan.to_str().expect("utf-8")]).stdin(Stdio::null()).output().expect("run");
+    let o = steppy(
+        &sb,
+        &[
+            "run",
+            "--engine",
+            "sfn",
+            "--name",
+            &name,
+            "--role-arn",
+            ROLE,
+            plan.to_str().expect("utf-8"),
+        ],
+    )
+    .stdin(Stdio::null())
+    .output()
+    .expect("run");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
-    for expected in ["started on Step Functions (1 stages, 1 steps)", "stage 1/1 \"only\" started", "Wait \"tick\" running", "Wait \"tick\" succeeded after", "SUCCEEDED in"] {
+    for expected in [
+        "started on Step Functions (1 stages, 1 steps)",
+        "stage 1/1 \"only\" started",
+        "Wait \"tick\" running",
+        "Wait \"tick\" succeeded after",
+        "SUCCEEDED in",
+    ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
     let arns = executions_of(&name).await;
     assert_eq!(arns.len(), 1);
     let (ok, text, _) = output(steppy(&sb, &["status", &arns[0]]));
     assert!(ok);
-    assert!(text.contains("succeeded (SUCCEEDED)") && text.contains("stage 1/1 \"only\"") && text.contains("succeeded  Wait         tick"), "{text}");
+    assert!(
+        text.contains("succeeded (SUCCEEDED)")
+            && text.contains("stage 1/1 \"only\"")
+            && text.contains("succeeded  Wait         tick"),
+        "{text}"
+    );
     let (ok, history, _) = output(steppy(&sb, &["history", &arns[0], "--format", "json"]));
     assert!(ok);
     let events: Value = serde_json::from_str(&history).expect("json");
-    let kinds: Vec<&str> = events.as_array().expect("events").iter().filter_map(|e| e["type"].as_str()).collect();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
     assert_eq!(kinds.first(), Some(&"ExecutionStarted"));
     assert_eq!(kinds.last(), Some(&"ExecutionSucceeded"));
     assert!(kinds.contains(&"WaitStateEntered"));
@@ -420,7 +551,13 @@ async fn status_and_history_read_a_step_functions_execution() {
     let (_, list, _) = output(steppy(&sb, &["list"]));
     assert!(list.contains(&arns[0]) && list.contains("succeeded"), "{list}");
     // An ARN moto does not know is a clear error, not a panic.
-    let (ok, _, err) = output(steppy(&sb, &["status", &format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}:nope")]));
+    let (ok, _, err) = output(steppy(
+        &sb,
+        &[
+            "status",
+            &format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}:nope"),
+        ],
+    ));
     assert!(!ok && err.contains("cannot read"), "{err}");
 }
 
@@ -431,18 +568,46 @@ async fn crash_then_resume(point: &str) {
     let _one_at_a_time = SFN_RUNS.lock().await;
     let sb = Sandbox::new();
     let name = unique("crashed");
-    let plan = sb.write_plan(&json!({ "stages": [{ "name": "only", "steps": [{ "type": "Wait", "name": "tick", "seconds": 1 }] }] }));
-    let mut run = steppy(&sb, &["run", "--engine", "sfn", "--name", &name, "--role-arn", ROLE, plan.to_str().expect("utf-8")]);
-    run.env("STEPPY_FAULT", format!("kill-after:{point}:{name}")).stdin(Stdio::null());
+    let plan = sb.write_plan(
+        &json!({ "stages": [{ "name": "only", "steps": [{ "type": "Wait", "name": "tick", "seconds": 1 }] }] }),
+    );
+    let mut run = steppy(
+        &sb,
+        &[
+            "run",
+            "--engine",
+            "sfn",
+            "--name",
+            &name,
+            "--role-arn",
+            ROLE,
+            plan.to_str().expect("utf-8"),
+        ],
+    );
+    run.env("STEPPY_FAULT", format!("kill-after:{point}:{name}"))
+        .stdin(Stdio::null());
     let o = run.output().expect("run");
-    assert_eq!(o.status.signal(), Some(9), "expected SIGKILL at {point}: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.signal(),
+        Some(9),
+        "expected SIGKILL at {point}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let before = executions_of(&name).await.len();
-    assert_eq!(before, usize::from(point == "sfn-started"), "executions started before the kill at {point}");
+    assert_eq!(
+        before,
+        usize::from(point == "sfn-started"),
+        "executions started before the kill at {point}"
+    );
 
     let (ok, out, err) = output(steppy(&sb, &["resume"]));
     assert!(ok, "resume failed:\n{out}{err}");
     assert!(out.contains("SUCCEEDED"), "{out}");
-    assert_eq!(executions_of(&name).await.len(), 1, "exactly one execution after resume");
+    assert_eq!(
+        executions_of(&name).await.len(),
+        1,
+        "exactly one execution after resume"
+    );
     let (_, again, _) = output(steppy(&sb, &["resume"]));
     assert!(again.contains("no unfinished executions"), "{again}");
 }

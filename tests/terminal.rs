@@ -16,7 +16,10 @@ fn assert_clean(what: &str, text: &str) {
     for bad in ['\u{1b}', '\u{7}', '\r', '\u{9b}'] {
         assert!(!text.contains(bad), "{what} printed U+{:04X} raw:\n{text}", bad as u32);
     }
-    assert!(!text.lines().any(|l| l.trim_start().starts_with("execution FAKE")), "{what} printed a forged line:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.trim_start().starts_with("execution FAKE")),
+        "{what} printed a forged line:\n{text}"
+    );
 }
 
 #[test]
@@ -68,5 +71,8 @@ fn comments_and_messages_are_printed_with_control_characters_escaped() {
         assert_clean(&format!("{args:?}"), &out);
     }
     let (_, out, _) = sb.output(&["status", &id]);
-    assert!(out.contains("no \\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\r\\nexecution FAKE SUCCEEDED"), "{out}");
+    assert!(
+        out.contains("no \\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\r\\nexecution FAKE SUCCEEDED"),
+        "{out}"
+    );
 }

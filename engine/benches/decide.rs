@@ -22,9 +22,18 @@ fn seed(store: &Store, count: usize) {
     let exec = store.submit_as(&plan, 1, Some("bench")).expect("submit");
     for i in 0..count {
         let new = NewApproval {
-            execution_id: exec.clone(), stage: 0, index: 0, idempotency_key: format!("{exec}/bench/{i}"),
-            token_sha256: format!("h{i}"), message: format!("Approval {i}: ship release 1.2.{i}?"), approvers: vec![],
-            required: 1, forbid_self: false, requested_by: "bench".into(), deadline_ms: None, on_timeout: "reject".into(),
+            execution_id: exec.clone(),
+            stage: 0,
+            index: 0,
+            idempotency_key: format!("{exec}/bench/{i}"),
+            token_sha256: format!("h{i}"),
+            message: format!("Approval {i}: ship release 1.2.{i}?"),
+            approvers: vec![],
+            required: 1,
+            forbid_self: false,
+            requested_by: "bench".into(),
+            deadline_ms: None,
+            on_timeout: "reject".into(),
         };
         store.create_approval(&new, 1).expect("approval");
     }
@@ -37,7 +46,12 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_with(&dir.path().join("bench.db"), durability).expect("store");
         seed(&store, count);
-        let attempt = Attempt { approve: true, voter: "load@example.com".into(), comment: Some("bench".into()), source: "127.0.0.1".into() };
+        let attempt = Attempt {
+            approve: true,
+            voter: "load@example.com".into(),
+            comment: Some("bench".into()),
+            source: "127.0.0.1".into(),
+        };
         let mut per_batch = Vec::new();
         let begin = Instant::now();
         for chunk in (0..count).collect::<Vec<_>>().chunks(batch) {
@@ -45,7 +59,10 @@ fn main() {
             let started = Instant::now();
             let results = store.decide_batch(&attempts, 2).expect("batch");
             per_batch.push(started.elapsed());
-            assert!(results.iter().all(|r| r.as_ref().is_ok_and(|d| d.decisive)), "every decision decides its own approval");
+            assert!(
+                results.iter().all(|r| r.as_ref().is_ok_and(|d| d.decisive)),
+                "every decision decides its own approval"
+            );
         }
         let took = begin.elapsed();
         per_batch.sort();
@@ -53,7 +70,10 @@ fn main() {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "decide_batch ({durability:?}, batches of {batch}): {:.1} µs per decision; batch p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            took.as_secs_f64() * 1e6 / count as f64, ms(pct(0.5)), ms(pct(0.99)), ms(pct(1.0))
+            took.as_secs_f64() * 1e6 / count as f64,
+            ms(pct(0.5)),
+            ms(pct(0.99)),
+            ms(pct(1.0))
         );
     }
 }

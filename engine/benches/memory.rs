@@ -15,20 +15,22 @@ use std::time::Duration;
 struct Counting;
 static ALLOCATED: AtomicIsize = AtomicIsize::new(0);
 
+// SAFETY: every call is passed straight to `System`, which upholds `GlobalAlloc`'s contract;
+// the counter only observes sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATED.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's `layout` obligations are forwarded unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         ALLOCATED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System.alloc` with this `layout` (every allocation goes through us).
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
+        ALLOCATED.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: as for `dealloc`; `new_size` obligations are the caller's, forwarded unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -50,10 +52,7 @@ fn main() {
     drop(plan);
     let (engine, ex) = common::engine(&store);
     let stats = ex.stats.clone();
-    let (before, rss_before) = (
-        ALLOCATED.load(Ordering::SeqCst),
-        common::rss_bytes().unwrap_or(0),
-    );
+    let (before, rss_before) = (ALLOCATED.load(Ordering::SeqCst), common::rss_bytes().unwrap_or(0));
     runtime.block_on(async {
         let ids = vec![id.clone()];
         let task = tokio::spawn(async move { engine.run(&ids).await });
@@ -63,7 +62,9 @@ fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await; // let the last commits land
         let after = ALLOCATED.load(Ordering::SeqCst);
         let rss_after = common::rss_bytes().unwrap_or(0);
-        let waiting = store.count("steps", &format!("execution_id = '{id}' AND state = 'WAITING'")).expect("count");
+        let waiting = store
+            .count("steps", &format!("execution_id = '{id}' AND state = 'WAITING'"))
+            .expect("count");
         println!(
             "memory: {waiting} steps waiting at once; Rust heap {:.2} MB = {:.0} bytes per waiting step; \
              resident set grew {:.2} MB = {:.0} bytes per step (includes SQLite's cache)",

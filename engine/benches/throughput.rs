@@ -24,9 +24,7 @@ fn main() {
         let id = store.submit(&plan, 0).expect("submit");
         let (engine, _) = common::engine(&store);
         let begin = Instant::now();
-        let states = runtime
-            .block_on(engine.run(std::slice::from_ref(&id)))
-            .expect("run");
+        let states = runtime.block_on(engine.run(std::slice::from_ref(&id))).expect("run");
         let took = begin.elapsed().as_secs_f64();
         assert_eq!(states[0].1, steppy_engine::state::ExecutionState::Succeeded);
         let history = store.history(&id).expect("history");

@@ -13,14 +13,20 @@ fn big_plan(stages: usize, steps: usize) -> serde_json::Value {
                     "sourceVersion": {"type": "tag", "value": "v1.2.3"},
                     "environmentVariableOverrides": [{"name": "STAGE", "value": i.to_string()}],
                     "retry": {"maxAttempts": 3}, "roleArn": "arn:aws:iam::123456789012:role/Deployer", "region": "eu-west-1"}),
-        1 => json!({"type": "CodePipeline", "name": format!("pipeline {j}"), "codePipelineName": "deploy", "autoApprove": true,
-                    "variables": {"VERSION": "1.2.3"}}),
+        1 => {
+            json!({"type": "CodePipeline", "name": format!("pipeline {j}"), "codePipelineName": "deploy", "autoApprove": true,
+                    "variables": {"VERSION": "1.2.3"}})
+        }
         2 => json!({"type": "Wait", "name": format!("soak {j}"), "seconds": 600}),
         3 => json!({"type": "Notify", "name": format!("notify {j}"), "message": "deploying", "subject": "release",
                     "topicArn": "arn:aws:sns:eu-west-1:123456789012:releases"}),
-        4 => json!({"type": "Human", "name": format!("approve {j}"), "message": "ok?", "approvers": ["a@example.com", "b@example.com"],
-                    "requiredApprovals": 2, "timeoutSeconds": 86400}),
-        _ => json!({"type": "CodeBuildNoWait", "name": format!("kick {j}"), "codeBuildName": "docs", "sourceVersion": "main"}),
+        4 => {
+            json!({"type": "Human", "name": format!("approve {j}"), "message": "ok?", "approvers": ["a@example.com", "b@example.com"],
+                    "requiredApprovals": 2, "timeoutSeconds": 86400})
+        }
+        _ => {
+            json!({"type": "CodeBuildNoWait", "name": format!("kick {j}"), "codeBuildName": "docs", "sourceVersion": "main"})
+        }
     };
     let stages: Vec<_> = (0..stages)
         .map(|i| json!({"name": format!("stage {i}"), "steps": (0..steps).map(|j| step(i, j)).collect::<Vec<_>>()}))
@@ -89,7 +95,10 @@ fn main() {
     let yaml_text = serde_json::to_string(&plan).expect("serializes");
     let cold = Instant::now();
     validate_text("cold.json", &json_text, None).expect("valid");
-    println!("validate first call (schema compiled once per process): {:.1} ms", cold.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "validate first call (schema compiled once per process): {:.1} ms",
+        cold.elapsed().as_secs_f64() * 1e3
+    );
     measure("json", "plan.json", &json_text);
     measure("yaml", "plan.yaml", &block_yaml(&plan));
     measure("yaml-flow", "plan.yaml", &yaml_text);

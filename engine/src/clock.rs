@@ -22,12 +22,8 @@ impl Clock {
     /// The process's clock. Reads tokio's time, so call it inside a tokio runtime.
     pub fn system() -> Self {
         static ANCHOR: std::sync::OnceLock<(i64, std::time::Instant)> = std::sync::OnceLock::new();
-        let (epoch_ms_at_base, base) =
-            *ANCHOR.get_or_init(|| (system_now_ms(), Instant::now().into_std()));
-        Clock {
-            epoch_ms_at_base,
-            base,
-        }
+        let (epoch_ms_at_base, base) = *ANCHOR.get_or_init(|| (system_now_ms(), Instant::now().into_std()));
+        Clock { epoch_ms_at_base, base }
     }
 
     /// Milliseconds since the Unix epoch, now.

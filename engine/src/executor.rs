@@ -67,12 +67,18 @@ pub enum ErrorKind {
 impl ExecError {
     /// An attempt failure.
     pub fn new(message: impl Into<String>) -> Self {
-        ExecError { message: message.into(), kind: ErrorKind::Attempt }
+        ExecError {
+            message: message.into(),
+            kind: ErrorKind::Attempt,
+        }
     }
 
     /// Steppy's own machinery failed (see [`ErrorKind::Machinery`]).
     pub fn machinery(message: impl Into<String>) -> Self {
-        ExecError { message: message.into(), kind: ErrorKind::Machinery }
+        ExecError {
+            message: message.into(),
+            kind: ErrorKind::Machinery,
+        }
     }
 
     /// A local I/O error while doing `what`: descriptor exhaustion, a full disk or quota, and
@@ -82,8 +88,15 @@ impl ExecError {
         let machinery = matches!(
             e.raw_os_error(),
             Some(libc::EMFILE | libc::ENFILE | libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::ENOMEM | libc::EAGAIN)
-        ) || matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::OutOfMemory);
-        if machinery { ExecError::machinery(message) } else { ExecError::new(message) }
+        ) || matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::OutOfMemory
+        );
+        if machinery {
+            ExecError::machinery(message)
+        } else {
+            ExecError::new(message)
+        }
     }
 
     /// True for [`ErrorKind::Machinery`].
@@ -172,11 +185,7 @@ pub trait Executor: Send + Sync {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>>;
 
     /// Waits until the work named by `handle` ends and reports how.
-    fn resume<'a>(
-        &'a self,
-        ctx: &'a StepContext,
-        handle: &'a Handle,
-    ) -> BoxFuture<'a, Result<Outcome, ExecError>>;
+    fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>>;
 
     /// Stops waiting for the work. `stop_external` asks to stop an external job too (a build);
     /// without it an external job is left to finish.

@@ -32,4 +32,4 @@ pub mod testing;
 pub mod text;
 
 pub use plan::Plan;
-pub use validate::{load_plan, Diagnostic, LoadError, Report};
+pub use validate::{Diagnostic, LoadError, Report, load_plan};

@@ -64,10 +64,7 @@ pub struct IllegalTransition {
 impl StepState {
     /// True once the step can never change again.
     pub fn is_terminal(self) -> bool {
-        !matches!(
-            self,
-            StepState::Pending | StepState::Running | StepState::Waiting
-        )
+        !matches!(self, StepState::Pending | StepState::Running | StepState::Waiting)
     }
 }
 
@@ -162,10 +159,7 @@ mod tests {
             for to in [
                 Pending, Running, Waiting, Succeeded, Failed, TimedOut, Cancelled, Aborted,
             ] {
-                assert!(
-                    check_step(from, to).is_err(),
-                    "{from} -> {to} must be illegal"
-                );
+                assert!(check_step(from, to).is_err(), "{from} -> {to} must be illegal");
             }
         }
     }
@@ -180,10 +174,7 @@ mod tests {
     #[test]
     fn finished_execution_cannot_restart() {
         let err = check_execution(ExecutionState::Succeeded, ExecutionState::Running).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "illegal execution transition SUCCEEDED -> RUNNING"
-        );
+        assert_eq!(err.to_string(), "illegal execution transition SUCCEEDED -> RUNNING");
         assert!(check_execution(ExecutionState::Pending, ExecutionState::Succeeded).is_err());
     }
 

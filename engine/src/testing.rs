@@ -63,12 +63,7 @@ impl Scripted {
     /// `Wait`, `Notify` and `Human`.
     pub fn registry(external: Arc<Scripted>, internal: Arc<Scripted>) -> Registry {
         let mut r = Registry::new();
-        for t in [
-            "CodeBuild",
-            "CodeBuildNoWait",
-            "CodePipeline",
-            "CodePipelineNoWait",
-        ] {
+        for t in ["CodeBuild", "CodeBuildNoWait", "CodePipeline", "CodePipelineNoWait"] {
             r.register(t, external.clone());
         }
         for t in ["Wait", "Notify", "Human"] {
@@ -105,11 +100,7 @@ impl Executor for Scripted {
         })
     }
 
-    fn resume<'a>(
-        &'a self,
-        ctx: &'a StepContext,
-        _handle: &'a Handle,
-    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(&'a self, ctx: &'a StepContext, _handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             self.stats.resumes.fetch_add(1, Ordering::SeqCst);
             let resumed = match self.stats.resumes_by_key.lock() {

@@ -47,7 +47,10 @@ mod tests {
         assert_eq!(printable("release 2.4 ✓ déploiement"), "release 2.4 ✓ déploiement");
         assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
         assert_eq!(printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
-        assert_eq!(printable("x\r\nexecution FAKE SUCCEEDED"), "x\\r\\nexecution FAKE SUCCEEDED");
+        assert_eq!(
+            printable("x\r\nexecution FAKE SUCCEEDED"),
+            "x\\r\\nexecution FAKE SUCCEEDED"
+        );
         assert_eq!(printable("\u{1b}]0;owned\u{7}"), "\\u{1b}]0;owned\\u{7}");
         assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m");
         assert_eq!(printable("abc\u{202e}fed"), "abc\\u{202e}fed");

@@ -19,12 +19,7 @@ fn examples() -> Vec<PathBuf> {
     let mut paths: Vec<_> = std::fs::read_dir(root().join("examples"))
         .expect("examples/ exists")
         .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("json" | "yaml" | "yml")
-            )
-        })
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "yaml" | "yml")))
         .collect();
     paths.sort();
     paths
@@ -47,10 +42,7 @@ fn compiled_text(path: &Path) -> String {
 }
 
 fn snapshot_path(example: &Path) -> PathBuf {
-    let stem = example
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("plan");
+    let stem = example.file_stem().and_then(|s| s.to_str()).unwrap_or("plan");
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/snapshots/asl")
         .join(format!("{stem}.asl.json"))
@@ -83,11 +75,7 @@ fn every_example_matches_its_snapshot() {
                     snap.display()
                 ));
             }
-            Err(_) => stale.push(format!(
-                "{} has no snapshot at {}",
-                example.display(),
-                snap.display()
-            )),
+            Err(_) => stale.push(format!("{} has no snapshot at {}", example.display(), snap.display())),
         }
     }
     assert!(
@@ -126,9 +114,7 @@ fn every_example_is_accepted_by_asl_validator() {
     );
     let dir = tempfile::tempdir().unwrap();
     for example in examples() {
-        let file = dir
-            .path()
-            .join(snapshot_path(&example).file_name().unwrap());
+        let file = dir.path().join(snapshot_path(&example).file_name().unwrap());
         std::fs::write(&file, compiled_text(&example)).unwrap();
         let out = Command::new(&bin)
             .arg("--json-path")
@@ -202,16 +188,10 @@ fn a_failed_step_without_continue_on_failure_fails_the_execution() {
         "$.lastStage.halted"
     );
     assert_eq!(d["States"]["Build check"]["Choices"][0]["BooleanEquals"], true);
-    assert_eq!(
-        d["States"]["Build check"]["Choices"][0]["Next"],
-        "Build failed"
-    );
+    assert_eq!(d["States"]["Build check"]["Choices"][0]["Next"], "Build failed");
     assert_eq!(d["States"]["Build failed"]["Error"], "Steppy.StepFailed");
     let api = &d["States"]["Build"]["Branches"][0]["States"]["api"];
-    assert_eq!(
-        api["Resource"],
-        "arn:aws:states:::codebuild:startBuild.sync"
-    );
+    assert_eq!(api["Resource"], "arn:aws:states:::codebuild:startBuild.sync");
     assert_eq!(api["Retry"][0]["MaxAttempts"], 1);
     assert_eq!(api["TimeoutSeconds"], 3600);
     assert_eq!(
@@ -227,16 +207,10 @@ fn a_rejection_and_a_rejecting_timeout_abort_the_execution() {
     let d = compile(&plan, &options()).unwrap().definition;
     let human = &d["States"]["Soak and sign-off"]["Branches"][1]["States"];
     let task = &human["release manager"];
-    assert_eq!(
-        task["Resource"],
-        "arn:aws:states:::sns:publish.waitForTaskToken"
-    );
+    assert_eq!(task["Resource"], "arn:aws:states:::sns:publish.waitForTaskToken");
     assert_eq!(task["TimeoutSeconds"], 86400);
     assert_eq!(task["Catch"][0]["ErrorEquals"][0], "Steppy.Rejected");
-    assert_eq!(
-        human[task["Catch"][0]["Next"].as_str().unwrap()]["Type"],
-        "Fail"
-    );
+    assert_eq!(human[task["Catch"][0]["Next"].as_str().unwrap()]["Type"], "Fail");
     assert_eq!(task["Catch"][1]["ErrorEquals"][0], "States.Timeout");
     assert_eq!(
         human[task["Catch"][1]["Next"].as_str().unwrap()]["Error"],
@@ -244,14 +218,10 @@ fn a_rejection_and_a_rejecting_timeout_abort_the_execution() {
     );
     let message = task["Parameters"]["Message.$"].as_str().unwrap();
     assert!(
-        message
-            .contains("https://steppy.example.com/humanConfirmation?taskToken={}&action=approve"),
+        message.contains("https://steppy.example.com/humanConfirmation?taskToken={}&action=approve"),
         "{message}"
     );
-    assert!(
-        message.ends_with("$$.Task.Token, $$.Task.Token)"),
-        "{message}"
-    );
+    assert!(message.ends_with("$$.Task.Token, $$.Task.Token)"), "{message}");
 }
 
 #[test]

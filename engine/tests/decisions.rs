@@ -22,14 +22,24 @@ fn approval(store: &Store, exec: &str, key: &str, hash: &str, required: u32) -> 
 }
 
 fn vote(voter: &str, approve: bool) -> Attempt {
-    Attempt { approve, voter: voter.into(), comment: None, source: "test".into() }
+    Attempt {
+        approve,
+        voter: voter.into(),
+        comment: None,
+        source: "test".into(),
+    }
 }
 
 #[test]
 fn a_batch_serializes_races_and_keeps_every_refusal_audited() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("steppy.db")).unwrap();
-    let plan = steppy_engine::validate::validate_text("p.json", r#"{"stages": [{"name": "s", "steps": [{"type": "Human", "name": "h", "message": "ok?"}]}]}"#, None).unwrap();
+    let plan = steppy_engine::validate::validate_text(
+        "p.json",
+        r#"{"stages": [{"name": "s", "steps": [{"type": "Human", "name": "h", "message": "ok?"}]}]}"#,
+        None,
+    )
+    .unwrap();
     let exec = store.submit(&plan, 1_000).unwrap();
     let single = approval(&store, &exec, "k1", "hash-one", 1);
     let pair = approval(&store, &exec, "k2", "hash-two", 2);
@@ -37,12 +47,12 @@ fn a_batch_serializes_races_and_keeps_every_refusal_audited() {
     let results = store
         .decide_batch(
             &[
-                ("hash-one".into(), vote("ann", true)),   // decides `single`
-                ("hash-one".into(), vote("ben", false)),  // too late: already approved
+                ("hash-one".into(), vote("ann", true)),     // decides `single`
+                ("hash-one".into(), vote("ben", false)),    // too late: already approved
                 ("no-such-hash".into(), vote("eve", true)), // unknown: refused, others unaffected
-                ("hash-two".into(), vote("ann", true)),   // 1 of 2
-                ("hash-two".into(), vote("ann", true)),   // the same person twice: refused
-                ("hash-two".into(), vote("ben", true)),   // 2 of 2: decides `pair`
+                ("hash-two".into(), vote("ann", true)),     // 1 of 2
+                ("hash-two".into(), vote("ann", true)),     // the same person twice: refused
+                ("hash-two".into(), vote("ben", true)),     // 2 of 2: decides `pair`
             ],
             2_000,
         )
@@ -50,7 +60,10 @@ fn a_batch_serializes_races_and_keeps_every_refusal_audited() {
 
     assert!(matches!(&results[0], Ok(d) if d.decisive && d.approval.state == ApprovalState::Approved));
     assert!(matches!(&results[1], Err(DecideError::Refused(Refusal::AlreadyDecided { by, .. }, _)) if by == "ann"));
-    assert!(matches!(&results[2], Err(DecideError::Refused(Refusal::UnknownToken, None))));
+    assert!(matches!(
+        &results[2],
+        Err(DecideError::Refused(Refusal::UnknownToken, None))
+    ));
     assert!(matches!(&results[3], Ok(d) if !d.decisive));
     assert!(matches!(&results[4], Err(DecideError::Refused(_, _))));
     assert!(matches!(&results[5], Ok(d) if d.decisive && d.approval.state == ApprovalState::Approved));
@@ -59,6 +72,12 @@ fn a_batch_serializes_races_and_keeps_every_refusal_audited() {
     assert_eq!(store.approval(&single).unwrap().state, ApprovalState::Approved);
     assert_eq!(store.approval(&pair).unwrap().state, ApprovalState::Approved);
     let history = store.history(&exec).unwrap();
-    let refused = history.iter().filter(|e| e.kind == steppy_engine::events::EventType::ApprovalRefused).count();
-    assert_eq!(refused, 2, "the late reject and the second vote are audited; the unknown token has no execution");
+    let refused = history
+        .iter()
+        .filter(|e| e.kind == steppy_engine::events::EventType::ApprovalRefused)
+        .count();
+    assert_eq!(
+        refused, 2,
+        "the late reject and the second vote are audited; the unknown token has no execution"
+    );
 }

@@ -31,24 +31,53 @@ fn every_example_is_valid() {
 fn the_original_steppy_example_validates_unchanged() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/original-steppy.json");
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("// This will trigger the sync CodeBuild step"), "the example keeps its comments");
+    assert!(
+        text.contains("// This will trigger the sync CodeBuild step"),
+        "the example keeps its comments"
+    );
     let plan = load_plan(&path).unwrap();
     let shape: Vec<(&str, Vec<(&str, &str)>)> = plan
         .stages
         .iter()
-        .map(|s| (s.name.as_str(), s.steps.iter().map(|st| (st.name.as_str(), st.kind.type_name())).collect()))
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.steps
+                    .iter()
+                    .map(|st| (st.name.as_str(), st.kind.type_name()))
+                    .collect(),
+            )
+        })
         .collect();
     assert_eq!(
         shape,
         [
-            ("Stage 1 - Build some CodeBuilds", vec![("Step 1 - CodeBuild", "CodeBuild"), ("Step 2 - Ask a human to confirm", "Human")]),
-            ("Stage 2 - Zoomy", vec![("step1", "CodeBuildNoWait"), ("step2", "Notify"), ("step3", "CodePipeline")]),
+            (
+                "Stage 1 - Build some CodeBuilds",
+                vec![
+                    ("Step 1 - CodeBuild", "CodeBuild"),
+                    ("Step 2 - Ask a human to confirm", "Human")
+                ]
+            ),
+            (
+                "Stage 2 - Zoomy",
+                vec![
+                    ("step1", "CodeBuildNoWait"),
+                    ("step2", "Notify"),
+                    ("step3", "CodePipeline")
+                ]
+            ),
             ("stage3", vec![("step2", "Notify")]),
         ]
     );
-    let StepKind::CodeBuild(build) = &plan.stages[0].steps[0].kind else { panic!("a CodeBuild step") };
+    let StepKind::CodeBuild(build) = &plan.stages[0].steps[0].kind else {
+        panic!("a CodeBuild step")
+    };
     assert_eq!(build.code_build_name, "codebuildTestingOrch");
-    assert_eq!(build.source_version.as_ref().map(|v| v.to_codebuild()).as_deref(), Some("main"));
+    assert_eq!(
+        build.source_version.as_ref().map(|v| v.to_codebuild()).as_deref(),
+        Some("main")
+    );
 }
 
 #[test]

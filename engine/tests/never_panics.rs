@@ -2,7 +2,7 @@
 //! panics; and a report's positions always lie inside the text.
 
 use proptest::prelude::*;
-use steppy_engine::validate::{validate_bytes, validate_text, Format};
+use steppy_engine::validate::{Format, validate_bytes, validate_text};
 
 const VALID: &str = include_str!("../../examples/full-release.json");
 

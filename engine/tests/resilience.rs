@@ -37,7 +37,10 @@ impl Lines {
 }
 
 fn plan(steps: &[&str]) -> Plan {
-    let steps: Vec<_> = steps.iter().map(|n| json!({ "type": "CodeBuild", "name": n, "codeBuildName": "x" })).collect();
+    let steps: Vec<_> = steps
+        .iter()
+        .map(|n| json!({ "type": "CodeBuild", "name": n, "codeBuildName": "x" }))
+        .collect();
     serde_json::from_value(json!({ "stages": [ { "name": "s", "steps": steps } ] })).expect("plan")
 }
 
@@ -54,24 +57,52 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("steppy.db");
     let store = Store::open(&path).expect("open");
-    Setup { _dir: dir, path, store, scripted: Scripted::new(true), lines: Arc::default(), health: Arc::default() }
+    Setup {
+        _dir: dir,
+        path,
+        store,
+        scripted: Scripted::new(true),
+        lines: Arc::default(),
+        health: Arc::default(),
+    }
 }
 
 impl Setup {
     fn engine(&self) -> Engine {
         let registry = Scripted::registry(self.scripted.clone(), self.scripted.clone());
-        Engine::new(self.store.clone(), Arc::new(registry), self.lines.clone(), Arc::new(NoObserver))
-            .with_options(EngineOptions { poll: Duration::from_millis(50), ..EngineOptions::default() })
-            .with_health(self.health.clone())
+        Engine::new(
+            self.store.clone(),
+            Arc::new(registry),
+            self.lines.clone(),
+            Arc::new(NoObserver),
+        )
+        .with_options(EngineOptions {
+            poll: Duration::from_millis(50),
+            ..EngineOptions::default()
+        })
+        .with_health(self.health.clone())
     }
     fn state(&self, id: &str) -> ExecutionState {
         self.store.load(id).expect("load").summary.state
     }
     fn count(&self, id: &str, kind: EventType) -> usize {
-        self.store.history(id).expect("history").iter().filter(|e| e.kind == kind).count()
+        self.store
+            .history(id)
+            .expect("history")
+            .iter()
+            .filter(|e| e.kind == kind)
+            .count()
     }
     fn starts_per_key(&self) -> Vec<usize> {
-        let mut v: Vec<usize> = self.scripted.stats.starts_by_key.lock().expect("stats").values().copied().collect();
+        let mut v: Vec<usize> = self
+            .scripted
+            .stats
+            .starts_by_key
+            .lock()
+            .expect("stats")
+            .values()
+            .copied()
+            .collect();
         v.sort();
         v
     }
@@ -80,7 +111,13 @@ impl Setup {
 /// Serves until `done` says so (or 20 s pass), then stops the engine.
 async fn serve_until(engine: Engine, mut done: impl FnMut() -> bool) {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(async move { engine.serve(async { let _ = rx.await; }).await });
+    let serving = tokio::spawn(async move {
+        engine
+            .serve(async {
+                let _ = rx.await;
+            })
+            .await
+    });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !done() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -96,14 +133,24 @@ async fn serve_starts_an_execution_already_in_the_database_exactly_once() {
     // ExecutionStarted.
     for _ in 0..5 {
         let s = setup();
-        let id = s.store.submit(&plan(&["sleep:1#a", "sleep:1#b", "sleep:1#c"]), 0).expect("submit");
+        let id = s
+            .store
+            .submit(&plan(&["sleep:1#a", "sleep:1#b", "sleep:1#c"]), 0)
+            .expect("submit");
         let check = s.store.clone();
         let id2 = id.clone();
-        serve_until(s.engine(), move || check.load(&id2).is_ok_and(|r| r.summary.state.is_terminal())).await;
+        serve_until(s.engine(), move || {
+            check.load(&id2).is_ok_and(|r| r.summary.state.is_terminal())
+        })
+        .await;
         assert_eq!(s.state(&id), ExecutionState::Succeeded);
         assert_eq!(s.starts_per_key(), [1, 1, 1], "every step started once");
         assert_eq!(s.count(&id, EventType::ExecutionStarted), 1);
-        assert_eq!(s.count(&id, EventType::ExecutionResumed), 0, "a fresh execution is started, not resumed");
+        assert_eq!(
+            s.count(&id, EventType::ExecutionResumed),
+            0,
+            "a fresh execution is started, not resumed"
+        );
         assert_eq!(s.count(&id, EventType::StepStarted), 3);
     }
 }
@@ -114,7 +161,9 @@ async fn a_database_locked_by_another_process_is_waited_out_and_the_release_goes
     // engine inside `serve`, silently. Now the commit is retried, /readyz's health says the
     // database is failing meanwhile, and the execution finishes once the lock is gone.
     let s = setup();
-    s.store.set_busy_timeout(Duration::from_millis(50)).expect("busy timeout");
+    s.store
+        .set_busy_timeout(Duration::from_millis(50))
+        .expect("busy timeout");
     let id = s.store.submit(&plan(&["sleep:1#a"]), 0).expect("submit");
     let path = s.path.clone();
     let health = s.health.clone();
@@ -134,13 +183,22 @@ async fn a_database_locked_by_another_process_is_waited_out_and_the_release_goes
     });
     let check = s.store.clone();
     let id2 = id.clone();
-    serve_until(s.engine(), move || check.load(&id2).is_ok_and(|r| r.summary.state.is_terminal())).await;
+    serve_until(s.engine(), move || {
+        check.load(&id2).is_ok_and(|r| r.summary.state.is_terminal())
+    })
+    .await;
     let seen_failing = holder.join().expect("lock holder");
-    assert!(seen_failing, "the health said the database was failing while it was locked");
+    assert!(
+        seen_failing,
+        "the health said the database was failing while it was locked"
+    );
     assert_eq!(s.state(&id), ExecutionState::Succeeded);
     assert_eq!(s.starts_per_key(), [1]);
     assert_eq!(s.count(&id, EventType::StepSucceeded), 1);
-    assert!(s.lines.any("is locked by another process"), "the operator is told why nothing moves");
+    assert!(
+        s.lines.any("is locked by another process"),
+        "the operator is told why nothing moves"
+    );
     assert!(s.lines.any("after"), "and that it recovered");
     assert!(s.health.readiness(steppy_engine::clock::system_now_ms()).database == "writable");
 }
@@ -172,15 +230,24 @@ async fn a_lease_taken_over_is_let_go_and_taken_back_when_free_without_starting_
         }
         if stolen && !freed && lines.any("took over the lease") {
             // The intruder "dies": its heartbeat goes stale.
-            conn.execute("UPDATE leases SET heartbeat_ms = 0 WHERE owner = 'intruder'", []).expect("stale lease");
+            conn.execute("UPDATE leases SET heartbeat_ms = 0 WHERE owner = 'intruder'", [])
+                .expect("stale lease");
             freed = true;
         }
         freed && check.load(&id2).is_ok_and(|r| r.summary.state.is_terminal())
     })
     .await;
-    assert!(s.lines.any("took over the lease"), "{:?}", s.lines.0.lock().expect("lines"));
+    assert!(
+        s.lines.any("took over the lease"),
+        "{:?}",
+        s.lines.0.lock().expect("lines")
+    );
     assert_eq!(s.state(&id), ExecutionState::Succeeded);
-    assert_eq!(s.starts_per_key(), [1], "the step was resumed from its handle, never started again");
+    assert_eq!(
+        s.starts_per_key(),
+        [1],
+        "the step was resumed from its handle, never started again"
+    );
     assert_eq!(s.count(&id, EventType::ExecutionResumed), 1, "taken back once");
     assert_eq!(s.count(&id, EventType::StepSucceeded), 1);
 }
@@ -205,8 +272,15 @@ fn a_commit_for_an_execution_whose_lease_is_elsewhere_is_refused_whole() {
     };
     let batch = Batch { changes: vec![change] };
     let err = s.store.apply_leased(&batch, 1, "someone else").expect_err("fenced");
-    assert!(matches!(&err, StoreError::LeaseLost { execution_id } if *execution_id == id), "{err}");
-    assert_eq!(s.store.history(&id).expect("history").len(), 1, "nothing of the batch was written");
+    assert!(
+        matches!(&err, StoreError::LeaseLost { execution_id } if *execution_id == id),
+        "{err}"
+    );
+    assert_eq!(
+        s.store.history(&id).expect("history").len(),
+        1,
+        "nothing of the batch was written"
+    );
     s.store.apply_leased(&batch, 1, "me").expect("the holder may write");
     assert_eq!(s.store.load(&id).expect("load").steps[0].state, StepState::Running);
 }
@@ -217,15 +291,36 @@ async fn machinery_failures_of_an_executor_never_fail_the_step_nor_use_up_attemp
     // `failed: ...` and the executions ended FAILED. A step with no retry policy reports the
     // machinery failing three times, then succeeds: same attempt, one start, no failure events.
     let s = setup();
-    let id = s.store.submit(&plan(&["machinery:3#m", "ok#other"]), 0).expect("submit");
+    let id = s
+        .store
+        .submit(&plan(&["machinery:3#m", "ok#other"]), 0)
+        .expect("submit");
     let results = s.engine().run(std::slice::from_ref(&id)).await.expect("run");
     assert_eq!(results[0].1, ExecutionState::Succeeded);
-    let step = s.store.load(&id).expect("load").steps.into_iter().find(|st| st.name == "machinery:3#m").expect("step");
+    let step = s
+        .store
+        .load(&id)
+        .expect("load")
+        .steps
+        .into_iter()
+        .find(|st| st.name == "machinery:3#m")
+        .expect("step");
     assert_eq!((step.state, step.attempt), (StepState::Succeeded, 1));
     assert_eq!(s.count(&id, EventType::StepRetryScheduled), 0);
     assert_eq!(s.count(&id, EventType::StepFailed), 0);
-    let resumes = s.scripted.stats.resumes_by_key.lock().expect("stats").get(&format!("{id}/0.0/1")).copied();
+    let resumes = s
+        .scripted
+        .stats
+        .resumes_by_key
+        .lock()
+        .expect("stats")
+        .get(&format!("{id}/0.0/1"))
+        .copied();
     assert_eq!(resumes, Some(4), "resumed again after each machinery failure");
     assert_eq!(s.starts_per_key(), [1, 1]);
-    assert!(s.lines.any("the step has not failed"), "{:?}", s.lines.0.lock().expect("lines"));
+    assert!(
+        s.lines.any("the step has not failed"),
+        "{:?}",
+        s.lines.0.lock().expect("lines")
+    );
 }

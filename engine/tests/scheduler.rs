@@ -57,10 +57,7 @@ struct Run {
 impl Run {
     fn step(&self, name: &str) -> steppy_engine::store::StepRecord {
         let rec = self.store.load(&self.id).expect("load");
-        rec.steps
-            .into_iter()
-            .find(|s| s.name == name)
-            .expect("step exists")
+        rec.steps.into_iter().find(|s| s.name == name).expect("step exists")
     }
     fn count(&self, kind: EventType) -> usize {
         self.store
@@ -154,19 +151,9 @@ async fn a_failed_step_fails_the_execution_after_its_stage_ends() {
         StepState::Succeeded,
         "the sibling still finishes"
     );
-    assert_eq!(
-        r.step("ok#z").state,
-        StepState::Pending,
-        "the next stage never starts"
-    );
+    assert_eq!(r.step("ok#z").state, StepState::Pending, "the next stage never starts");
     assert_eq!(r.external.stats.starts.load(Ordering::SeqCst), 2);
-    let reason = r
-        .store
-        .load(&r.id)
-        .expect("load")
-        .summary
-        .reason
-        .unwrap_or_default();
+    let reason = r.store.load(&r.id).expect("load").summary.reason.unwrap_or_default();
     assert!(reason.contains("fail#x"), "{reason}");
     assert!(r.took >= Duration::from_secs(5));
 }
@@ -188,11 +175,7 @@ async fn continue_on_failure_lets_the_execution_go_on() {
 
 #[tokio::test(start_paused = true)]
 async fn a_rejection_aborts_and_cancels_waiting_siblings_at_once() {
-    let r = run(simple(&[
-        &["~reject:1#h", "~hang#w", "hang#job"],
-        &["ok#next"],
-    ]))
-    .await;
+    let r = run(simple(&[&["~reject:1#h", "~hang#w", "hang#job"], &["ok#next"]])).await;
     assert_eq!(r.state, ExecutionState::Aborted);
     assert_eq!(r.step("reject:1#h").state, StepState::Failed);
     assert_eq!(
@@ -212,21 +195,13 @@ async fn a_rejection_aborts_and_cancels_waiting_siblings_at_once() {
     );
     assert_eq!(r.internal.stats.cancels.load(Ordering::SeqCst), 1);
     assert_eq!(r.step("ok#next").state, StepState::Pending);
-    assert!(
-        r.took < Duration::from_secs(2),
-        "cancelled at once, took {:?}",
-        r.took
-    );
+    assert!(r.took < Duration::from_secs(2), "cancelled at once, took {:?}", r.took);
     assert_eq!(r.count(EventType::ExecutionAborted), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_step_over_its_timeout_times_out_and_fails_the_execution() {
-    let r = run(plan(vec![vec![step(
-        "sleep:100#t",
-        json!({ "timeoutSeconds": 5 }),
-    )]]))
-    .await;
+    let r = run(plan(vec![vec![step("sleep:100#t", json!({ "timeoutSeconds": 5 }))]])).await;
     assert_eq!(r.state, ExecutionState::Failed);
     assert_eq!(r.step("sleep:100#t").state, StepState::TimedOut);
     assert!(
@@ -256,14 +231,8 @@ async fn retryable_failures_are_retried_with_backoff() {
         .collect();
     assert_eq!(starts.len(), 3);
     let (gap1, gap2) = (starts[1] - starts[0], starts[2] - starts[1]);
-    assert!(
-        (2000..2100).contains(&gap1),
-        "first backoff 2 s, was {gap1} ms"
-    );
-    assert!(
-        (6000..6100).contains(&gap2),
-        "second backoff 2 s x 3, was {gap2} ms"
-    );
+    assert!((2000..2100).contains(&gap1), "first backoff 2 s, was {gap1} ms");
+    assert!((6000..6100).contains(&gap2), "second backoff 2 s x 3, was {gap2} ms");
 }
 
 #[tokio::test(start_paused = true)]
@@ -306,14 +275,8 @@ async fn abort_with_stop_running_stops_external_jobs() {
     let driving = tokio::spawn(async move { e.run(&ids).await });
     tokio::time::sleep(Duration::from_secs(3)).await;
     store.request_abort(&id, true, 0).expect("abort request");
-    assert_eq!(
-        driving.await.expect("join").expect("run")[0].1,
-        ExecutionState::Aborted
-    );
-    assert_eq!(
-        store.load(&id).expect("load").steps[0].state,
-        StepState::Cancelled
-    );
+    assert_eq!(driving.await.expect("join").expect("run")[0].1, ExecutionState::Aborted);
+    assert_eq!(store.load(&id).expect("load").steps[0].state, StepState::Cancelled);
     assert_eq!(external.stats.cancels.load(Ordering::SeqCst), 1);
 }
 
@@ -330,10 +293,7 @@ async fn a_restarted_engine_resumes_from_recorded_handles_without_restarting_ste
     tokio::time::sleep(Duration::from_secs(4)).await;
     driving.abort(); // the "crash": no cleanup, the lease stays behind
     let _ = driving.await;
-    assert_eq!(
-        store.load(&id).expect("load").summary.state,
-        ExecutionState::Running
-    );
+    assert_eq!(store.load(&id).expect("load").summary.state, ExecutionState::Running);
 
     // While the dead engine's lease is fresh, a second engine keeps out...
     let second = engine(&store, &external, &internal);
@@ -353,18 +313,11 @@ async fn a_restarted_engine_resumes_from_recorded_handles_without_restarting_ste
     );
     let history = store.history(&id).expect("history");
     assert_eq!(
-        history
-            .iter()
-            .filter(|e| e.kind == EventType::ExecutionResumed)
-            .count(),
+        history.iter().filter(|e| e.kind == EventType::ExecutionResumed).count(),
         1
     );
     let seqs: Vec<i64> = history.iter().map(|e| e.seq).collect();
-    assert_eq!(
-        seqs,
-        (1..=seqs.len() as i64).collect::<Vec<_>>(),
-        "history is gap-free"
-    );
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "history is gap-free");
 }
 
 #[tokio::test(start_paused = true)]
@@ -401,15 +354,9 @@ fn the_store_refuses_illegal_transitions() {
         )
         .expect_err("illegal");
     assert!(matches!(err, StoreError::Illegal(_)), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "illegal step transition PENDING -> SUCCEEDED"
-    );
+    assert_eq!(err.to_string(), "illegal step transition PENDING -> SUCCEEDED");
     // Nothing of the batch was applied.
-    assert_eq!(
-        store.load(&id).expect("load").steps[0].state,
-        StepState::Pending
-    );
+    assert_eq!(store.load(&id).expect("load").steps[0].state, StepState::Pending);
     assert_eq!(store.history(&id).expect("history").len(), 1);
 
     // A legal transition from a state the step is not in is refused too.
@@ -420,12 +367,7 @@ fn the_store_refuses_illegal_transitions() {
         ..change
     };
     assert!(matches!(
-        store.apply(
-            &Batch {
-                changes: vec![stale]
-            },
-            0
-        ),
+        store.apply(&Batch { changes: vec![stale] }, 0),
         Err(StoreError::Stale { .. })
     ));
 }
@@ -442,9 +384,14 @@ fn unknown_ids_are_clear_errors() {
 fn a_plan_with_a_step_type_nobody_registered_is_refused_before_anything_runs() {
     // A build of Steppy that knows CodeBuild and Wait only.
     let mut registry = steppy_engine::executor::Registry::new();
-    registry.register("CodeBuild", Scripted::new(true)).register("Wait", Scripted::new(false));
+    registry
+        .register("CodeBuild", Scripted::new(true))
+        .register("Wait", Scripted::new(false));
     assert!(steppy_engine::scheduler::check_runnable(&registry, &simple(&[&["build"], &["~soak"]])).is_ok());
-    let notify = plan(vec![vec![step("build", json!({}))], vec![json!({ "type": "Notify", "name": "tell", "message": "hi" })]]);
+    let notify = plan(vec![
+        vec![step("build", json!({}))],
+        vec![json!({ "type": "Notify", "name": "tell", "message": "hi" })],
+    ]);
     let why = steppy_engine::scheduler::check_runnable(&registry, &notify).expect_err("refused");
     assert!(why.contains("step \"tell\" in stage \"s1\" has type Notify"), "{why}");
 }

@@ -37,7 +37,7 @@ mod modes {
 
     use rusqlite::Connection;
     use std::path::Path;
-    use steppy_engine::store::{OpenMode, Store, StoreError, APPLICATION_ID};
+    use steppy_engine::store::{APPLICATION_ID, OpenMode, Store, StoreError};
 
     fn plan() -> steppy_engine::plan::Plan {
         let text = r#"{"stages": [{"name": "s", "steps": [{"type": "Wait", "name": "w", "seconds": 60}]}]}"#;
@@ -67,16 +67,27 @@ mod modes {
     fn foreign_files_are_refused_in_every_mode_and_left_as_they_were() {
         let dir = tempfile::tempdir().unwrap();
         for (name, setup) in [
-            ("marked.db", "PRAGMA application_id = 42; CREATE TABLE notes (body TEXT);"),
-            ("unmarked.db", "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');"),
+            (
+                "marked.db",
+                "PRAGMA application_id = 42; CREATE TABLE notes (body TEXT);",
+            ),
+            (
+                "unmarked.db",
+                "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');",
+            ),
             // Not even one of Steppy's tables is enough to pass for Steppy's.
-            ("lookalike.db", "CREATE TABLE executions (id TEXT); PRAGMA user_version = 1;"),
+            (
+                "lookalike.db",
+                "CREATE TABLE executions (id TEXT); PRAGMA user_version = 1;",
+            ),
         ] {
             let path = dir.path().join(name);
             Connection::open(&path).unwrap().execute_batch(setup).unwrap();
             let before = std::fs::read(&path).unwrap();
             for mode in [OpenMode::Create, OpenMode::Existing, OpenMode::ReadOnly] {
-                let err = Store::open_as(&path, mode).err().unwrap_or_else(|| panic!("{name} opened as {mode:?}"));
+                let err = Store::open_as(&path, mode)
+                    .err()
+                    .unwrap_or_else(|| panic!("{name} opened as {mode:?}"));
                 assert!(matches!(err, StoreError::Foreign(_)), "{name} {mode:?}: {err}");
                 assert!(err.to_string().contains(&path.display().to_string()), "{err}");
             }
@@ -91,7 +102,10 @@ mod modes {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steppy.db");
         let id = Store::open(&path).unwrap().submit(&plan(), 1_000).unwrap();
-        Connection::open(&path).unwrap().execute_batch("PRAGMA application_id = 0").unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA application_id = 0")
+            .unwrap();
         let reader = Store::open_as(&path, OpenMode::ReadOnly).unwrap();
         assert_eq!(reader.list().unwrap()[0].id, id);
         drop(reader);
@@ -113,11 +127,17 @@ mod modes {
         let empty = dir.path().join("empty.db");
         std::fs::write(&empty, b"").unwrap();
         for mode in [OpenMode::Existing, OpenMode::ReadOnly] {
-            assert!(matches!(Store::open_as(&empty, mode), Err(StoreError::NoDatabase(_))), "{mode:?}");
+            assert!(
+                matches!(Store::open_as(&empty, mode), Err(StoreError::NoDatabase(_))),
+                "{mode:?}"
+            );
         }
         assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
         // Create adopts the empty file.
-        Store::open_as(&empty, OpenMode::Create).unwrap().submit(&plan(), 1_000).unwrap();
+        Store::open_as(&empty, OpenMode::Create)
+            .unwrap()
+            .submit(&plan(), 1_000)
+            .unwrap();
         assert!(Store::open_as(&path, OpenMode::Create).is_ok());
     }
 
@@ -129,7 +149,10 @@ mod modes {
         let before = std::fs::read(&path).unwrap();
         let reader = Store::open_as(&path, OpenMode::ReadOnly).unwrap();
         assert_eq!(reader.load(&id).unwrap().summary.id, id);
-        assert!(reader.request_abort(&id, false, 2_000).is_err(), "a read-only store wrote");
+        assert!(
+            reader.request_abort(&id, false, 2_000).is_err(),
+            "a read-only store wrote"
+        );
         drop(reader);
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
@@ -140,7 +163,10 @@ mod modes {
         let path = dir.path().join("steppy.db");
         drop(Store::open(&path).unwrap());
         // As a database of the Steppy before migration 5 (Step Functions runs) left it.
-        Connection::open(&path).unwrap().execute_batch("DROP TABLE sfn_runs; PRAGMA user_version = 4;").unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("DROP TABLE sfn_runs; PRAGMA user_version = 4;")
+            .unwrap();
         let reader = Store::open_as(&path, OpenMode::ReadOnly).unwrap();
         assert!(reader.sfn_runs().unwrap().is_empty());
     }
@@ -151,7 +177,10 @@ mod modes {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steppy.db");
         let store = Store::open(&path).unwrap();
-        let text = format!(r#"{{"stages": [{{"name": "s", "steps": [{{"type": "Notify", "name": "n", "message": "{}"}}]}}]}}"#, "x".repeat(4000));
+        let text = format!(
+            r#"{{"stages": [{{"name": "s", "steps": [{{"type": "Notify", "name": "n", "message": "{}"}}]}}]}}"#,
+            "x".repeat(4000)
+        );
         let big = steppy_engine::validate::validate_text("p.json", &text, None).unwrap();
         for i in 0..40 {
             store.submit(&big, 1_000 + i).unwrap();
@@ -168,6 +197,12 @@ mod modes {
         let err = store.check_integrity().expect_err("damaged pages are found");
         assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
         let message = err.to_string();
-        assert!(message.contains(&format!("the database {} is damaged (integrity check: ", path.display())), "{message}");
+        assert!(
+            message.contains(&format!(
+                "the database {} is damaged (integrity check: ",
+                path.display()
+            )),
+            "{message}"
+        );
     }
 }

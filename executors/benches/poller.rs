@@ -20,7 +20,13 @@ async fn measure(n: usize, interval: Duration) {
     let fake = FakeCodeBuild::new(0);
     let ids: Vec<String> = (0..n).map(|i| format!("bench:{i:05}")).collect();
     for id in &ids {
-        let build = FakeBuild { project: "bench".into(), reads_left: u32::MAX, end: aws_sdk_codebuild::types::StatusType::Succeeded, stopped: false, env: vec![] };
+        let build = FakeBuild {
+            project: "bench".into(),
+            reads_left: u32::MAX,
+            end: aws_sdk_codebuild::types::StatusType::Succeeded,
+            stopped: false,
+            env: vec![],
+        };
         fake.add(id, build);
     }
     let poller = BuildPoller::new(fake.client(), interval, "bench".into());
@@ -60,12 +66,22 @@ async fn measure(n: usize, interval: Duration) {
         interval.as_millis()
     );
     assert_eq!(succeeded, n);
-    assert!(worst <= interval + interval / 2, "completion must be seen within about one interval");
+    assert!(
+        worst <= interval + interval / 2,
+        "completion must be seen within about one interval"
+    );
 }
 
 fn main() {
-    let interval_ms = std::env::var("POLLER_BENCH_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(200u64);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let interval_ms = std::env::var("POLLER_BENCH_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200u64);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         for n in [100, 500, 2000] {
             measure(n, Duration::from_millis(interval_ms)).await;

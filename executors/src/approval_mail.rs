@@ -9,10 +9,10 @@
 //! silent SNS endpoint holds only its own attempt, never a runtime thread. The token appears
 //! only in the published message; it is never stored or logged.
 
-use crate::aws::clients::{execution_session, Aws};
+use crate::aws::clients::{Aws, execution_session};
 use crate::aws::plan_info::PlanInfo;
 use crate::human::{Courier, Sent};
-use crate::sns::{context_lines, publish, publish_target, topic_for, Message};
+use crate::sns::{Message, context_lines, publish, publish_target, topic_for};
 use std::sync::Arc;
 use std::time::Duration;
 use steppy_engine::executor::{BoxFuture, ExecError, StepContext};
@@ -38,10 +38,16 @@ impl SnsCourier {
             return Err(ExecError::new("the Human executor was given another step type"));
         };
         let info = self.aws.plan_info(ctx)?;
-        let Some(topic) = topic_for(h.topic_arn.as_deref(), &info, &self.aws) else { return Ok(None) };
+        let Some(topic) = topic_for(h.topic_arn.as_deref(), &info, &self.aws) else {
+            return Ok(None);
+        };
         let target = publish_target(&self.aws, ctx, &topic).await?;
         let subject = h.subject.clone().unwrap_or_else(|| {
-            format!("Approval needed: {} ({})", ctx.step.name, info.plan_name.as_deref().unwrap_or("release"))
+            format!(
+                "Approval needed: {} ({})",
+                ctx.step.name,
+                info.plan_name.as_deref().unwrap_or("release")
+            )
         });
         let (approve, reject) = self.aws.approval_links(token);
         let links = format!("Approve: {approve}\nReject:  {reject}");
@@ -56,13 +62,23 @@ impl SnsCourier {
         let client = self.aws.sns(&target, &execution_session(&ctx.execution_id)).await;
         let id = tokio::time::timeout(MAIL_TIMEOUT, publish(&client, &message))
             .await
-            .map_err(|_| ExecError::new(format!("publishing to {topic} took longer than {} s", MAIL_TIMEOUT.as_secs())))??;
+            .map_err(|_| {
+                ExecError::new(format!(
+                    "publishing to {topic} took longer than {} s",
+                    MAIL_TIMEOUT.as_secs()
+                ))
+            })??;
         Ok(Some(Sent { to: topic, id }))
     }
 }
 
 impl Courier for SnsCourier {
-    fn send<'a>(&'a self, ctx: &'a StepContext, approval: &'a Approval, token: &'a str) -> BoxFuture<'a, Result<Option<Sent>, ExecError>> {
+    fn send<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        approval: &'a Approval,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Sent>, ExecError>> {
         Box::pin(self.publish(ctx, approval, token))
     }
 }
@@ -90,7 +106,10 @@ fn template(h: &HumanStep, info: &PlanInfo, ctx: &StepContext, deadline_ms: Opti
                 OnTimeout::Approve => "approved",
                 OnTimeout::Reject => "rejected",
             };
-            text.push_str(&format!("This request expires at {} (it is then {then} automatically).\n", utc(ms)));
+            text.push_str(&format!(
+                "This request expires at {} (it is then {then} automatically).\n",
+                utc(ms)
+            ));
         }
         None => text.push_str("This request does not expire.\n"),
     }
@@ -102,4 +121,3 @@ fn template(h: &HumanStep, info: &PlanInfo, ctx: &StepContext, deadline_ms: Opti
     }
     text
 }
-

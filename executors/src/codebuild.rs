@@ -17,11 +17,11 @@
 //! [`BuildPoller`](crate::aws::poller::BuildPoller) of the step's (role, region).
 
 use crate::aws::backoff;
-use crate::aws::clients::{execution_session, Aws, Target};
-use crate::aws::errors::{classify, AwsError};
+use crate::aws::clients::{Aws, Target, execution_session};
+use crate::aws::errors::{AwsError, classify};
 use crate::aws::poller::{BuildState, Watch};
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType, SortOrderType};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,7 +51,11 @@ impl CodeBuildExecutor {
 /// The StartBuild `idempotencyToken` for an attempt: 32 hex digits of SHA-256 of its
 /// idempotency key (short, and free of the `/` and `.` the key contains).
 pub fn idempotency_token(key: &str) -> String {
-    Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The CodeBuild console page of a build (its phases and logs).
@@ -66,7 +70,13 @@ pub fn console_link(region: &str, project: &str, build_id: &str) -> String {
 /// Percent-encodes everything but unreserved URL characters.
 pub fn url_encode(text: &str) -> String {
     text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -83,10 +93,22 @@ fn aws_err(e: AwsError) -> ExecError {
 
 /// The target recorded in a handle (so a resumed attempt talks to the same region and role).
 fn handle_target(handle: &Handle) -> Result<(Target, String), ExecError> {
-    let build_id = handle.get("buildId").and_then(Value::as_str).ok_or_else(|| ExecError::new("the CodeBuild handle has no buildId"))?;
-    let region = handle.get("region").and_then(Value::as_str).ok_or_else(|| ExecError::new("the CodeBuild handle has no region"))?;
+    let build_id = handle
+        .get("buildId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ExecError::new("the CodeBuild handle has no buildId"))?;
+    let region = handle
+        .get("region")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ExecError::new("the CodeBuild handle has no region"))?;
     let role_arn = handle.get("roleArn").and_then(Value::as_str).map(str::to_string);
-    Ok((Target { region: region.to_string(), role_arn }, build_id.to_string()))
+    Ok((
+        Target {
+            region: region.to_string(),
+            role_arn,
+        },
+        build_id.to_string(),
+    ))
 }
 
 fn variables(step: &CodeBuildStep, token: &str) -> Result<Vec<EnvironmentVariable>, ExecError> {
@@ -97,39 +119,66 @@ fn variables(step: &CodeBuildStep, token: &str) -> Result<Vec<EnvironmentVariabl
             PlanVarType::ParameterStore => EnvironmentVariableType::ParameterStore,
             PlanVarType::SecretsManager => EnvironmentVariableType::SecretsManager,
         };
-        let built = EnvironmentVariable::builder().name(&v.name).value(&v.value).r#type(kind).build();
+        let built = EnvironmentVariable::builder()
+            .name(&v.name)
+            .value(&v.value)
+            .r#type(kind)
+            .build();
         out.push(built.map_err(|e| ExecError::new(format!("environment variable {}: {e}", v.name)))?);
     }
-    let marker = EnvironmentVariable::builder().name(MARKER_VARIABLE).value(token).r#type(EnvironmentVariableType::Plaintext).build();
+    let marker = EnvironmentVariable::builder()
+        .name(MARKER_VARIABLE)
+        .value(token)
+        .r#type(EnvironmentVariableType::Plaintext)
+        .build();
     out.push(marker.map_err(|e| ExecError::new(format!("environment variable {MARKER_VARIABLE}: {e}")))?);
     Ok(out)
 }
 
 /// The id of a build of `project` carrying `token`, among its newest [`LOOKBACK`] builds.
-async fn find_started(client: &aws_sdk_codebuild::Client, project: &str, token: &str, target: &Target) -> Result<Option<String>, AwsError> {
+async fn find_started(
+    client: &aws_sdk_codebuild::Client,
+    project: &str,
+    token: &str,
+    target: &Target,
+) -> Result<Option<String>, AwsError> {
     let listed = client
         .list_builds_for_project()
         .project_name(project)
         .sort_order(SortOrderType::Descending)
         .send()
         .await
-        .map_err(|e| classify(&format!("ListBuildsForProject of project {project} in {}", target.describe()), &e))?;
+        .map_err(|e| {
+            classify(
+                &format!("ListBuildsForProject of project {project} in {}", target.describe()),
+                &e,
+            )
+        })?;
     let ids: Vec<String> = listed.ids().iter().take(LOOKBACK).cloned().collect();
     if ids.is_empty() {
         return Ok(None);
     }
-    let read = client
-        .batch_get_builds()
-        .set_ids(Some(ids))
-        .send()
-        .await
-        .map_err(|e| classify(&format!("BatchGetBuilds of project {project} in {}", target.describe()), &e))?;
+    let read = client.batch_get_builds().set_ids(Some(ids)).send().await.map_err(|e| {
+        classify(
+            &format!("BatchGetBuilds of project {project} in {}", target.describe()),
+            &e,
+        )
+    })?;
     let carries = |b: &&aws_sdk_codebuild::types::Build| {
         b.environment()
-            .map(|env| env.environment_variables().iter().any(|v| v.name() == MARKER_VARIABLE && v.value() == token))
+            .map(|env| {
+                env.environment_variables()
+                    .iter()
+                    .any(|v| v.name() == MARKER_VARIABLE && v.value() == token)
+            })
             .unwrap_or(false)
     };
-    Ok(read.builds().iter().find(carries).and_then(|b| b.id()).map(str::to_string))
+    Ok(read
+        .builds()
+        .iter()
+        .find(carries)
+        .and_then(|b| b.id())
+        .map(str::to_string))
 }
 
 fn outcome(state: &BuildState, region: &str, project: &str) -> Outcome {
@@ -159,14 +208,20 @@ impl Executor for CodeBuildExecutor {
             let client = self.aws.codebuild(&target, &execution_session(&ctx.execution_id)).await;
             let project = &step.code_build_name;
             let token = idempotency_token(&ctx.idempotency_key);
-            let found = backoff::retry(TRIES, RETRY_BASE, || find_started(&client, project, &token, &target)).await.map_err(aws_err)?;
+            let found = backoff::retry(TRIES, RETRY_BASE, || find_started(&client, project, &token, &target))
+                .await
+                .map_err(aws_err)?;
             let (build_id, reattached) = match found {
                 Some(id) => (id, true),
                 None => {
                     let vars = variables(step, &token)?;
                     let what = format!("StartBuild of project {project} in {}", target.describe());
                     let started = backoff::retry(TRIES, RETRY_BASE, || async {
-                        let mut req = client.start_build().project_name(project).idempotency_token(&token).set_environment_variables_override(Some(vars.clone()));
+                        let mut req = client
+                            .start_build()
+                            .project_name(project)
+                            .idempotency_token(&token)
+                            .set_environment_variables_override(Some(vars.clone()));
                         if let Some(v) = &step.source_version {
                             req = req.source_version(v.to_codebuild());
                         }
@@ -174,13 +229,20 @@ impl Executor for CodeBuildExecutor {
                     })
                     .await
                     .map_err(aws_err)?;
-                    let id = started.build_value().and_then(|b| b.id()).ok_or_else(|| ExecError::new(format!("{what} returned no build id")))?;
+                    let id = started
+                        .build_value()
+                        .and_then(|b| b.id())
+                        .ok_or_else(|| ExecError::new(format!("{what} returned no build id")))?;
                     (id.to_string(), false)
                 }
             };
             let link = console_link(&target.region, project, &build_id);
             let verb = if reattached { "re-attached to" } else { "started" };
-            ctx.notices.notice(&ctx.execution_id, &ctx.step.name, &format!("{verb} build {build_id}: {link}"));
+            ctx.notices.notice(
+                &ctx.execution_id,
+                &ctx.step.name,
+                &format!("{verb} build {build_id}: {link}"),
+            );
             Ok(json!({
                 "buildId": build_id,
                 "project": project,
@@ -194,7 +256,11 @@ impl Executor for CodeBuildExecutor {
     fn resume<'a>(&'a self, _ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             let (target, build_id) = handle_target(handle)?;
-            let project = handle.get("project").and_then(Value::as_str).unwrap_or_default().to_string();
+            let project = handle
+                .get("project")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if !self.wait {
                 return Ok(Outcome::Succeeded(json!({
                     "buildId": build_id,
@@ -204,12 +270,20 @@ impl Executor for CodeBuildExecutor {
             let poller = self.aws.build_poller(&target).await;
             Ok(match poller.wait(&build_id).await {
                 Watch::Ended(state) => outcome(&state, &target.region, &project),
-                Watch::Lost(why) => Outcome::Failed { reason: why, retryable: false },
+                Watch::Lost(why) => Outcome::Failed {
+                    reason: why,
+                    retryable: false,
+                },
             })
         })
     }
 
-    fn cancel<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle, stop_external: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+        stop_external: bool,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             if !stop_external {
                 return Ok(()); // the build is left to finish; the poller forgets it with its waiter
@@ -217,9 +291,16 @@ impl Executor for CodeBuildExecutor {
             let (target, build_id) = handle_target(handle)?;
             let client = self.aws.codebuild(&target, &execution_session(&ctx.execution_id)).await;
             let what = format!("StopBuild of build {build_id} in {}", target.describe());
-            backoff::retry(TRIES, RETRY_BASE, || async { client.stop_build().id(&build_id).send().await.map_err(|e| classify(&what, &e)) })
-                .await
-                .map_err(aws_err)?;
+            backoff::retry(TRIES, RETRY_BASE, || async {
+                client
+                    .stop_build()
+                    .id(&build_id)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&what, &e))
+            })
+            .await
+            .map_err(aws_err)?;
             Ok(())
         })
     }
@@ -247,11 +328,23 @@ mod tests {
 
     #[test]
     fn every_end_state_ends_the_step() {
-        let state = |s: &str| BuildState { id: "p:1".into(), status: s.into(), phase: None, arn: None, logs_deep_link: None };
+        let state = |s: &str| BuildState {
+            id: "p:1".into(),
+            status: s.into(),
+            phase: None,
+            arn: None,
+            logs_deep_link: None,
+        };
         assert!(matches!(outcome(&state("SUCCEEDED"), "r", "p"), Outcome::Succeeded(_)));
         for s in ["FAILED", "FAULT", "TIMED_OUT"] {
-            assert!(matches!(outcome(&state(s), "r", "p"), Outcome::Failed { retryable: true, .. }), "{s}");
+            assert!(
+                matches!(outcome(&state(s), "r", "p"), Outcome::Failed { retryable: true, .. }),
+                "{s}"
+            );
         }
-        assert!(matches!(outcome(&state("STOPPED"), "r", "p"), Outcome::Failed { retryable: false, .. }));
+        assert!(matches!(
+            outcome(&state("STOPPED"), "r", "p"),
+            Outcome::Failed { retryable: false, .. }
+        ));
     }
 }

@@ -21,9 +21,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use steppy_engine::executor::{
-    BoxFuture, ExecError, Executor, Handle, Outcome, StepContext, TokenRoute,
-};
+use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext, TokenRoute};
 use steppy_engine::plan::{OnTimeout, StepKind};
 use steppy_engine::store::{Approval, ApprovalState, NewApproval};
 
@@ -84,7 +82,10 @@ impl HumanExecutor {
 
     /// Approvals also sent by `courier` (e-mail through SNS).
     pub fn with_courier(courier: Arc<dyn Courier>) -> Self {
-        HumanExecutor { courier: Some(courier), ..Self::default() }
+        HumanExecutor {
+            courier: Some(courier),
+            ..Self::default()
+        }
     }
 
     fn note_shown(&self, approval_id: &str) {
@@ -93,10 +94,7 @@ impl HumanExecutor {
         }
     }
     fn was_shown_here(&self, approval_id: &str) -> bool {
-        self.shown_here
-            .lock()
-            .map(|s| s.contains(approval_id))
-            .unwrap_or(false)
+        self.shown_here.lock().map(|s| s.contains(approval_id)).unwrap_or(false)
     }
 
     fn undelivered(&self) -> std::sync::MutexGuard<'_, HashMap<String, Undelivered>> {
@@ -108,15 +106,23 @@ impl HumanExecutor {
     async fn redeliver(&self, ctx: &StepContext, approval: &Approval) -> Result<(), ExecError> {
         if !self.undelivered().contains_key(&approval.id) {
             let token = new_token()?;
-            ctx.store.rotate_approval_token(&approval.id, &token_hash(&token), ctx.clock.now_ms())?;
+            ctx.store
+                .rotate_approval_token(&approval.id, &token_hash(&token), ctx.clock.now_ms())?;
             self.hold(&approval.id, token);
         }
         self.deliver(ctx, approval).await
     }
 
     fn hold(&self, approval_id: &str, token: String) {
-        self.undelivered()
-            .insert(approval_id.to_string(), Undelivered { token, sent: false, failures: 0, next_try_ms: 0 });
+        self.undelivered().insert(
+            approval_id.to_string(),
+            Undelivered {
+                token,
+                sent: false,
+                failures: 0,
+                next_try_ms: 0,
+            },
+        );
     }
 
     /// Sends and shows the held token of `approval` (if its next try is due), then records it
@@ -139,7 +145,8 @@ impl HumanExecutor {
                 Ok(Some(sent)) => {
                     let line = format!("approval request published to {} (message {})", sent.to, sent.id);
                     ctx.notices.notice(exec, step, &line);
-                    ctx.notices.approval_token_routed(exec, step, &token, TokenRoute::Mailed { via: &sent.to });
+                    ctx.notices
+                        .approval_token_routed(exec, step, &token, TokenRoute::Mailed { via: &sent.to });
                 }
                 Ok(None) => ctx.notices.approval_token(exec, step, &token),
                 Err(e) => {
@@ -155,7 +162,8 @@ impl HumanExecutor {
                     );
                     ctx.notices.notice(exec, step, &line);
                     if failures == 1 {
-                        ctx.notices.approval_token_routed(exec, step, &token, TokenRoute::MailFailed);
+                        ctx.notices
+                            .approval_token_routed(exec, step, &token, TokenRoute::MailFailed);
                     }
                     return Ok(());
                 }
@@ -176,8 +184,7 @@ impl HumanExecutor {
 /// starts with `-`, which a command line would take for an option.
 pub fn new_token() -> Result<String, ExecError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ExecError::new(format!("no randomness for an approval token: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| ExecError::new(format!("no randomness for an approval token: {e}")))?;
     Ok(format!(
         "stp_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -188,7 +195,10 @@ pub fn new_token() -> Result<String, ExecError> {
 /// characters); anything else can be refused without a database look-up.
 pub fn looks_like_token(token: &str) -> bool {
     token.strip_prefix("stp_").is_some_and(|rest| {
-        rest.len() == 43 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
 }
 
@@ -205,7 +215,10 @@ pub fn token_hash(token: &str) -> String {
 pub fn approval_links(public_url: &str, token: &str) -> (String, String) {
     let base = public_url.trim_end_matches('/');
     let token = token.trim();
-    (format!("{base}/approvals/{token}?action=approve"), format!("{base}/approvals/{token}?action=reject"))
+    (
+        format!("{base}/approvals/{token}?action=approve"),
+        format!("{base}/approvals/{token}?action=reject"),
+    )
 }
 
 /// Who is running Steppy (for `forbidSelfApproval` and as the default voter name).
@@ -219,9 +232,7 @@ impl Executor for HumanExecutor {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
         Box::pin(async move {
             let StepKind::Human(h) = &ctx.step.kind else {
-                return Err(ExecError::new(
-                    "the Human executor was given another step type",
-                ));
+                return Err(ExecError::new("the Human executor was given another step type"));
             };
             let now = ctx.clock.now_ms();
             let token = new_token()?;
@@ -235,11 +246,17 @@ impl Executor for HumanExecutor {
                 approvers: h.approvers.clone(),
                 required: h.required_approvals.max(1),
                 forbid_self: h.forbid_self_approval,
-                requested_by: ctx.store.started_by(&ctx.execution_id).ok().flatten().unwrap_or_else(current_user),
-                deadline_ms: ctx.step.options.timeout_seconds.map(|t| {
-                    ctx.attempt_started_ms
-                        .saturating_add((t as i64).saturating_mul(1000))
-                }),
+                requested_by: ctx
+                    .store
+                    .started_by(&ctx.execution_id)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(current_user),
+                deadline_ms: ctx
+                    .step
+                    .options
+                    .timeout_seconds
+                    .map(|t| ctx.attempt_started_ms.saturating_add((t as i64).saturating_mul(1000))),
                 on_timeout: match h.on_timeout {
                     OnTimeout::Approve => "approve".into(),
                     OnTimeout::Reject => "reject".into(),
@@ -262,11 +279,7 @@ impl Executor for HumanExecutor {
         })
     }
 
-    fn resume<'a>(
-        &'a self,
-        ctx: &'a StepContext,
-        handle: &'a Handle,
-    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             let id = handle
                 .get("approvalId")
@@ -330,15 +343,11 @@ impl Executor for HumanExecutor {
         })
     }
 
-    fn cancel<'a>(
-        &'a self,
-        ctx: &'a StepContext,
-        handle: &'a Handle,
-        _: bool,
-    ) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             if let Some(id) = handle.get("approvalId").and_then(|v| v.as_str()) {
-                ctx.store.settle_approval(id, ApprovalState::Cancelled, "abort", ctx.clock.now_ms())?;
+                ctx.store
+                    .settle_approval(id, ApprovalState::Cancelled, "abort", ctx.clock.now_ms())?;
             }
             Ok(())
         })
@@ -365,10 +374,7 @@ mod tests {
         assert!(a.starts_with("stp_"));
         assert!(looks_like_token(&a));
         assert!(!looks_like_token(&a[4..]) && !looks_like_token(&format!("{a}x")) && !looks_like_token("stp_<script>"));
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        );
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a, b);
         assert_eq!(token_hash(&a).len(), 64);
         assert_ne!(token_hash(&a), a);

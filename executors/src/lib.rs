@@ -34,12 +34,30 @@ pub fn local_registry(outbox: PathBuf) -> Registry {
 /// configured, plus the AWS step types.
 pub fn aws_registry(outbox: PathBuf, aws: Arc<aws::Aws>) -> Registry {
     let mut registry = local_registry(outbox.clone());
-    registry.register("Notify", Arc::new(sns::SnsNotifyExecutor::new(aws.clone(), notify::NotifyExecutor::new(outbox))));
+    registry.register(
+        "Notify",
+        Arc::new(sns::SnsNotifyExecutor::new(
+            aws.clone(),
+            notify::NotifyExecutor::new(outbox),
+        )),
+    );
     let courier = Arc::new(approval_mail::SnsCourier::new(aws.clone()));
     registry.register("Human", Arc::new(human::HumanExecutor::with_courier(courier)));
-    registry.register("CodeBuild", Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), true)));
-    registry.register("CodeBuildNoWait", Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), false)));
-    registry.register("CodePipeline", Arc::new(codepipeline::CodePipelineExecutor::new(aws.clone(), true)));
-    registry.register("CodePipelineNoWait", Arc::new(codepipeline::CodePipelineExecutor::new(aws, false)));
+    registry.register(
+        "CodeBuild",
+        Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), true)),
+    );
+    registry.register(
+        "CodeBuildNoWait",
+        Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), false)),
+    );
+    registry.register(
+        "CodePipeline",
+        Arc::new(codepipeline::CodePipelineExecutor::new(aws.clone(), true)),
+    );
+    registry.register(
+        "CodePipelineNoWait",
+        Arc::new(codepipeline::CodePipelineExecutor::new(aws, false)),
+    );
     registry
 }

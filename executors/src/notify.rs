@@ -37,9 +37,10 @@ impl NotifyExecutor {
             let line = line?;
             // A line cut short by a crash is not valid JSON and does not count as sent.
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && v.get("key").and_then(|k| k.as_str()) == Some(key) {
-                    return Ok(true);
-                }
+                && v.get("key").and_then(|k| k.as_str()) == Some(key)
+            {
+                return Ok(true);
+            }
         }
         Ok(false)
     }
@@ -75,9 +76,7 @@ impl Executor for NotifyExecutor {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
         Box::pin(async move {
             let StepKind::Notify(n) = &ctx.step.kind else {
-                return Err(ExecError::new(
-                    "the Notify executor was given another step type",
-                ));
+                return Err(ExecError::new("the Notify executor was given another step type"));
             };
             let key = &ctx.idempotency_key;
             let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -85,11 +84,7 @@ impl Executor for NotifyExecutor {
             let io = |e: std::io::Error| ExecError::io(&format!("outbox {outbox}"), &e);
             if !self.already_sent(key).map_err(io)? {
                 self.append(&outbox_record(ctx, n, None).to_string()).map_err(io)?;
-                let subject = n
-                    .subject
-                    .as_deref()
-                    .map(|s| format!("[{s}] "))
-                    .unwrap_or_default();
+                let subject = n.subject.as_deref().map(|s| format!("[{s}] ")).unwrap_or_default();
                 ctx.notices.notice(
                     &ctx.execution_id,
                     &ctx.step.name,
@@ -100,20 +95,11 @@ impl Executor for NotifyExecutor {
         })
     }
 
-    fn resume<'a>(
-        &'a self,
-        _: &'a StepContext,
-        _: &'a Handle,
-    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(&'a self, _: &'a StepContext, _: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async { Ok(Outcome::Succeeded(json!({}))) })
     }
 
-    fn cancel<'a>(
-        &'a self,
-        _: &'a StepContext,
-        _: &'a Handle,
-        _: bool,
-    ) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -15,7 +15,7 @@
 //! deduplication id is derived from the key and SNS drops the duplicate).
 
 use crate::aws::backoff;
-use crate::aws::clients::{execution_session, Aws, Target};
+use crate::aws::clients::{Aws, Target, execution_session};
 use crate::aws::errors::classify;
 use crate::aws::plan_info::PlanInfo;
 use crate::notify::NotifyExecutor;
@@ -57,14 +57,20 @@ pub async fn publish_target(aws: &Aws, ctx: &StepContext, topic: &str) -> Result
     let step_target = aws.target_for(ctx).await;
     let role = step_target.as_ref().ok().and_then(|t| t.role_arn.clone());
     match crate::aws::arn::region(topic) {
-        Some(region) => Ok(Target { region: region.to_string(), role_arn: role }),
+        Some(region) => Ok(Target {
+            region: region.to_string(),
+            role_arn: role,
+        }),
         None => step_target,
     }
 }
 
 /// An SNS subject: printable ASCII on one line, at most [`SUBJECT_LIMIT`] characters.
 pub fn clean_subject(subject: &str) -> String {
-    let one_line: String = subject.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { ' ' }).collect();
+    let one_line: String = subject
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { ' ' })
+        .collect();
     let trimmed = one_line.trim();
     if trimmed.len() <= SUBJECT_LIMIT {
         trimmed.to_string()
@@ -76,7 +82,10 @@ pub fn clean_subject(subject: &str) -> String {
 /// The context lines appended to every message.
 pub fn context_lines(info: &PlanInfo, ctx: &StepContext) -> Vec<(String, String)> {
     vec![
-        ("plan".into(), info.plan_name.clone().unwrap_or_else(|| "(unnamed)".into())),
+        (
+            "plan".into(),
+            info.plan_name.clone().unwrap_or_else(|| "(unnamed)".into()),
+        ),
         ("execution".into(), ctx.execution_id.to_string()),
         ("stage".into(), info.stage_name(ctx.stage)),
         ("step".into(), ctx.step.name.clone()),
@@ -88,14 +97,20 @@ pub fn context_lines(info: &PlanInfo, ctx: &StepContext) -> Vec<(String, String)
 pub async fn publish(client: &aws_sdk_sns::Client, message: &Message) -> Result<String, ExecError> {
     let what = format!("Publish to {}", message.topic_arn);
     let fifo = message.topic_arn.ends_with(".fifo");
-    let dedup: String = Sha256::digest(message.dedup_key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let dedup: String = Sha256::digest(message.dedup_key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let out = backoff::retry(5, Duration::from_millis(500), || async {
         let mut req = client.publish().topic_arn(&message.topic_arn).message(&message.body);
         if let Some(s) = message.subject.as_deref().map(clean_subject).filter(|s| !s.is_empty()) {
             req = req.subject(s);
         }
         for (name, value) in &message.attributes {
-            let attr = MessageAttributeValue::builder().data_type("String").string_value(value).build();
+            let attr = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build();
             if let Ok(attr) = attr {
                 req = req.message_attributes(format!("steppy.{name}"), attr);
             }
@@ -119,7 +134,11 @@ pub struct SnsNotifyExecutor {
 
 impl SnsNotifyExecutor {
     pub fn new(aws: Arc<Aws>, local: NotifyExecutor) -> Self {
-        SnsNotifyExecutor { aws, local, lock: tokio::sync::Mutex::new(()) }
+        SnsNotifyExecutor {
+            aws,
+            local,
+            lock: tokio::sync::Mutex::new(()),
+        }
     }
 }
 
@@ -158,7 +177,11 @@ impl Executor for SnsNotifyExecutor {
             let message_id = publish(&client, &message).await?;
             let line = crate::notify::outbox_record(ctx, n, Some((&topic, &message_id)));
             self.local.append(&line.to_string()).map_err(io)?;
-            ctx.notices.notice(&ctx.execution_id, &ctx.step.name, &format!("notify: published to {topic} (message {message_id})"));
+            ctx.notices.notice(
+                &ctx.execution_id,
+                &ctx.step.name,
+                &format!("notify: published to {topic} (message {message_id})"),
+            );
             Ok(json!({ "topicArn": topic, "messageId": message_id }))
         })
     }

@@ -15,9 +15,7 @@ impl Executor for WaitExecutor {
     fn start<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Handle, ExecError>> {
         Box::pin(async move {
             let StepKind::Wait(w) = &ctx.step.kind else {
-                return Err(ExecError::new(
-                    "the Wait executor was given another step type",
-                ));
+                return Err(ExecError::new("the Wait executor was given another step type"));
             };
             let until_ms = ctx
                 .attempt_started_ms
@@ -26,11 +24,7 @@ impl Executor for WaitExecutor {
         })
     }
 
-    fn resume<'a>(
-        &'a self,
-        ctx: &'a StepContext,
-        handle: &'a Handle,
-    ) -> BoxFuture<'a, Result<Outcome, ExecError>> {
+    fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             let until_ms = handle
                 .get("untilMs")
@@ -41,12 +35,7 @@ impl Executor for WaitExecutor {
         })
     }
 
-    fn cancel<'a>(
-        &'a self,
-        _: &'a StepContext,
-        _: &'a Handle,
-        _: bool,
-    ) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
 

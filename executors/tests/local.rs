@@ -35,25 +35,13 @@ fn vote(approve: bool, voter: &str) -> Vote {
 }
 
 /// Starts the plan in the background; returns the store, id, tokens and the running task.
-async fn start(
-    plan: Plan,
-) -> (
-    Store,
-    String,
-    Arc<Tokens>,
-    tokio::task::JoinHandle<ExecutionState>,
-) {
+async fn start(plan: Plan) -> (Store, String, Arc<Tokens>, tokio::task::JoinHandle<ExecutionState>) {
     let store = Store::open_in_memory().expect("store");
     let dir = std::env::temp_dir().join(format!("steppy-exec-test-{}", uuid_like()));
     let registry = Arc::new(steppy_executors::local_registry(dir.join("outbox.jsonl")));
     let tokens = Arc::new(Tokens::default());
     let id = store.submit(&plan, 0).expect("submit");
-    let engine = Engine::new(
-        store.clone(),
-        registry,
-        tokens.clone(),
-        Arc::new(NoObserver),
-    );
+    let engine = Engine::new(store.clone(), registry, tokens.clone(), Arc::new(NoObserver));
     let ids = vec![id.clone()];
     let task = tokio::spawn(async move { engine.run(&ids).await.expect("run")[0].1 });
     (store, id, tokens, task)
@@ -82,10 +70,7 @@ async fn required_approvals_come_from_listed_approvers_and_the_decision_is_final
     let err = store
         .vote(&hash, &vote(true, "mallory"), 0)
         .expect_err("not an approver");
-    assert!(
-        err.to_string().contains("not one of the approvers"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("not one of the approvers"), "{err}");
     let d = store.vote(&hash, &vote(true, "alice"), 0).expect("alice");
     assert!(!d.decisive && d.approval.approvals_so_far == 1);
     assert!(
@@ -95,42 +80,27 @@ async fn required_approvals_come_from_listed_approvers_and_the_decision_is_final
             .to_string()
             .contains("already voted")
     );
-    assert!(
-        store
-            .vote(&hash, &vote(true, "bob"), 0)
-            .expect("bob")
-            .decisive
-    );
-    let late = store
-        .vote(&hash, &vote(false, "carol"), 0)
-        .expect_err("final");
+    assert!(store.vote(&hash, &vote(true, "bob"), 0).expect("bob").decisive);
+    let late = store.vote(&hash, &vote(false, "carol"), 0).expect_err("final");
     assert!(matches!(late, StoreError::AlreadyDecided { .. }), "{late}");
     assert_eq!(task.await.expect("join"), ExecutionState::Succeeded);
 }
 
 #[tokio::test(start_paused = true)]
 async fn any_reject_aborts_even_with_approvals_pending() {
-    let plan = one_step(
-        json!({ "type": "Human", "name": "h", "message": "ship?", "requiredApprovals": 3 }),
-    );
+    let plan = one_step(json!({ "type": "Human", "name": "h", "message": "ship?", "requiredApprovals": 3 }));
     let (store, id, tokens, task) = start(plan).await;
     let hash = token_hash(&first_token(&tokens).await);
     store.vote(&hash, &vote(true, "a"), 0).expect("a");
     store.vote(&hash, &vote(false, "b"), 0).expect("b");
     assert_eq!(task.await.expect("join"), ExecutionState::Aborted);
-    let reason = store
-        .load(&id)
-        .expect("load")
-        .summary
-        .reason
-        .unwrap_or_default();
+    let reason = store.load(&id).expect("load").summary.reason.unwrap_or_default();
     assert!(reason.contains("rejected by b"), "{reason}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_approval_times_out_as_rejected_by_default() {
-    let plan =
-        one_step(json!({ "type": "Human", "name": "h", "message": "ship?", "timeoutSeconds": 30 }));
+    let plan = one_step(json!({ "type": "Human", "name": "h", "message": "ship?", "timeoutSeconds": 30 }));
     let (_, _, _, task) = start(plan).await;
     let begin = tokio::time::Instant::now();
     assert_eq!(task.await.expect("join"), ExecutionState::Aborted);
@@ -144,27 +114,18 @@ async fn an_approval_can_time_out_as_approved() {
     );
     let (store, id, _, task) = start(plan).await;
     assert_eq!(task.await.expect("join"), ExecutionState::Succeeded);
-    let out = store.load(&id).expect("load").steps[0]
-        .output
-        .clone()
-        .expect("output");
+    let out = store.load(&id).expect("load").steps[0].output.clone().expect("output");
     assert_eq!(out["approvedBy"], "timeout");
 }
 
 #[tokio::test(start_paused = true)]
 async fn self_approval_can_be_forbidden() {
-    let plan = one_step(
-        json!({ "type": "Human", "name": "h", "message": "ship?", "forbidSelfApproval": true }),
-    );
+    let plan = one_step(json!({ "type": "Human", "name": "h", "message": "ship?", "forbidSelfApproval": true }));
     let (store, _, tokens, task) = start(plan).await;
     let hash = token_hash(&first_token(&tokens).await);
-    let err = store
-        .vote(&hash, &vote(true, &current_user()), 0)
-        .expect_err("self");
+    let err = store.vote(&hash, &vote(true, &current_user()), 0).expect_err("self");
     assert!(err.to_string().contains("may not approve"), "{err}");
-    store
-        .vote(&hash, &vote(true, "someone-else"), 0)
-        .expect("other");
+    store.vote(&hash, &vote(true, "someone-else"), 0).expect("other");
     assert_eq!(task.await.expect("join"), ExecutionState::Succeeded);
 }
 
@@ -190,10 +151,7 @@ async fn a_notification_is_written_once_per_idempotency_key() {
         store: Store::open_in_memory().expect("store"),
     };
     notify.start(&ctx(1)).await.expect("first");
-    notify
-        .start(&ctx(1))
-        .await
-        .expect("again, as after a crash");
+    notify.start(&ctx(1)).await.expect("again, as after a crash");
     notify.start(&ctx(2)).await.expect("a new attempt");
     let text = std::fs::read_to_string(&outbox).expect("outbox");
     let keys: Vec<String> = text
@@ -215,8 +173,6 @@ async fn an_abort_cancels_a_pending_approval_for_good() {
     let hash = token_hash(&first_token(&tokens).await);
     store.request_abort(&id, false, 0).expect("abort");
     assert_eq!(task.await.expect("join"), ExecutionState::Aborted);
-    let late = store
-        .vote(&hash, &vote(true, "alice"), 0)
-        .expect_err("cancelled");
+    let late = store.vote(&hash, &vote(true, "alice"), 0).expect_err("cancelled");
     assert!(late.to_string().contains("already cancelled"), "{late}");
 }

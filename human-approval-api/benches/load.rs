@@ -38,9 +38,18 @@ fn seed(path: &std::path::Path, count: usize) -> Vec<String> {
         .map(|i| {
             let token = new_token().expect("token");
             let new = NewApproval {
-                execution_id: exec.clone(), stage: 0, index: 0, idempotency_key: format!("{exec}/bench/{i}"),
-                token_sha256: token_hash(&token), message: format!("Approval {i}: ship release 1.2.{i}?"), approvers: vec![],
-                required: 1, forbid_self: false, requested_by: "bench".into(), deadline_ms: None, on_timeout: "reject".into(),
+                execution_id: exec.clone(),
+                stage: 0,
+                index: 0,
+                idempotency_key: format!("{exec}/bench/{i}"),
+                token_sha256: token_hash(&token),
+                message: format!("Approval {i}: ship release 1.2.{i}?"),
+                approvers: vec![],
+                required: 1,
+                forbid_self: false,
+                requested_by: "bench".into(),
+                deadline_ms: None,
+                on_timeout: "reject".into(),
             };
             store.create_approval(&new, now).expect("approval");
             token
@@ -65,13 +74,20 @@ impl ServerTimes {
 async fn time_request(State(times): State<ServerTimes>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(req).await;
-    times.0.lock().unwrap_or_else(|p| p.into_inner()).push(started.elapsed().as_secs_f64() * 1000.0);
+    times
+        .0
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(started.elapsed().as_secs_f64() * 1000.0);
     response
 }
 
 /// The `p` quantile of sorted `values` (NaN if empty).
 fn pct(values: &[f64], p: f64) -> f64 {
-    values.get(((values.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN)
+    values
+        .get(((values.len() as f64 * p).ceil() as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 /// What one fsync costs on the disk under `dir` right now: 200 small appends, each synced, as
@@ -79,7 +95,9 @@ fn pct(values: &[f64], p: f64) -> f64 {
 fn fsync_probe(dir: &std::path::Path) -> String {
     use std::io::Write;
     let path = dir.join("fsync-probe");
-    let Ok(mut file) = std::fs::File::create(&path) else { return "fsync probe: cannot create a file".into() };
+    let Ok(mut file) = std::fs::File::create(&path) else {
+        return "fsync probe: cannot create a file".into();
+    };
     let mut times: Vec<f64> = (0..200)
         .filter_map(|_| {
             file.write_all(&[7u8; 3 * 4096]).ok()?;
@@ -90,7 +108,12 @@ fn fsync_probe(dir: &std::path::Path) -> String {
         .collect();
     let _ = std::fs::remove_file(&path);
     times.sort_by(|a, b| a.total_cmp(b));
-    format!("fsync on this disk: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(&times, 0.5), pct(&times, 0.99), pct(&times, 1.0))
+    format!(
+        "fsync on this disk: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(&times, 0.5),
+        pct(&times, 0.99),
+        pct(&times, 1.0)
+    )
 }
 
 struct Phase {
@@ -108,12 +131,20 @@ impl Phase {
         let rate = (n + self.errors) as f64 / self.elapsed.as_secs_f64();
         println!(
             "{:<22} target {target:>5}/s  achieved {rate:>7.0}/s  requests {:>6}  errors {:>3}  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
-            self.name, n + self.errors, self.errors, pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1.0)
+            self.name,
+            n + self.errors,
+            self.errors,
+            pct(lat, 0.50),
+            pct(lat, 0.99),
+            pct(lat, 1.0)
         );
         let srv = &self.server_ms;
         println!(
             "{:<22} of which inside the server: p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
-            "", pct(srv, 0.50), pct(srv, 0.99), pct(srv, 1.0)
+            "",
+            pct(srv, 0.50),
+            pct(srv, 0.99),
+            pct(srv, 1.0)
         );
     }
 }
@@ -151,7 +182,13 @@ async fn open_loop(
             (ok, at.elapsed())
         }));
     }
-    let mut phase = Phase { name, latencies_ms: Vec::with_capacity(count), errors: 0, elapsed: Duration::ZERO, server_ms: Vec::new() };
+    let mut phase = Phase {
+        name,
+        latencies_ms: Vec::with_capacity(count),
+        errors: 0,
+        elapsed: Duration::ZERO,
+        server_ms: Vec::new(),
+    };
     for t in tasks {
         match t.await {
             Ok((true, took)) => phase.latencies_ms.push(took.as_secs_f64() * 1000.0),
@@ -169,24 +206,48 @@ fn main() {
     let db = dir.path().join("steppy.db");
     let seeding = Instant::now();
     let tokens = Arc::new(seed(&db, count));
-    println!("seeded {count} pending approvals in {:.1}s; loopback, {rate}/s open loop", seeding.elapsed().as_secs_f64());
+    println!(
+        "seeded {count} pending approvals in {:.1}s; loopback, {rate}/s open loop",
+        seeding.elapsed().as_secs_f64()
+    );
 
-    let server = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("server runtime");
-    let durability = if std::env::var("BENCH_SYNC").is_ok_and(|v| v.eq_ignore_ascii_case("normal")) { Durability::Normal } else { Durability::Full };
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let durability = if std::env::var("BENCH_SYNC").is_ok_and(|v| v.eq_ignore_ascii_case("normal")) {
+        Durability::Normal
+    } else {
+        Durability::Full
+    };
     let store = Store::open_with(&db, durability).expect("open store");
-    let listener = server.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind loopback");
+    let listener = server
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     println!("store durability: {durability:?} (BENCH_SYNC=normal for synchronous=NORMAL)");
     let state = AppState::new(store.clone(), ApiConfig::new(base.clone()));
     let times = ServerTimes::default();
-    let app = steppy_human_approval_api::router(state).layer(middleware::from_fn_with_state(times.clone(), time_request));
-    server.spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await });
+    let app =
+        steppy_human_approval_api::router(state).layer(middleware::from_fn_with_state(times.clone(), time_request));
+    server.spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
     println!("{}", fsync_probe(dir.path()));
 
     // One thread is plenty for 2,000 requests/s, and leaves more of a small machine to the
     // server; a generator that fell behind would show as latency, measured from the schedule.
     let client_threads = env_or("BENCH_CLIENT_THREADS", 1) as usize;
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(client_threads.max(1)).enable_all().build().expect("client runtime");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads.max(1))
+        .enable_all()
+        .build()
+        .expect("client runtime");
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(512)
@@ -200,7 +261,11 @@ fn main() {
     let post: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync> = Arc::new(move |i| {
         c.post(format!("{b}/approvals/{}", t[i]))
             .header("Sec-Fetch-Site", "same-origin")
-            .form(&[("decision", "approve"), ("approver", "load@example.com"), ("comment", "bench")])
+            .form(&[
+                ("decision", "approve"),
+                ("approver", "load@example.com"),
+                ("comment", "bench"),
+            ])
     });
 
     client_rt.block_on(async {

@@ -13,7 +13,7 @@
 //! ends when the last [`Decisions`] handle is dropped.
 
 use crate::error::ApiError;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use steppy_engine::store::{Attempt, DecideError, Decided, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
@@ -43,7 +43,11 @@ impl Decisions {
         let queue = self.queue.get_or_init(|| start(store.clone()));
         let (reply, answer) = oneshot::channel();
         queue
-            .send(Job { token_sha256, attempt, reply })
+            .send(Job {
+                token_sha256,
+                attempt,
+                reply,
+            })
             .map_err(|_| ApiError::internal("the decision writer has stopped"))?;
         match answer.await {
             Ok(result) => result.map_err(ApiError::from),
@@ -56,7 +60,9 @@ impl Decisions {
 /// started, the queue is already closed and every decision is answered 500 (no panic).
 fn start(store: Store) -> mpsc::UnboundedSender<Job> {
     let (queue, jobs) = mpsc::unbounded_channel();
-    let spawned = std::thread::Builder::new().name("steppy-decisions".into()).spawn(move || write_decisions(&store, jobs));
+    let spawned = std::thread::Builder::new()
+        .name("steppy-decisions".into())
+        .spawn(move || write_decisions(&store, jobs));
     if let Err(e) = spawned {
         eprintln!("steppy: cannot start the decision writer: {e}");
     }
@@ -89,8 +95,10 @@ fn gather(first: Job, jobs: &mut mpsc::UnboundedReceiver<Job>) -> Vec<Job> {
 
 /// Decides `batch` in one transaction and answers each request with its own result.
 fn commit(store: &Store, batch: Vec<Job>) {
-    let (attempts, replies): (Vec<(String, Attempt)>, Vec<Reply>) =
-        batch.into_iter().map(|job| ((job.token_sha256, job.attempt), job.reply)).unzip();
+    let (attempts, replies): (Vec<(String, Attempt)>, Vec<Reply>) = batch
+        .into_iter()
+        .map(|job| ((job.token_sha256, job.attempt), job.reply))
+        .unzip();
     let now = steppy_engine::clock::system_now_ms();
     // A panic in the store must not take the writer (and every later decision) down with it;
     // the transaction it was in is rolled back when its guard unwinds.

@@ -2,7 +2,7 @@
 //! `steppy approve TOKEN --server URL` needs no HTTP library. Plain `http://` only (put TLS in
 //! front of the server, and call it from inside, or use the web page).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -15,29 +15,46 @@ pub struct Answer {
 }
 
 /// Sends a decision. `Err` is a sentence about why the server could not be asked.
-pub fn post_decision(server: &str, token: &str, approve: bool, comment: Option<&str>, approver: &str) -> Result<Answer, String> {
-    let rest = server
-        .trim_end_matches('/')
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("the server URL must start with http:// (got {server}); this client does not speak TLS"))?;
+pub fn post_decision(
+    server: &str,
+    token: &str,
+    approve: bool,
+    comment: Option<&str>,
+    approver: &str,
+) -> Result<Answer, String> {
+    let rest = server.trim_end_matches('/').strip_prefix("http://").ok_or_else(|| {
+        format!("the server URL must start with http:// (got {server}); this client does not speak TLS")
+    })?;
     let (authority, base) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    let body = json!({ "decision": if approve { "approve" } else { "reject" }, "comment": comment, "approver": approver }).to_string();
+    let body =
+        json!({ "decision": if approve { "approve" } else { "reject" }, "comment": comment, "approver": approver })
+            .to_string();
     let request = format!(
         "POST {base}/api/approvals/{}/decision HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         token.trim(),
         body.len()
     );
-    let addr = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
+    let addr = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
     let mut stream = TcpStream::connect(&addr).map_err(|e| format!("cannot reach {server}: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    stream.write_all(request.as_bytes()).map_err(|e| format!("cannot send to {server}: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("cannot send to {server}: {e}"))?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| format!("no answer from {server}: {e}"))?;
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("no answer from {server}: {e}"))?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("{server} sent an answer that is not HTTP"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{server} sent an answer that is not HTTP"))?;
     let status = head
         .split_whitespace()
         .nth(1)

@@ -1,9 +1,9 @@
 //! [`ApiError`]: every way a request can fail, as a status code and a sentence. JSON routes
 //! answer `{"error", "code", "approval"?}`; page routes render the same as HTML.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use steppy_engine::store::{ApprovalView, DecideError, Refusal, StoreError};
 
@@ -23,7 +23,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), approval: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            approval: None,
+            retry_after: None,
+        }
     }
 
     pub fn unknown_token() -> ApiError {
@@ -41,13 +47,21 @@ impl ApiError {
     }
 
     pub fn too_many_admin_guesses(retry_after: u64) -> ApiError {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too-many-admin-guesses", "too many wrong admin tokens from your address; try again later");
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-admin-guesses",
+            "too many wrong admin tokens from your address; try again later",
+        );
         e.retry_after = Some(retry_after);
         e
     }
 
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("the service failed: {what}"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the service failed: {what}"),
+        )
     }
 
     /// The status code of each refusal.
@@ -58,7 +72,13 @@ impl ApiError {
             Refusal::AlreadyDecided { .. } | Refusal::AlreadyVoted { .. } => StatusCode::CONFLICT,
             Refusal::NotAnApprover { .. } | Refusal::SelfApproval { .. } | Refusal::CrossSite => StatusCode::FORBIDDEN,
         };
-        ApiError { status, code: refusal.code(), message: refusal.to_string(), approval, retry_after: None }
+        ApiError {
+            status,
+            code: refusal.code(),
+            message: refusal.to_string(),
+            approval,
+            retry_after: None,
+        }
     }
 }
 

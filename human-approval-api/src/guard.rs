@@ -18,7 +18,11 @@ const SWEEP_AT: usize = 10_000;
 
 impl GuessLimiter {
     pub fn new(max: u32, window: Duration) -> GuessLimiter {
-        GuessLimiter { max, window, seen: Mutex::new(HashMap::new()) }
+        GuessLimiter {
+            max,
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(seconds to wait)` if `ip` used up its guesses in the current window.

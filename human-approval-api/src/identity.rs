@@ -13,7 +13,11 @@ pub fn from_header(config: &ApiConfig, headers: &HeaderMap) -> Option<String> {
     let name = config.identity_header.as_deref()?;
     let value = headers.get(name)?.to_str().ok()?.trim();
     // An AWS ALB's x-amzn-oidc-identity is the subject; a proxy's header may say "accounts.google.com:alice@x".
-    let value = value.rsplit_once(':').filter(|(_, v)| v.contains('@')).map(|(_, v)| v).unwrap_or(value);
+    let value = value
+        .rsplit_once(':')
+        .filter(|(_, v)| v.contains('@'))
+        .map(|(_, v)| v)
+        .unwrap_or(value);
     (!value.is_empty() && value.len() <= MAX_IDENTITY).then(|| value.to_string())
 }
 
@@ -30,10 +34,18 @@ pub fn resolve(config: &ApiConfig, headers: &HeaderMap, typed: Option<&str>) -> 
     }
     let typed = typed.map(str::trim).unwrap_or("");
     if typed.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "no-identity", "please give your name or e-mail address with your decision"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no-identity",
+            "please give your name or e-mail address with your decision",
+        ));
     }
     if typed.len() > MAX_IDENTITY || typed.chars().any(char::is_control) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-identity", "the name must be at most 200 characters, without control characters"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-identity",
+            "the name must be at most 200 characters, without control characters",
+        ));
     }
     Ok(typed.to_string())
 }

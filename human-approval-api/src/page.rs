@@ -3,7 +3,7 @@
 //! ([`STYLESHEET`]) because the Content-Security-Policy forbids inline styles.
 
 use crate::time;
-use maud::{html, Markup, DOCTYPE};
+use maud::{DOCTYPE, Markup, html};
 use steppy_engine::store::{ApprovalState, ApprovalView, TaskTokenDecision, TaskTokenState};
 
 /// What the page needs besides the approval.
@@ -23,37 +23,45 @@ pub struct PageContext<'a> {
 pub fn approval(view: &ApprovalView, ctx: &PageContext<'_>) -> Markup {
     let open = view.state == ApprovalState::Pending && !view.expired_at(ctx.now_ms);
     let title = if open { "Approval needed" } else { "Approval closed" };
-    layout(ctx.root, title, html! {
-        header.top {
-            p.eyebrow { "Steppy · " (view.plan_name.as_deref().unwrap_or("release plan")) }
-            h1 { (view.step_name) }
-            (state_badge(view, ctx.now_ms))
-        }
-        section.message aria-label="Message" {
-            p #step-message { (view.message) }
-        }
-        (details(view, ctx.now_ms))
-        @if open {
-            (form(view, ctx))
-        } @else {
-            (closed(view, ctx.now_ms))
-        }
-    })
+    layout(
+        ctx.root,
+        title,
+        html! {
+            header.top {
+                p.eyebrow { "Steppy · " (view.plan_name.as_deref().unwrap_or("release plan")) }
+                h1 { (view.step_name) }
+                (state_badge(view, ctx.now_ms))
+            }
+            section.message aria-label="Message" {
+                p #step-message { (view.message) }
+            }
+            (details(view, ctx.now_ms))
+            @if open {
+                (form(view, ctx))
+            } @else {
+                (closed(view, ctx.now_ms))
+            }
+        },
+    )
 }
 
 /// A page with one sentence (errors, refusals) and, when known, the approval's state.
 pub fn notice(root: &str, title: &str, sentence: &str, view: Option<&ApprovalView>, now_ms: i64) -> Markup {
-    layout(root, title, html! {
-        header.top {
-            p.eyebrow { "Steppy" }
-            h1 { (title) }
-        }
-        p.notice #notice { (sentence) }
-        @if let Some(v) = view {
-            section.message aria-label="Message" { p #step-message { (v.message) } }
-            (details(v, now_ms))
-        }
-    })
+    layout(
+        root,
+        title,
+        html! {
+            header.top {
+                p.eyebrow { "Steppy" }
+                h1 { (title) }
+            }
+            p.notice #notice { (sentence) }
+            @if let Some(v) = view {
+                section.message aria-label="Message" { p #step-message { (v.message) } }
+                (details(v, now_ms))
+            }
+        },
+    )
 }
 
 fn layout(root: &str, title: &str, body: Markup) -> Markup {
@@ -76,7 +84,10 @@ fn layout(root: &str, title: &str, body: Markup) -> Markup {
 fn state_badge(view: &ApprovalView, now_ms: i64) -> Markup {
     let (class, text) = match view.state {
         ApprovalState::Pending if view.expired_at(now_ms) => ("badge expired", "Expired".to_string()),
-        ApprovalState::Pending => ("badge pending", format!("Waiting · {} of {} approvals", view.approvals_so_far(), view.required)),
+        ApprovalState::Pending => (
+            "badge pending",
+            format!("Waiting · {} of {} approvals", view.approvals_so_far(), view.required),
+        ),
         ApprovalState::Approved => ("badge approved", "Approved".to_string()),
         ApprovalState::Rejected => ("badge rejected", "Rejected".to_string()),
         ApprovalState::Cancelled => ("badge expired", "Cancelled".to_string()),
@@ -165,7 +176,9 @@ fn closed(view: &ApprovalView, now_ms: i64) -> Markup {
         ApprovalState::Approved => format!("Approved by {by}. A decision is final."),
         ApprovalState::Rejected => format!("Rejected by {by}. A decision is final."),
         ApprovalState::Cancelled => "The execution was aborted before anyone decided.".to_string(),
-        ApprovalState::Pending if view.expired_at(now_ms) => "This approval expired; it is being settled as the plan says.".to_string(),
+        ApprovalState::Pending if view.expired_at(now_ms) => {
+            "This approval expired; it is being settled as the plan says.".to_string()
+        }
         ApprovalState::Pending => String::new(),
     };
     html! { p.notice #closed { (sentence) } }
@@ -193,41 +206,49 @@ pub fn task_token(p: &TaskTokenPage<'_>) -> Markup {
         Some(TaskTokenState::Sending) => "Decision not delivered yet",
         Some(TaskTokenState::Closed) => "Approval closed",
     };
-    layout("", title, html! {
-        header.top {
-            p.eyebrow { "Steppy · AWS Step Functions approval" }
-            h1 { (title) }
-            (task_token_badge(p.decision))
-        }
-        p.notice #about {
-            "This link comes from a state machine on AWS Step Functions (a plan compiled with steppy compile, or one deployed by the original Steppy). "
-            "This service does not know what it is about: the message that brought you here says what you are deciding. "
-            "Whoever holds the link can decide, once."
-        }
-        @if let Some(d) = p.decision {
-            (task_token_details(d))
-        }
-        @match p.decision {
-            None => (task_token_form(p, None)),
-            Some(d) if d.state == TaskTokenState::Sending && !d.in_flight => (task_token_form(p, Some(d))),
-            Some(_) => {},
-        }
-    })
+    layout(
+        "",
+        title,
+        html! {
+            header.top {
+                p.eyebrow { "Steppy · AWS Step Functions approval" }
+                h1 { (title) }
+                (task_token_badge(p.decision))
+            }
+            p.notice #about {
+                "This link comes from a state machine on AWS Step Functions (a plan compiled with steppy compile, or one deployed by the original Steppy). "
+                "This service does not know what it is about: the message that brought you here says what you are deciding. "
+                "Whoever holds the link can decide, once."
+            }
+            @if let Some(d) = p.decision {
+                (task_token_details(d))
+            }
+            @match p.decision {
+                None => (task_token_form(p, None)),
+                Some(d) if d.state == TaskTokenState::Sending && !d.in_flight => (task_token_form(p, Some(d))),
+                Some(_) => {},
+            }
+        },
+    )
 }
 
 /// A refusal or failure about a task token, with the decision recorded so far when known.
 pub fn task_token_notice(title: &str, sentence: &str, decision: Option<&TaskTokenDecision>) -> Markup {
-    layout("", title, html! {
-        header.top {
-            p.eyebrow { "Steppy · AWS Step Functions approval" }
-            h1 { (title) }
-            @if decision.is_some() { (task_token_badge(decision)) }
-        }
-        p.notice #notice { (sentence) }
-        @if let Some(d) = decision {
-            (task_token_details(d))
-        }
-    })
+    layout(
+        "",
+        title,
+        html! {
+            header.top {
+                p.eyebrow { "Steppy · AWS Step Functions approval" }
+                h1 { (title) }
+                @if decision.is_some() { (task_token_badge(decision)) }
+            }
+            p.notice #notice { (sentence) }
+            @if let Some(d) = decision {
+                (task_token_details(d))
+            }
+        },
+    )
 }
 
 fn task_token_badge(decision: Option<&TaskTokenDecision>) -> Markup {

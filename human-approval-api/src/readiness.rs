@@ -5,8 +5,8 @@
 //! the service is ready when it can read its store: [`StoreProbe`] reads it at most once per
 //! second, never more than one read at a time, and gives up waiting after a second.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use steppy_engine::health::Readiness;
 use steppy_engine::store::{ApprovalState, Store};
@@ -67,7 +67,20 @@ pub fn without_engine(check: &StoreCheck) -> Readiness {
     let (database, problems) = match check {
         StoreCheck::Readable => ("readable", vec![]),
         StoreCheck::Failing(why) => ("failing", vec![format!("the database cannot be read: {why}")]),
-        StoreCheck::Unresponsive => ("unresponsive", vec![format!("the database did not answer a read within {} ms", PATIENCE.as_millis())]),
+        StoreCheck::Unresponsive => (
+            "unresponsive",
+            vec![format!(
+                "the database did not answer a read within {} ms",
+                PATIENCE.as_millis()
+            )],
+        ),
     };
-    Readiness { ready: problems.is_empty(), engine: "absent", database, last_tick_age_ms: None, held_back_attempts: 0, problems }
+    Readiness {
+        ready: problems.is_empty(),
+        engine: "absent",
+        database,
+        last_tick_age_ms: None,
+        held_back_attempts: 0,
+        problems,
+    }
 }

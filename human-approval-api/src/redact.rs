@@ -117,7 +117,11 @@ pub async fn access_log(State(state): State<AppState>, req: Request, next: Next)
     let shown = shown_target(matched.as_deref(), req.uri().path(), req.uri().query());
     let started = Instant::now();
     let response = next.run(req).await;
-    eprintln!("{method} {shown} {} {:.1}ms", response.status().as_u16(), started.elapsed().as_secs_f64() * 1000.0);
+    eprintln!(
+        "{method} {shown} {} {:.1}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     response
 }
 
@@ -145,7 +149,10 @@ mod tests {
             assert!(!r.contains(body), "{p} -> {r}");
             assert!(r.contains("[redacted]"), "{r}");
         }
-        assert_eq!(redact_path("/api/executions/0193e5a1-7c1a-7d4e-9b1e-3f2a1b0c9d8e/x"), "/api/executions/0193e5a1-7c1a-7d4e-9b1e-3f2a1b0c9d8e/x");
+        assert_eq!(
+            redact_path("/api/executions/0193e5a1-7c1a-7d4e-9b1e-3f2a1b0c9d8e/x"),
+            "/api/executions/0193e5a1-7c1a-7d4e-9b1e-3f2a1b0c9d8e/x"
+        );
         assert_eq!(redact_path("/nope"), "/nope");
     }
 
@@ -164,7 +171,10 @@ mod tests {
             format!("x={sfn}"),
         ] {
             let r = redact_query(&q);
-            assert!(!r.contains(sfn) && !r.contains("Gx/4Rk9") && !r.contains(&T[4..]), "{q} -> {r}");
+            assert!(
+                !r.contains(sfn) && !r.contains("Gx/4Rk9") && !r.contains(&T[4..]),
+                "{q} -> {r}"
+            );
         }
         assert_eq!(redact_query("action=approve"), "action=approve");
         assert_eq!(redact_query("state=pending&limit=5"), "state=pending&limit=5");
@@ -173,7 +183,14 @@ mod tests {
 
     #[test]
     fn matched_routes_log_their_template_and_control_characters_are_escaped() {
-        assert_eq!(shown_target(Some("/approvals/{token}"), &format!("/approvals/{T}"), Some("action=approve")), "/approvals/{token}?action=approve");
+        assert_eq!(
+            shown_target(
+                Some("/approvals/{token}"),
+                &format!("/approvals/{T}"),
+                Some("action=approve")
+            ),
+            "/approvals/{token}?action=approve"
+        );
         let r = shown_target(None, "/x\u{1b}[2J\r\nGET /fake 200", None);
         assert!(!r.chars().any(char::is_control), "{r:?}");
     }

@@ -1,15 +1,15 @@
 //! Every route of the service in one table ([`table`]): the router is built from it and
 //! [`route_table`] lists it, so a test can hold `schemas/approval-api.openapi.json` to it.
 
+use crate::body_limit::limited;
 use crate::config::ApiConfig;
 use crate::handlers::{admin, api, health, pages, sfn};
 use crate::state::AppState;
 use crate::{redact, security};
-use crate::body_limit::limited;
+use axum::Router;
 use axum::http::Method;
 use axum::middleware;
-use axum::routing::{get, post, MethodRouter};
-use axum::Router;
+use axum::routing::{MethodRouter, get, post};
 
 /// (method, path, handler) for every route.
 fn table(config: &ApiConfig) -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
@@ -25,7 +25,11 @@ fn table(config: &ApiConfig) -> Vec<(Method, &'static str, MethodRouter<AppState
         (Method::POST, "/humanConfirmation", small(post(sfn::decide_form))),
         (Method::GET, "/assets/approval.css", get(pages::stylesheet)),
         // Scripts and bots.
-        (Method::POST, "/api/approvals/{token}/decision", small(post(api::decision))),
+        (
+            Method::POST,
+            "/api/approvals/{token}/decision",
+            small(post(api::decision)),
+        ),
         (Method::POST, "/api/task-tokens/decision", small(post(sfn::decide_json))),
         (Method::GET, "/api/approvals", get(api::list_approvals)),
         (Method::GET, "/api/executions", get(api::list_executions)),
@@ -38,7 +42,10 @@ fn table(config: &ApiConfig) -> Vec<(Method, &'static str, MethodRouter<AppState
 
 /// `(METHOD, path)` of every route, e.g. `("POST", "/approvals/{token}")`.
 pub fn route_table() -> Vec<(String, String)> {
-    table(&ApiConfig::new("http://localhost")).into_iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect()
+    table(&ApiConfig::new("http://localhost"))
+        .into_iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect()
 }
 
 /// The whole service: every route, the security headers and the redacting access log.

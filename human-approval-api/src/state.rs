@@ -3,8 +3,8 @@
 
 use crate::config::ApiConfig;
 use crate::guard::GuessLimiter;
-use crate::task_tokens::{HeldTokens, TaskTokens};
 use crate::readiness::StoreProbe;
+use crate::task_tokens::{HeldTokens, TaskTokens};
 use std::sync::Arc;
 use steppy_engine::health::Health;
 use steppy_engine::store::Store;

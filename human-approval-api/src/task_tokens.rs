@@ -17,7 +17,7 @@
 //! is kept **in memory** ([`HeldTokens`]), never on disk; after a restart such a decision is sent
 //! again when someone with the link confirms it (the page offers to).
 
-use crate::error::{blocking, ApiError};
+use crate::error::{ApiError, blocking};
 use crate::state::AppState;
 use crate::time;
 use axum::http::StatusCode;
@@ -108,13 +108,28 @@ where
 impl TaskTokens for SfnTaskTokens {
     fn succeed<'a>(&'a self, token: &'a str, output_json: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
         Box::pin(async move {
-            self.client.send_task_success().task_token(token).output(output_json).send().await.map(|_| ()).map_err(classify)
+            self.client
+                .send_task_success()
+                .task_token(token)
+                .output(output_json)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify)
         })
     }
 
     fn fail<'a>(&'a self, token: &'a str, error: &'a str, cause: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
         Box::pin(async move {
-            self.client.send_task_failure().task_token(token).error(error).cause(cause).send().await.map(|_| ()).map_err(classify)
+            self.client
+                .send_task_failure()
+                .task_token(token)
+                .error(error)
+                .cause(cause)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(classify)
         })
     }
 }
@@ -138,8 +153,12 @@ impl TokenProblem {
     pub fn to_error(self) -> ApiError {
         let message = match self {
             TokenProblem::Missing => "the link has no task token".to_string(),
-            TokenProblem::TooLong => format!("the task token is longer than the {MAX_TOKEN_LEN} characters Step Functions issues; the link is damaged"),
-            TokenProblem::BadCharacters => "the task token has characters Step Functions tokens never have; the link is damaged".to_string(),
+            TokenProblem::TooLong => format!(
+                "the task token is longer than the {MAX_TOKEN_LEN} characters Step Functions issues; the link is damaged"
+            ),
+            TokenProblem::BadCharacters => {
+                "the task token has characters Step Functions tokens never have; the link is damaged".to_string()
+            }
         };
         ApiError::new(StatusCode::BAD_REQUEST, "bad-task-token", message)
     }
@@ -266,7 +285,11 @@ pub fn disabled() -> ApiError {
 
 /// `text` without `token` in it (error messages may quote the token), at most 500 characters.
 fn scrub(text: &str, token: &str) -> String {
-    let text = if token.is_empty() { text.to_string() } else { text.replace(token, "[redacted]") };
+    let text = if token.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(token, "[redacted]")
+    };
     truncate_utf16(&text, 500).to_string()
 }
 
@@ -289,7 +312,13 @@ pub async fn redeem(state: &AppState, token: &str, attempt: Attempt) -> Result<R
 }
 
 /// Sends `decision` (whose send this caller holds) and records what Step Functions said.
-async fn send(state: &AppState, tokens: &dyn TaskTokens, hash: &str, token: &str, decision: TaskTokenDecision) -> Redeemed {
+async fn send(
+    state: &AppState,
+    tokens: &dyn TaskTokens,
+    hash: &str,
+    token: &str,
+    decision: TaskTokenDecision,
+) -> Redeemed {
     let call = async {
         if decision.approve {
             tokens.succeed(token, &output_json(&decision)).await
@@ -300,7 +329,10 @@ async fn send(state: &AppState, tokens: &dyn TaskTokens, hash: &str, token: &str
     };
     let result = match tokio::time::timeout(SEND_TIMEOUT, call).await {
         Ok(r) => r,
-        Err(_) => Err(RedeemError::Unavailable(format!("no answer within {} s", SEND_TIMEOUT.as_secs()))),
+        Err(_) => Err(RedeemError::Unavailable(format!(
+            "no answer within {} s",
+            SEND_TIMEOUT.as_secs()
+        ))),
     };
     let (store, h, now) = (state.store.clone(), hash.to_string(), system_now_ms());
     // If the store fails here, the answer still says what Step Functions did (the row stays
@@ -409,10 +441,19 @@ mod tests {
     #[test]
     fn tokens_are_normalized_and_checked() {
         assert_eq!(normalize_token("AAAA BBB/c=="), Ok("AAAA+BBB/c==".into()));
-        assert_eq!(normalize_token("0f1e2d3c-aaaa-bbbb-cccc-000000000000"), Ok("0f1e2d3c-aaaa-bbbb-cccc-000000000000".into()));
+        assert_eq!(
+            normalize_token("0f1e2d3c-aaaa-bbbb-cccc-000000000000"),
+            Ok("0f1e2d3c-aaaa-bbbb-cccc-000000000000".into())
+        );
         assert_eq!(normalize_token(""), Err(TokenProblem::Missing));
-        assert_eq!(normalize_token(&"A".repeat(MAX_TOKEN_LEN)).map(|t| t.len()), Ok(MAX_TOKEN_LEN));
-        assert_eq!(normalize_token(&"A".repeat(MAX_TOKEN_LEN + 1)), Err(TokenProblem::TooLong));
+        assert_eq!(
+            normalize_token(&"A".repeat(MAX_TOKEN_LEN)).map(|t| t.len()),
+            Ok(MAX_TOKEN_LEN)
+        );
+        assert_eq!(
+            normalize_token(&"A".repeat(MAX_TOKEN_LEN + 1)),
+            Err(TokenProblem::TooLong)
+        );
         for bad in ["a\nb", "a\u{0}b", "a\tb", "é", "a\u{7f}"] {
             assert_eq!(normalize_token(bad), Err(TokenProblem::BadCharacters), "{bad:?}");
         }
@@ -424,7 +465,11 @@ mod tests {
         assert_eq!(truncate_utf16("abc", 2), "ab");
         assert_eq!(truncate_utf16("abc", 3), "abc");
         assert_eq!(truncate_utf16("aé😀b", 2), "aé");
-        assert_eq!(truncate_utf16("aé😀b", 3), "aé", "an emoji is two UTF-16 units; never half of it");
+        assert_eq!(
+            truncate_utf16("aé😀b", 3),
+            "aé",
+            "an emoji is two UTF-16 units; never half of it"
+        );
         assert_eq!(truncate_utf16("aé😀b", 4), "aé😀");
         assert_eq!(truncate_utf16("", 0), "");
     }
@@ -432,18 +477,31 @@ mod tests {
     #[test]
     fn output_and_failure_say_who_and_why() {
         let out: serde_json::Value = serde_json::from_str(&output_json(&decision(true, Some("ok")))).expect("json");
-        assert_eq!(out, json!({ "decision": "approved", "approver": "ann@example.com", "comment": "ok", "decidedAt": "2024-03-01T14:05:07.123Z" }));
+        assert_eq!(
+            out,
+            json!({ "decision": "approved", "approver": "ann@example.com", "comment": "ok", "decidedAt": "2024-03-01T14:05:07.123Z" })
+        );
         let (error, cause) = failure(&decision(false, Some("not today")));
         assert_eq!(error, "Steppy.Rejected");
-        assert_eq!(cause, "rejected by ann@example.com at 2024-03-01T14:05:07.123Z: not today");
+        assert_eq!(
+            cause,
+            "rejected by ann@example.com at 2024-03-01T14:05:07.123Z: not today"
+        );
         let huge = "😀".repeat(MAX_CAUSE_LEN);
         let (_, cause) = failure(&decision(false, Some(&huge)));
-        assert!(cause.encode_utf16().count() <= MAX_CAUSE_LEN && cause.starts_with("rejected by ann"), "{}", cause.len());
+        assert!(
+            cause.encode_utf16().count() <= MAX_CAUSE_LEN && cause.starts_with("rejected by ann"),
+            "{}",
+            cause.len()
+        );
         assert!(failure(&decision(false, None)).1.ends_with("(no comment)"));
     }
 
     #[test]
     fn error_messages_lose_the_token() {
-        assert_eq!(scrub("Invalid Token: 'AAA+b=' is bad", "AAA+b="), "Invalid Token: '[redacted]' is bad");
+        assert_eq!(
+            scrub("Invalid Token: 'AAA+b=' is bad", "AAA+b="),
+            "Invalid Token: '[redacted]' is bad"
+        );
     }
 }

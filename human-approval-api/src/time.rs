@@ -13,7 +13,13 @@ pub fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60, ms.rem_euclid(1000))
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
 }
 
 /// A rough distance between now and `at` (both epoch ms): "in 2 h 5 min", "3 min ago".
@@ -29,7 +35,11 @@ pub fn relative(at_ms: i64, now_ms: i64) -> String {
     } else {
         format!("{} d {} h", n / 86_400, (n % 86_400) / 3600)
     };
-    if delta >= 0 { format!("in {text}") } else { format!("{text} ago") }
+    if delta >= 0 {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
 }
 
 /// Howard Hinnant's days-to-civil: (year, month, day) of a count of days since 1970-01-01.

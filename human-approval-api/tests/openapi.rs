@@ -3,9 +3,9 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use support::{human_plan, FakeSfn, Harness};
+use support::{FakeSfn, Harness, human_plan};
 
 fn document() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/approval-api.openapi.json");
@@ -28,12 +28,18 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
 #[test]
 fn every_route_is_documented_and_nothing_else() {
     let doc = document();
-    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "OpenAPI 3.1");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")),
+        "OpenAPI 3.1"
+    );
     let routes: BTreeSet<(String, String)> = steppy_human_approval_api::route_table().into_iter().collect();
     let docs = documented(&doc);
     let undocumented: Vec<_> = routes.difference(&docs).collect();
     let unrouted: Vec<_> = docs.difference(&routes).collect();
-    assert!(undocumented.is_empty(), "routes missing from the OpenAPI document: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the OpenAPI document: {undocumented:?}"
+    );
     assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
 }
 
@@ -46,20 +52,36 @@ async fn every_documented_operation_answers() {
     ops.sort_by_key(|(m, _)| m != "GET"); // look before deciding
     for (method, path) in ops {
         let url = format!("{}{}", h.base, path.replace("{token}", &token).replace("{id}", &id));
-        let url = if (method.as_str(), path.as_str()) == ("GET", "/humanConfirmation") { format!("{url}?taskToken={token}") } else { url };
+        let url = if (method.as_str(), path.as_str()) == ("GET", "/humanConfirmation") {
+            format!("{url}?taskToken={token}")
+        } else {
+            url
+        };
         let request = match method.as_str() {
             "GET" => h.client.get(&url),
-            "POST" if path == "/approvals/{token}" => h.client.post(&url).form(&[("decision", "approve"), ("approver", "ann")]),
-            "POST" if path == "/humanConfirmation" => {
-                h.client.post(&url).form(&[("taskToken", "AAAA+form/token=="), ("decision", "approve"), ("approver", "ann")])
-            }
-            "POST" if path == "/api/task-tokens/decision" => {
-                h.client.post(&url).json(&json!({ "taskToken": "AAAA+json/token==", "decision": "approve", "approver": "ann" }))
-            }
-            "POST" => h.client.post(&url).json(&json!({ "decision": "approve", "approver": "ann" })),
+            "POST" if path == "/approvals/{token}" => h
+                .client
+                .post(&url)
+                .form(&[("decision", "approve"), ("approver", "ann")]),
+            "POST" if path == "/humanConfirmation" => h.client.post(&url).form(&[
+                ("taskToken", "AAAA+form/token=="),
+                ("decision", "approve"),
+                ("approver", "ann"),
+            ]),
+            "POST" if path == "/api/task-tokens/decision" => h
+                .client
+                .post(&url)
+                .json(&json!({ "taskToken": "AAAA+json/token==", "decision": "approve", "approver": "ann" })),
+            "POST" => h
+                .client
+                .post(&url)
+                .json(&json!({ "decision": "approve", "approver": "ann" })),
             other => panic!("no request recipe for {other}"),
         };
         let status = request.send().await.expect("request").status();
-        assert!(status != 404 && status != 405 && status != 400, "{method} {path} answered {status}");
+        assert!(
+            status != 404 && status != 405 && status != 400,
+            "{method} {path} answered {status}"
+        );
     }
 }

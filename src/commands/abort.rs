@@ -19,9 +19,7 @@ pub fn run(db: Option<PathBuf>, id: &str, stop_running: bool) -> ExitCode {
     }
     match store.leased_by_other(id, "", system_now_ms()) {
         Ok(true) => {
-            println!(
-                "abort requested; the process running execution {id} will stop it within a second"
-            );
+            println!("abort requested; the process running execution {id} will stop it within a second");
             return ExitCode::SUCCESS;
         }
         Ok(false) => {}

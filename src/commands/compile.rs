@@ -5,7 +5,7 @@ use super::setup;
 use crate::cli::AwsArgs;
 use std::path::Path;
 use std::process::ExitCode;
-use steppy_engine::asl::{compile, Options};
+use steppy_engine::asl::{Options, compile};
 use steppy_engine::validate::LoadError;
 
 pub fn run(plan_path: &Path, aws: &AwsArgs, pipeline_poll_seconds: u64) -> ExitCode {
@@ -17,7 +17,14 @@ pub fn run(plan_path: &Path, aws: &AwsArgs, pipeline_poll_seconds: u64) -> ExitC
     if pipeline_poll_seconds == 0 {
         return setup::fail(2, "--pipeline-poll-seconds must be at least 1");
     }
-    let options = Options { topic_arn: aws.topic_arn.clone(), public_url: aws.public_url.clone().unwrap_or_else(|| steppy_executors::aws::settings::DEFAULT_PUBLIC_URL.to_string()), pipeline_poll_seconds };
+    let options = Options {
+        topic_arn: aws.topic_arn.clone(),
+        public_url: aws
+            .public_url
+            .clone()
+            .unwrap_or_else(|| steppy_executors::aws::settings::DEFAULT_PUBLIC_URL.to_string()),
+        pipeline_poll_seconds,
+    };
     match compile(&plan, &options) {
         Ok(compiled) => {
             print!("{}", compiled.to_text());

@@ -9,9 +9,22 @@ use steppy_engine::clock::system_now_ms;
 use steppy_engine::store::{Decision, OpenMode, Vote};
 use steppy_executors::human::{current_user, token_hash};
 
-pub fn run(db: Option<PathBuf>, token: &str, approve: bool, comment: Option<String>, voter: Option<String>, server: Option<String>) -> ExitCode {
+pub fn run(
+    db: Option<PathBuf>,
+    token: &str,
+    approve: bool,
+    comment: Option<String>,
+    voter: Option<String>,
+    server: Option<String>,
+) -> ExitCode {
     if let Some(server) = server {
-        return over_http(&server, token, approve, comment.as_deref(), &voter.unwrap_or_else(current_user));
+        return over_http(
+            &server,
+            token,
+            approve,
+            comment.as_deref(),
+            &voter.unwrap_or_else(current_user),
+        );
     }
     let (store, _) = match setup::open(db, OpenMode::Existing) {
         Ok(s) => s,
@@ -49,13 +62,28 @@ fn over_http(server: &str, token: &str, approve: bool, comment: Option<&str>, vo
         Ok(answer) if answer.status == 200 => {
             let a = &answer.body["approval"];
             match answer.body["outcome"].as_str() {
-                Some("recorded") => say!("vote recorded: {} of {} approvals so far", a["votes"].as_array().map_or(0, |v| v.iter().filter(|v| v["approve"] == true).count()), a["required"]),
-                Some(state) => say!("{state}: \"{}\" (execution {})", a["message"].as_str().unwrap_or(""), a["executionId"].as_str().unwrap_or("")),
+                Some("recorded") => say!(
+                    "vote recorded: {} of {} approvals so far",
+                    a["votes"]
+                        .as_array()
+                        .map_or(0, |v| v.iter().filter(|v| v["approve"] == true).count()),
+                    a["required"]
+                ),
+                Some(state) => say!(
+                    "{state}: \"{}\" (execution {})",
+                    a["message"].as_str().unwrap_or(""),
+                    a["executionId"].as_str().unwrap_or("")
+                ),
                 None => say!("{}", answer.body),
             }
             ExitCode::SUCCESS
         }
-        Ok(answer) => setup::fail(1, answer.body["error"].as_str().unwrap_or("the server refused the decision")),
+        Ok(answer) => setup::fail(
+            1,
+            answer.body["error"]
+                .as_str()
+                .unwrap_or("the server refused the decision"),
+        ),
         Err(why) => setup::fail(2, &why),
     }
 }

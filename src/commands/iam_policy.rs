@@ -6,7 +6,7 @@ use crate::cli::Engine;
 use std::path::Path;
 use std::process::ExitCode;
 use steppy_engine::validate::LoadError;
-use steppy_executors::aws::iam::{policy, roles, PolicyInput};
+use steppy_executors::aws::iam::{PolicyInput, policy, roles};
 use steppy_executors::aws::s3;
 
 pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>, engine: Engine) -> ExitCode {
@@ -22,26 +22,44 @@ pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>, engine: En
     };
     let aws = setup::aws();
     let input = PolicyInput {
-        region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
+        region: std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .ok(),
         topic_arn: aws.settings.topic_arn.clone(),
         // The execution role of a state machine never reads the plan.
-        plan_object: if s3::is_s3_url(&text) && engine == Engine::Local { s3::parse(&text).ok() } else { None },
+        plan_object: if s3::is_s3_url(&text) && engine == Engine::Local {
+            s3::parse(&text).ok()
+        } else {
+            None
+        },
         watch,
         step_functions: engine == Engine::Sfn,
     };
     if engine == Engine::Sfn && input.watch.is_some() {
-        return setup::fail(2, "--engine sfn prints the policy of the state machine's execution role, which reads no plans: drop --watch");
+        return setup::fail(
+            2,
+            "--engine sfn prints the policy of the state machine's execution role, which reads no plans: drop --watch",
+        );
     }
     if let Some(r) = role.filter(|r| !roles(&plan).contains(*r)) {
         let assumed = roles(&plan).into_iter().collect::<Vec<_>>().join(", ");
-        return setup::fail(1, &format!("the plan assumes no role {r}; it assumes: {}", if assumed.is_empty() { "none" } else { &assumed }));
+        return setup::fail(
+            1,
+            &format!(
+                "the plan assumes no role {r}; it assumes: {}",
+                if assumed.is_empty() { "none" } else { &assumed }
+            ),
+        );
     }
     match serde_json::to_string_pretty(&policy(&plan, &input, role)) {
         Ok(text) => {
             println!("{text}");
             let assumed = roles(&plan);
             if role.is_none() && !assumed.is_empty() {
-                eprintln!("steppy: the plan also assumes {} role(s); print what each needs with --role ARN", assumed.len());
+                eprintln!(
+                    "steppy: the plan also assumes {} role(s); print what each needs with --role ARN",
+                    assumed.len()
+                );
             }
             ExitCode::SUCCESS
         }

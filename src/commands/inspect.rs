@@ -3,8 +3,8 @@
 //! database read-only: where there is none they say so, creating nothing.
 
 use super::setup;
-use crate::terminal::say;
 use crate::cli::OutputFormat;
+use crate::terminal::say;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,23 +116,14 @@ pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
         say!("reason     {reason}");
     }
     for (i, stage) in rec.plan.stages.iter().enumerate() {
-        say!(
-            "stage {}/{} \"{}\"",
-            i + 1,
-            rec.plan.stages.len(),
-            stage.name
-        );
+        say!("stage {}/{} \"{}\"", i + 1, rec.plan.stages.len(), stage.name);
         for step in rec.steps.iter().filter(|st| st.stage == i) {
             let attempt = if step.attempt > 1 {
                 format!(" (attempt {})", step.attempt)
             } else {
                 String::new()
             };
-            let reason = step
-                .reason
-                .as_deref()
-                .map(|r| format!("  {r}"))
-                .unwrap_or_default();
+            let reason = step.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
             say!(
                 "  {:<10} {:<12} {}{attempt}{reason}",
                 step.state.as_str(),

@@ -30,24 +30,72 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
-        Command::Run { plan, detach, started_by, listen, mut web, engine, sfn } => {
+        Command::Run {
+            plan,
+            detach,
+            started_by,
+            listen,
+            mut web,
+            engine,
+            sfn,
+        } => {
             web.public_url = cli.aws.public_url.clone();
             match engine {
-                Engine::Local => run::run(cli.db, &plan, run::RunOptions { detach, started_by, listen, web: Some(web) }),
-                Engine::Sfn => sfn::run::run(cli.db, &plan, &cli.aws, &sfn, sfn::run::SfnRunOptions { detach, listen, web }),
+                Engine::Local => run::run(
+                    cli.db,
+                    &plan,
+                    run::RunOptions {
+                        detach,
+                        started_by,
+                        listen,
+                        web: Some(web),
+                    },
+                ),
+                Engine::Sfn => sfn::run::run(
+                    cli.db,
+                    &plan,
+                    &cli.aws,
+                    &sfn,
+                    sfn::run::SfnRunOptions { detach, listen, web },
+                ),
             }
         }
         Command::Deploy { plan, engine, sfn } => match engine {
             Engine::Sfn => sfn::deploy::run(&plan, &cli.aws, &sfn),
-            Engine::Local => setup::fail(2, "the local engine has nothing to deploy: `steppy run PLAN` runs a plan here"),
+            Engine::Local => setup::fail(
+                2,
+                "the local engine has nothing to deploy: `steppy run PLAN` runs a plan here",
+            ),
         },
-        Command::Submit { plan, started_by } => run::run(cli.db, &plan, run::RunOptions { detach: true, started_by, listen: None, web: None }),
-        Command::Serve { listen, mut web, max_connections, watch } => {
+        Command::Submit { plan, started_by } => run::run(
+            cli.db,
+            &plan,
+            run::RunOptions {
+                detach: true,
+                started_by,
+                listen: None,
+                web: None,
+            },
+        ),
+        Command::Serve {
+            listen,
+            mut web,
+            max_connections,
+            watch,
+        } => {
             web.public_url = cli.aws.public_url.clone();
             serve::run(cli.db, &listen, &web, max_connections, watch.as_deref())
         }
-        Command::Compile { plan, pipeline_poll_seconds } => compile::run(&plan, &cli.aws, pipeline_poll_seconds),
-        Command::IamPolicy { plan, role, watch, engine } => iam_policy::run(&plan, role.as_deref(), watch.as_deref(), engine),
+        Command::Compile {
+            plan,
+            pipeline_poll_seconds,
+        } => compile::run(&plan, &cli.aws, pipeline_poll_seconds),
+        Command::IamPolicy {
+            plan,
+            role,
+            watch,
+            engine,
+        } => iam_policy::run(&plan, role.as_deref(), watch.as_deref(), engine),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
         Command::Status { id, format } => inspect::status(cli.db, &id, format),

@@ -9,7 +9,10 @@ use steppy_executors::aws::s3;
 /// Reads and validates the plan at `path` (a file path, `-`, or an `s3://` URL).
 pub fn load(path: &Path) -> Result<Plan, LoadError> {
     let origin = path.to_string_lossy().to_string();
-    let bytes = read(path).map_err(|source| LoadError::Io { path: origin.clone(), source })?;
+    let bytes = read(path).map_err(|source| LoadError::Io {
+        path: origin.clone(),
+        source,
+    })?;
     steppy_engine::validate::validate_bytes(&origin, &bytes, None).map_err(LoadError::Invalid)
 }
 
@@ -24,9 +27,14 @@ pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     // Its own AWS plumbing: this short-lived runtime must not leave connections or credential
     // refreshes behind in the clients the engine's runtime uses afterwards.
     let aws = steppy_executors::aws::Aws::from_environment(super::setup::aws().settings.clone());
-    let object = runtime.block_on(async { s3::get(&s3::client(&aws).await, &location, None).await }).map_err(std::io::Error::other)?;
+    let object = runtime
+        .block_on(async { s3::get(&s3::client(&aws).await, &location, None).await })
+        .map_err(std::io::Error::other)?;
     if object.bytes.len() > steppy_engine::validate::MAX_PLAN_BYTES {
-        return Err(std::io::Error::other(format!("{text} is larger than {} bytes", steppy_engine::validate::MAX_PLAN_BYTES)));
+        return Err(std::io::Error::other(format!(
+            "{text} is larger than {} bytes",
+            steppy_engine::validate::MAX_PLAN_BYTES
+        )));
     }
     Ok(object.bytes.to_vec())
 }

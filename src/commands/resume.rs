@@ -24,7 +24,11 @@ pub fn run(db: Option<PathBuf>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let local = if ids.is_empty() { None } else { Some(resume_local(&runtime, store.clone(), &db_path, &ids)) };
+    let local = if ids.is_empty() {
+        None
+    } else {
+        Some(resume_local(&runtime, store.clone(), &db_path, &ids))
+    };
     let sfn = runtime.block_on(super::sfn::run::resume_all(&store));
     match (local, sfn) {
         (None, None) => {
@@ -42,7 +46,12 @@ pub fn run(db: Option<PathBuf>) -> ExitCode {
     }
 }
 
-fn resume_local(runtime: &tokio::runtime::Runtime, store: Store, db_path: &std::path::Path, ids: &[String]) -> ExitCode {
+fn resume_local(
+    runtime: &tokio::runtime::Runtime,
+    store: Store,
+    db_path: &std::path::Path,
+    ids: &[String],
+) -> ExitCode {
     let progress = Arc::new(Progress::new(setup::db_flag(db_path), ids.len() > 1, false));
     let engine = setup::engine(store, db_path, progress);
     match runtime.block_on(engine.run(ids)) {

@@ -47,7 +47,10 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
     let engine = setup::engine(store.clone(), &db_path, progress.clone());
     // Submitted with our lease unless detached, so a `steppy serve` cannot take it first.
     let owner = (!detach).then(|| engine.owner());
-    let starter = options.started_by.clone().unwrap_or_else(steppy_executors::human::current_user);
+    let starter = options
+        .started_by
+        .clone()
+        .unwrap_or_else(steppy_executors::human::current_user);
     let id = match store.submit_leased(&plan, system_now_ms(), owner, Some(&starter)) {
         Ok(id) => id,
         Err(e) => return setup::store_fail(&e),
@@ -81,16 +84,11 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
     match ran {
         Ok(states) => match states.first().map(|(_, s)| *s) {
             Some(ExecutionState::Succeeded) => ExitCode::SUCCESS,
-            Some(ExecutionState::Pending | ExecutionState::Running) => setup::fail(
-                1,
-                &format!("execution {id} is being run by another process"),
-            ),
+            Some(ExecutionState::Pending | ExecutionState::Running) => {
+                setup::fail(1, &format!("execution {id} is being run by another process"))
+            }
             _ => {
-                let reason = store
-                    .load(&id)
-                    .ok()
-                    .and_then(|r| r.summary.reason)
-                    .unwrap_or_default();
+                let reason = store.load(&id).ok().and_then(|r| r.summary.reason).unwrap_or_default();
                 setup::fail(1, &format!("execution {id} did not succeed: {reason}"))
             }
         },
@@ -118,11 +116,7 @@ fn spawn_key_reader(store: Store, progress: Arc<Progress>) {
                 voter: steppy_executors::human::current_user(),
                 comment: None,
             };
-            match store.vote(
-                &steppy_executors::human::token_hash(&p.token),
-                &vote,
-                system_now_ms(),
-            ) {
+            match store.vote(&steppy_executors::human::token_hash(&p.token), &vote, system_now_ms()) {
                 Ok(d) => say!("\"{}\": {}", p.step, super::decide::describe(&d)),
                 Err(e) => say!("\"{}\": {e}", p.step),
             }

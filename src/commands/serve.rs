@@ -29,7 +29,13 @@ use tokio::sync::{oneshot, watch};
 
 /// `max_connections`: the approval service's connection cap (`--max-connections`; default
 /// [`ServeLimits`]'s).
-pub fn run(db: Option<PathBuf>, listen: &str, args: &WebArgs, max_connections: Option<NonZeroUsize>, watch: Option<&str>) -> ExitCode {
+pub fn run(
+    db: Option<PathBuf>,
+    listen: &str,
+    args: &WebArgs,
+    max_connections: Option<NonZeroUsize>,
+    watch: Option<&str>,
+) -> ExitCode {
     let (store, db_path) = match setup::open(db, steppy_engine::store::OpenMode::Create) {
         Ok(s) => s,
         Err(code) => return code,
@@ -133,7 +139,12 @@ impl Background {
         let runtime = setup::runtime().map_err(|_| "cannot start the engine's runtime".to_string())?;
         runtime.block_on(async {
             let engine = self.engine.serve(stopped(self.stop.clone()));
-            let intake = intake(self.watch.as_deref(), self.store.clone(), &self.db_path, self.stop.clone());
+            let intake = intake(
+                self.watch.as_deref(),
+                self.store.clone(),
+                &self.db_path,
+                self.stop.clone(),
+            );
             let (engine, ()) = tokio::join!(engine, intake);
             engine.map_err(|e| e.to_string())
         })
@@ -155,9 +166,14 @@ async fn intake(url: Option<&str>, store: Store, db_path: &Path, stop: watch::Re
     // Object keys and service errors are outside text: printed escaped.
     let taken = |t: &Taken| match t {
         Taken::Started { key, execution_id, .. } => say!("{key}: started execution {execution_id}"),
-        Taken::Refused { key, problems, .. } => say!("{key}: invalid, not started ({} problem(s); see {key}.errors.json)", problems.len()),
+        Taken::Refused { key, problems, .. } => say!(
+            "{key}: invalid, not started ({} problem(s); see {key}.errors.json)",
+            problems.len()
+        ),
         Taken::Skipped { key, error, .. } => say_err!("steppy: {key}: {error} (trying again)"),
     };
     let failed = |e: &str| say_err!("steppy: watching {url}: {e} (trying again)");
-    intake.run(setup::aws().settings.poll_interval, stopped(stop), taken, failed).await;
+    intake
+        .run(setup::aws().settings.poll_interval, stopped(stop), taken, failed)
+        .await;
 }

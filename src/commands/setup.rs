@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use steppy_engine::executor::Registry;
-use steppy_executors::aws::settings::{parse_duration, DEFAULT_PUBLIC_URL};
-use steppy_executors::aws::{Aws, AwsSettings};
 use steppy_engine::scheduler::Engine;
 use steppy_engine::store::{OpenMode, Store, StoreError};
+use steppy_executors::aws::settings::{DEFAULT_PUBLIC_URL, parse_duration};
+use steppy_executors::aws::{Aws, AwsSettings};
 
 /// Where the database lives: `--db`/`STEPPY_DB`, else `<data dir>/steppy/steppy.db`.
 pub fn db_path(db: Option<PathBuf>) -> Result<PathBuf, String> {
@@ -18,17 +18,13 @@ pub fn db_path(db: Option<PathBuf>) -> Result<PathBuf, String> {
         Some(p) => Ok(p),
         None => dirs::data_dir()
             .map(|d| d.join("steppy").join("steppy.db"))
-            .ok_or_else(|| {
-                "cannot find a per-user data directory; pass --db PATH or set STEPPY_DB".to_string()
-            }),
+            .ok_or_else(|| "cannot find a per-user data directory; pass --db PATH or set STEPPY_DB".to_string()),
     }
 }
 
 /// The Notify outbox: `outbox.jsonl` next to the database.
 pub fn outbox_path(db: &Path) -> PathBuf {
-    db.parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join("outbox.jsonl")
+    db.parent().unwrap_or_else(|| Path::new(".")).join("outbox.jsonl")
 }
 
 /// Opens the store as `mode` says, or prints why not (exit code 2): commands that record new
@@ -51,14 +47,22 @@ static AWS: OnceLock<Arc<Aws>> = OnceLock::new();
 /// Records the AWS settings of the command line (once, before any command runs).
 pub fn configure_aws(args: &AwsArgs) -> Result<(), String> {
     let poll_interval = parse_duration(&args.poll_interval).map_err(|e| format!("--poll-interval: {e}"))?;
-    let settings = AwsSettings { topic_arn: args.topic_arn.clone().filter(|t| !t.is_empty()), public_url: args.public_url.clone().unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_string()), poll_interval };
+    let settings = AwsSettings {
+        topic_arn: args.topic_arn.clone().filter(|t| !t.is_empty()),
+        public_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_string()),
+        poll_interval,
+    };
     let _ = AWS.set(Aws::from_environment(settings));
     Ok(())
 }
 
 /// The process's AWS plumbing (default settings if [`configure_aws`] was not called).
 pub fn aws() -> Arc<Aws> {
-    AWS.get_or_init(|| Aws::from_environment(AwsSettings::default())).clone()
+    AWS.get_or_init(|| Aws::from_environment(AwsSettings::default()))
+        .clone()
 }
 
 /// Every executor this build has: local, AWS (CodeBuild, CodePipeline) and SNS-backed ones.
@@ -143,9 +147,7 @@ pub fn db_flag(db: &Path) -> String {
 }
 
 fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c))
-    {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))

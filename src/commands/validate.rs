@@ -23,14 +23,20 @@ pub fn run(plans: &[PathBuf], format: OutputFormat) -> ExitCode {
                 unreadable = true;
                 match format {
                     OutputFormat::Text => eprintln!("steppy: cannot read {origin}: {e}"),
-                    OutputFormat::Json => results.push(json!({ "origin": origin, "valid": false, "ioError": e.to_string() })),
+                    OutputFormat::Json => {
+                        results.push(json!({ "origin": origin, "valid": false, "ioError": e.to_string() }))
+                    }
                 }
                 continue;
             }
         };
         match (validate_bytes(&origin, &bytes, None), format) {
             (Ok(plan), OutputFormat::Text) => {
-                println!("{origin}: valid ({} stages, {} steps)", plan.stages.len(), plan.step_count());
+                println!(
+                    "{origin}: valid ({} stages, {} steps)",
+                    plan.stages.len(),
+                    plan.step_count()
+                );
             }
             (Ok(plan), OutputFormat::Json) => {
                 results.push(json!({ "origin": origin, "valid": true, "stages": plan.stages.len(), "steps": plan.step_count(), "errors": [] }));

@@ -3,11 +3,13 @@
 
 use crate::cli::WebArgs;
 use std::net::SocketAddr;
-use steppy_engine::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use steppy_engine::executor::BoxFuture;
-use steppy_human_approval_api::{resend_loop, resend_pending, AdminToken, ApiConfig, AppState, RedeemError, SfnTaskTokens, TaskTokens};
+use steppy_engine::store::Store;
+use steppy_human_approval_api::{
+    AdminToken, ApiConfig, AppState, RedeemError, SfnTaskTokens, TaskTokens, resend_loop, resend_pending,
+};
 
 /// A listener bound for the approval service, with the URL people reach it at.
 pub struct Web {
@@ -25,20 +27,29 @@ pub async fn bind(store: Store, listen: &str, args: &WebArgs) -> Result<Web, Str
     if let Err(e) = steppy_human_approval_api::raise_nofile_limit() {
         eprintln!("steppy: cannot raise the open-file limit (the approval service takes fewer connections): {e}");
     }
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let bound: SocketAddr = listener.local_addr().map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let bound: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let mut config = ApiConfig::new(public_url.clone());
     config.identity_header = args.identity_header.clone().filter(|h| !h.trim().is_empty());
     config.admin_token = admin_token(args)?;
     config.access_log = args.access_log;
-    Ok(Web { listener, state: AppState::new(store, config), public_url: public_url.trim_end_matches('/').to_string() })
+    Ok(Web {
+        listener,
+        state: AppState::new(store, config),
+        public_url: public_url.trim_end_matches('/').to_string(),
+    })
 }
 
 /// The admin token from `--admin-token-file`, else `STEPPY_ADMIN_TOKEN`, else none.
 fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
     let text = match &args.admin_token_file {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?,
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?,
         None => match std::env::var("STEPPY_ADMIN_TOKEN") {
             Ok(t) if !t.trim().is_empty() => t,
             _ => return Ok(None),
@@ -54,12 +65,13 @@ fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
 pub async fn with_task_tokens(state: AppState) -> AppState {
     let state = state.with_task_tokens(Arc::new(LazySfn::default()));
     if let Ok(report) = resend_pending(&state).await
-        && report.need_link > 0 {
-            eprintln!(
-                "steppy: {} Step Functions decision(s) were recorded but not delivered before a restart; they are sent when someone opens the link and confirms again",
-                report.need_link
-            );
-        }
+        && report.need_link > 0
+    {
+        eprintln!(
+            "steppy: {} Step Functions decision(s) were recorded but not delivered before a restart; they are sent when someone opens the link and confirms again",
+            report.need_link
+        );
+    }
     tokio::spawn(resend_loop(state.clone(), Duration::from_secs(30)));
     state
 }
@@ -73,7 +85,9 @@ struct LazySfn {
 
 impl LazySfn {
     async fn get(&self) -> &SfnTaskTokens {
-        self.client.get_or_init(|| async { SfnTaskTokens::from_config(super::setup::aws().base().await) }).await
+        self.client
+            .get_or_init(|| async { SfnTaskTokens::from_config(super::setup::aws().base().await) })
+            .await
     }
 }
 

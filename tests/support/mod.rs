@@ -1,14 +1,14 @@
 //! Helpers shared by the `steppy` binary's integration tests.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -134,8 +134,7 @@ pub fn outbox_keys(path: &Path) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).expect("outbox line is JSON");
-        *m.entry(v["key"].as_str().unwrap_or("").to_string())
-            .or_default() += 1;
+        *m.entry(v["key"].as_str().unwrap_or("").to_string()).or_default() += 1;
     }
     m
 }
@@ -144,11 +143,7 @@ pub fn outbox_keys(path: &Path) -> HashMap<String, usize> {
 pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let code = text.split_whitespace().nth(1)?.parse().ok()?;
@@ -164,7 +159,10 @@ pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
 pub fn talk_to(c: &mut Command, url: &str) {
     let rest = url.strip_prefix("http://").unwrap_or("");
     let host = rest.split([':', '/']).next().unwrap_or("");
-    assert!(host == "127.0.0.1" || host == "localhost", "refusing to point steppy at {url}: not a loopback address");
+    assert!(
+        host == "127.0.0.1" || host == "localhost",
+        "refusing to point steppy at {url}: not a loopback address"
+    );
     c.env("AWS_ENDPOINT_URL", url)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -214,10 +212,15 @@ pub enum Followed {
 /// `Sec-Fetch-Site: same-origin`, as a browser sends). Refuses any link that is not on
 /// 127.0.0.1.
 pub async fn follow_approval_link(link: &str, approve: bool, voter: &str) -> Followed {
-    let rest = link.strip_prefix("http://127.0.0.1:").unwrap_or_else(|| panic!("refusing to follow {link}: not a loopback link"));
+    let rest = link
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("refusing to follow {link}: not a loopback link"));
     let port = rest.split('/').next().unwrap_or("");
     let origin = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("an HTTP client");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client");
     let page = match http.get(link).send().await {
         Ok(p) => p,
         Err(e) => return Followed::Unreachable(e.to_string()),
@@ -226,12 +229,18 @@ pub async fn follow_approval_link(link: &str, approve: bool, voter: &str) -> Fol
     if status != 200 {
         return Followed::Page(status);
     }
-    let Ok(html) = page.text().await else { return Followed::Unreachable("the page's body was cut off".into()) };
-    let Some((action, mut fields)) = approval_form(&html) else { return Followed::Refused(200, format!("no decision form on the page:\n{html}")) };
+    let Ok(html) = page.text().await else {
+        return Followed::Unreachable("the page's body was cut off".into());
+    };
+    let Some((action, mut fields)) = approval_form(&html) else {
+        return Followed::Refused(200, format!("no decision form on the page:\n{html}"));
+    };
     fields.push(("decision".into(), if approve { "approve" } else { "reject" }.into()));
     fields.push(("approver".into(), voter.into()));
     // The form's action is relative to the page (`../approvals/TOKEN`).
-    let url = reqwest::Url::parse(link).and_then(|base| base.join(&action)).expect("the form's action resolves against the link");
+    let url = reqwest::Url::parse(link)
+        .and_then(|base| base.join(&action))
+        .expect("the form's action resolves against the link");
     let posted = http
         .post(url)
         .header("origin", &origin)
@@ -261,9 +270,10 @@ pub fn approval_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
         let j = rest[i..].find('>').map(|j| i + j).unwrap_or(rest.len());
         let tag = &rest[i..j];
         if html_attr(tag, "type").as_deref() == Some("hidden")
-            && let (Some(n), Some(v)) = (html_attr(tag, "name"), html_attr(tag, "value")) {
-                hidden.push((n, v));
-            }
+            && let (Some(n), Some(v)) = (html_attr(tag, "name"), html_attr(tag, "value"))
+        {
+            hidden.push((n, v));
+        }
         rest = &rest[j..];
     }
     Some((action, hidden))
@@ -274,16 +284,25 @@ fn html_attr(tag: &str, name: &str) -> Option<String> {
     let key = format!(" {name}=\"");
     let i = tag.find(&key)? + key.len();
     let j = tag[i..].find('"')? + i;
-    Some(tag[i..j].replace("&amp;", "&").replace("&quot;", "\"").replace("&#39;", "'"))
+    Some(
+        tag[i..j]
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'"),
+    )
 }
 
 /// The approve link (`Approve: URL` line) of an approval request mailed through SNS.
 pub fn mailed_approve_link(envelope: &Value) -> Option<String> {
     let body = envelope["Message"].as_str()?;
-    body.lines().find_map(|l| l.strip_prefix("Approve: ")).map(|l| l.trim().to_string())
+    body.lines()
+        .find_map(|l| l.strip_prefix("Approve: "))
+        .map(|l| l.trim().to_string())
 }
 
 /// The value of SNS message attribute `name` (e.g. `steppy.execution`) in an envelope.
 pub fn sns_attribute(envelope: &Value, name: &str) -> Option<String> {
-    envelope["MessageAttributes"][name]["Value"].as_str().map(str::to_string)
+    envelope["MessageAttributes"][name]["Value"]
+        .as_str()
+        .map(str::to_string)
 }

@@ -46,10 +46,7 @@ pub fn approval(
         ));
     }
     let mut params = Map::new();
-    params.insert(
-        "TopicArn".into(),
-        json!(topic(ctx, step, h.topic_arn.as_ref())?),
-    );
+    params.insert("TopicArn".into(), json!(topic(ctx, step, h.topic_arn.as_ref())?));
     params.insert(
         "Subject".into(),
         json!(subject(
@@ -58,27 +55,23 @@ pub fn approval(
                 .unwrap_or(&format!("Approval needed: {}", step.name))
         )),
     );
-    params.insert(
-        "Message.$".into(),
-        json!(message(&ctx.options.public_url, &h.message)),
-    );
+    params.insert("Message.$".into(), json!(message(&ctx.options.public_url, &h.message)));
 
     let rejected = ctx.names.allocate(&format!("{} rejected", step.name));
     let mut catch = vec![json!({ "ErrorEquals": [REJECTED], "Next": rejected })];
-    states.insert(rejected.clone(), json!({ "Type": "Fail", "Error": REJECTED, "Cause": format!("approval '{}' was rejected", step.name) }));
+    states.insert(
+        rejected.clone(),
+        json!({ "Type": "Fail", "Error": REJECTED, "Cause": format!("approval '{}' was rejected", step.name) }),
+    );
     if let Some(t) = step.options.timeout_seconds {
         match h.on_timeout {
             OnTimeout::Approve => {
-                let approved = ctx
-                    .names
-                    .allocate(&format!("{} approved on timeout", step.name));
+                let approved = ctx.names.allocate(&format!("{} approved on timeout", step.name));
                 catch.push(json!({ "ErrorEquals": ["States.Timeout"], "Next": approved }));
                 states.insert(approved, json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded", "halts": false, "decision": "approved on timeout" }, "End": true }));
             }
             OnTimeout::Reject => {
-                let timed_out = ctx
-                    .names
-                    .allocate(&format!("{} rejected on timeout", step.name));
+                let timed_out = ctx.names.allocate(&format!("{} rejected on timeout", step.name));
                 catch.push(json!({ "ErrorEquals": ["States.Timeout"], "Next": timed_out }));
                 states.insert(timed_out, json!({ "Type": "Fail", "Error": REJECTED, "Cause": format!("approval '{}' had no decision within {t} seconds (onTimeout: reject)", step.name) }));
             }

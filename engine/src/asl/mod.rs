@@ -13,11 +13,11 @@
 //! Nothing here talks to AWS: this is a pure function from a [`Plan`] to JSON.
 
 mod human;
-pub mod outline;
-pub mod replay;
 pub mod names;
+pub mod outline;
 mod pipeline;
 mod policy;
+pub mod replay;
 mod stage;
 mod step;
 
@@ -113,20 +113,14 @@ pub fn compile(plan: &Plan, options: &Options) -> Result<Compiled, CompileError>
         warnings: Vec::new(),
     };
     // Stage names first, so that they keep the plan's wording whatever the steps are called.
-    let heads: Vec<String> = plan
-        .stages
-        .iter()
-        .map(|s| ctx.names.allocate(&s.name))
-        .collect();
+    let heads: Vec<String> = plan.stages.iter().map(|s| ctx.names.allocate(&s.name)).collect();
     let mut states = Map::new();
     for (i, stage) in plan.stages.iter().enumerate() {
         let next = heads.get(i + 1).map(String::as_str);
         stage::compile(&mut ctx, stage, &heads[i], next, &mut states)?;
     }
-    let regions: std::collections::BTreeSet<&str> = plan
-        .steps()
-        .filter_map(|(_, _, s)| policy::region(plan, s))
-        .collect();
+    let regions: std::collections::BTreeSet<&str> =
+        plan.steps().filter_map(|(_, _, s)| policy::region(plan, s)).collect();
     if !regions.is_empty() {
         let list: Vec<&str> = regions.into_iter().collect();
         ctx.warnings.push(format!(
@@ -138,8 +132,7 @@ pub fn compile(plan: &Plan, options: &Options) -> Result<Compiled, CompileError>
         Some(n) => format!("Steppy plan '{n}', compiled by steppy compile"),
         None => "Steppy plan, compiled by steppy compile".to_string(),
     };
-    let definition =
-        json!({ "Comment": comment, "StartAt": heads[0], "States": Value::Object(states) });
+    let definition = json!({ "Comment": comment, "StartAt": heads[0], "States": Value::Object(states) });
     Ok(Compiled {
         definition,
         warnings: ctx.warnings,

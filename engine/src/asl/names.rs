@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 pub const MAX_NAME_CHARS: usize = 80;
 
 const FORBIDDEN: &[char] = &[
-    '<', '>', '{', '}', '[', ']', '?', '*', '"', '#', '%', '\\', '^', '|', '~', '`', '$', '&', ',',
-    ';', ':', '/',
+    '<', '>', '{', '}', '[', ']', '?', '*', '"', '#', '%', '\\', '^', '|', '~', '`', '$', '&', ',', ';', ':', '/',
 ];
 
 /// `name` with each forbidden or control character replaced by `_`, whitespace runs collapsed,
@@ -34,11 +33,7 @@ pub fn sanitise(name: &str) -> String {
     }
     let cut: String = out.chars().take(MAX_NAME_CHARS).collect();
     let cut = cut.trim_end().to_string();
-    if cut.is_empty() {
-        "state".to_string()
-    } else {
-        cut
-    }
+    if cut.is_empty() { "state".to_string() } else { cut }
 }
 
 /// Hands out sanitised, unique state names in the order they are asked for (so the same plan
@@ -117,8 +112,7 @@ mod tests {
         for raw in ["a<b>c", "[x]", "?*", "#%^|~`", "a,b;c", "\u{1b}[31m"] {
             let s = sanitise(raw);
             assert!(
-                s.chars()
-                    .all(|c| !c.is_control() && !FORBIDDEN.contains(&c)),
+                s.chars().all(|c| !c.is_control() && !FORBIDDEN.contains(&c)),
                 "{raw:?} -> {s:?}"
             );
         }

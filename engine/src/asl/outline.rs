@@ -114,7 +114,8 @@ impl Outline {
             for (state_name, st) in branch_states.into_iter().flatten() {
                 let result = st.get("Result").or_else(|| st.get("Parameters"));
                 let status = result.and_then(|r| r.get("status")).and_then(Value::as_str);
-                let on_timeout = result.and_then(|r| r.get("decision")).and_then(Value::as_str) == Some("approved on timeout");
+                let on_timeout =
+                    result.and_then(|r| r.get("decision")).and_then(Value::as_str) == Some("approved on timeout");
                 let role = match (st.get("Type").and_then(Value::as_str), status) {
                     (Some("Pass"), Some("Succeeded")) if on_timeout => Some(Role::StepApprovedOnTimeout(s, k)),
                     (Some("Pass"), Some("Succeeded")) => Some(Role::StepSucceeded(s, k)),
@@ -132,9 +133,15 @@ impl Outline {
                 }
             }
             self.roles.insert(head.to_string(), Role::StepStart(s, k));
-            steps.push(OutlineStep { name, kind: head_state.map(kind_of).unwrap_or("Unknown") });
+            steps.push(OutlineStep {
+                name,
+                kind: head_state.map(kind_of).unwrap_or("Unknown"),
+            });
         }
-        self.stages.push(OutlineStage { name: stage_name, steps });
+        self.stages.push(OutlineStage {
+            name: stage_name,
+            steps,
+        });
     }
 }
 
@@ -167,7 +174,10 @@ mod tests {
 
     fn outline(plan: &str) -> (crate::plan::Plan, Outline) {
         let plan = crate::validate::validate_text("plan.json", plan, None).expect("valid plan");
-        let options = Options { topic_arn: Some("arn:aws:sns:us-east-1:123456789012:t".into()), ..Options::default() };
+        let options = Options {
+            topic_arn: Some("arn:aws:sns:us-east-1:123456789012:t".into()),
+            ..Options::default()
+        };
         let compiled = compile(&plan, &options).expect("compiles");
         let o = Outline::of(&compiled.definition);
         (plan, o)
@@ -188,18 +198,22 @@ mod tests {
             let names: Vec<&str> = got.steps.iter().map(|s| s.name.as_str()).collect();
             let kinds: Vec<&str> = got.steps.iter().map(|s| s.kind).collect();
             assert_eq!(names, stage.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>());
-            assert_eq!(kinds, stage.steps.iter().map(|s| s.kind.type_name()).collect::<Vec<_>>());
+            assert_eq!(
+                kinds,
+                stage.steps.iter().map(|s| s.kind.type_name()).collect::<Vec<_>>()
+            );
         }
         assert_eq!(o.step_count(), 5);
         // The approval approves itself on timeout through its own Pass state.
-        assert_eq!(o.role("ok approved on timeout"), Some(Role::StepApprovedOnTimeout(1, 0)));
+        assert_eq!(
+            o.role("ok approved on timeout"),
+            Some(Role::StepApprovedOnTimeout(1, 0))
+        );
     }
 
     #[test]
     fn names_the_states_that_end_a_step() {
-        let (_, o) = outline(
-            r#"{"stages":[{"name":"S","steps":[{"type":"Human","name":"Go?","message":"m"}]}]}"#,
-        );
+        let (_, o) = outline(r#"{"stages":[{"name":"S","steps":[{"type":"Human","name":"Go?","message":"m"}]}]}"#);
         assert_eq!(o.role("S"), Some(Role::Stage(0)));
         // State names are sanitised ("?" becomes "_"); the step keeps the plan's name.
         assert_eq!(o.role("Go_"), Some(Role::StepStart(0, 0)));

@@ -43,12 +43,7 @@ pub fn start_only(ctx: &mut Ctx<'_>, step: &Step, p: &CodePipelineStep, ends: &E
 }
 
 /// `CodePipeline`: start the execution and poll it until it ends (or the step times out).
-pub fn wait_for(
-    ctx: &mut Ctx<'_>,
-    step: &Step,
-    p: &CodePipelineStep,
-    ends: &Ends,
-) -> Value {
+pub fn wait_for(ctx: &mut Ctx<'_>, step: &Step, p: &CodePipelineStep, ends: &Ends) -> Value {
     warn_auto_approve(ctx, step, p);
     let poll = ctx.options.pipeline_poll_seconds.max(1);
     let n = |ctx: &mut Ctx<'_>, what: &str| ctx.names.allocate(&format!("{} {what}", step.name));
@@ -58,10 +53,7 @@ pub fn wait_for(
     let check = n(ctx, "check");
     let done = n(ctx, "pipeline succeeded");
     let failed = n(ctx, "pipeline failed");
-    let max_polls = step
-        .options
-        .timeout_seconds
-        .map(|t| t.div_ceil(poll).max(1));
+    let max_polls = step.options.timeout_seconds.map(|t| t.div_ceil(poll).max(1));
     let (count, deadline, timed_out) = match max_polls {
         Some(_) => (
             Some(n(ctx, "count")),
@@ -71,8 +63,7 @@ pub fn wait_for(
         None => (None, None, None),
     };
 
-    let credentials =
-        |state: &mut Map<String, Value>| policy::add_credentials(state, ctx.plan, step);
+    let credentials = |state: &mut Map<String, Value>| policy::add_credentials(state, ctx.plan, step);
     let mut states = Map::new();
     let mut start_state = Map::new();
     start_state.insert("Type".into(), json!("Task"));
@@ -87,14 +78,14 @@ pub fn wait_for(
     start_state.insert("Next".into(), json!(wait));
     note_region(ctx, step, &mut start_state);
     states.insert(start.clone(), Value::Object(start_state));
-    states.insert(
-        wait.clone(),
-        json!({ "Type": "Wait", "Seconds": poll, "Next": get }),
-    );
+    states.insert(wait.clone(), json!({ "Type": "Wait", "Seconds": poll, "Next": get }));
     let mut get_state = Map::new();
     get_state.insert("Type".into(), json!("Task"));
     get_state.insert("Resource".into(), json!(GET));
-    get_state.insert("Parameters".into(), json!({ "PipelineName": p.code_pipeline_name, "PipelineExecutionId.$": "$.pipeline.PipelineExecutionId" }));
+    get_state.insert(
+        "Parameters".into(),
+        json!({ "PipelineName": p.code_pipeline_name, "PipelineExecutionId.$": "$.pipeline.PipelineExecutionId" }),
+    );
     credentials(&mut get_state);
     get_state.insert(
         "ResultSelector".into(),
@@ -118,9 +109,7 @@ pub fn wait_for(
             "Default": failed
         }),
     );
-    if let (Some(count), Some(deadline), Some(timed_out), Some(max)) =
-        (count, deadline, timed_out, max_polls)
-    {
+    if let (Some(count), Some(deadline), Some(timed_out), Some(max)) = (count, deadline, timed_out, max_polls) {
         states.insert(
             count,
             json!({

@@ -7,18 +7,12 @@ use serde_json::{Map, Value, json};
 
 /// The role a step's AWS calls assume: its own `roleArn`, else the plan's default.
 pub fn role_arn<'a>(plan: &'a Plan, step: &'a Step) -> Option<&'a str> {
-    step.options
-        .role_arn
-        .as_deref()
-        .or(plan.defaults.role_arn.as_deref())
+    step.options.role_arn.as_deref().or(plan.defaults.role_arn.as_deref())
 }
 
 /// The region a step's AWS calls go to: its own `region`, else the plan's default.
 pub fn region<'a>(plan: &'a Plan, step: &'a Step) -> Option<&'a str> {
-    step.options
-        .region
-        .as_deref()
-        .or(plan.defaults.region.as_deref())
+    step.options.region.as_deref().or(plan.defaults.region.as_deref())
 }
 
 /// Adds `Credentials` to a task state when the step assumes a role.
@@ -79,9 +73,7 @@ mod tests {
         };
         assert_eq!(
             retriers(Some(&r), &[]),
-            vec![
-                json!({"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 10, "BackoffRate": 1.5})
-            ]
+            vec![json!({"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 10, "BackoffRate": 1.5})]
         );
         let once = Retry {
             max_attempts: 1,
@@ -100,10 +92,7 @@ mod tests {
             backoff_rate: 0.5,
         };
         let got = retriers(Some(&r), &["Steppy.Rejected"]);
-        assert_eq!(
-            got[0],
-            json!({"ErrorEquals": ["Steppy.Rejected"], "MaxAttempts": 0})
-        );
+        assert_eq!(got[0], json!({"ErrorEquals": ["Steppy.Rejected"], "MaxAttempts": 0}));
         assert_eq!(got[1]["IntervalSeconds"], json!(1));
         assert_eq!(got[1]["BackoffRate"], json!(1.0));
     }

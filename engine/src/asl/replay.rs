@@ -83,11 +83,34 @@ pub enum Update {
     StageStarted(usize),
     StepRunning(usize, usize),
     /// An approval request went out with these links (read from the published message).
-    ApprovalRequested { stage: usize, step: usize, approve: Option<String>, reject: Option<String> },
-    StepSucceeded { stage: usize, step: usize, took_ms: Option<i64>, approved_by: Option<String> },
-    StepFailed { stage: usize, step: usize, took_ms: Option<i64>, reason: String },
-    StepRejected { stage: usize, step: usize, took_ms: Option<i64>, reason: String },
-    ExecutionEnded { status: RunStatus, reason: Option<String> },
+    ApprovalRequested {
+        stage: usize,
+        step: usize,
+        approve: Option<String>,
+        reject: Option<String>,
+    },
+    StepSucceeded {
+        stage: usize,
+        step: usize,
+        took_ms: Option<i64>,
+        approved_by: Option<String>,
+    },
+    StepFailed {
+        stage: usize,
+        step: usize,
+        took_ms: Option<i64>,
+        reason: String,
+    },
+    StepRejected {
+        stage: usize,
+        step: usize,
+        took_ms: Option<i64>,
+        reason: String,
+    },
+    ExecutionEnded {
+        status: RunStatus,
+        reason: Option<String>,
+    },
 }
 
 /// The fold of an execution's history events.
@@ -137,11 +160,18 @@ impl Replay {
             ("ExecutionSucceeded", _) => self.end(RunStatus::Succeeded, None),
             ("ExecutionFailed", _) => {
                 let reason = describe(e.error.as_deref(), e.cause.as_deref());
-                let status = if e.error.as_deref() == Some(REJECTED) { RunStatus::Aborted } else { RunStatus::Failed };
+                let status = if e.error.as_deref() == Some(REJECTED) {
+                    RunStatus::Aborted
+                } else {
+                    RunStatus::Failed
+                };
                 self.end(status, Some(reason))
             }
             ("ExecutionAborted", _) => self.end(RunStatus::Aborted, Some("stopped in Step Functions".into())),
-            ("ExecutionTimedOut", _) => self.end(RunStatus::Failed, Some("the execution timed out in Step Functions".into())),
+            ("ExecutionTimedOut", _) => self.end(
+                RunStatus::Failed,
+                Some("the execution timed out in Step Functions".into()),
+            ),
             (kind, Some(Role::Stage(s))) if kind.ends_with("StateEntered") => vec![Update::StageStarted(s)],
             (kind, Some(Role::StepStart(s, k))) if kind.ends_with("StateEntered") => {
                 self.started_ms.entry((s, k)).or_insert(e.at_ms);
@@ -151,10 +181,19 @@ impl Replay {
             ("TaskScheduled", Some(Role::StepStart(s, k))) if self.kind(s, k) == "Human" => {
                 self.set(s, k, StepStatus::Waiting);
                 let (approve, reject) = links(e.data.as_deref());
-                vec![Update::ApprovalRequested { stage: s, step: k, approve, reject }]
+                vec![Update::ApprovalRequested {
+                    stage: s,
+                    step: k,
+                    approve,
+                    reject,
+                }]
             }
             ("TaskSucceeded", Some(Role::StepStart(s, k))) => {
-                let by = e.data.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()).and_then(|v| v.get("approver").and_then(Value::as_str).map(String::from));
+                let by = e
+                    .data
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                    .and_then(|v| v.get("approver").and_then(Value::as_str).map(String::from));
                 if let Some(by) = by {
                     self.approver.insert((s, k), by);
                 }
@@ -162,20 +201,40 @@ impl Replay {
             }
             (kind, Some(Role::StepSucceeded(s, k))) if kind.ends_with("StateEntered") => {
                 self.set(s, k, StepStatus::Succeeded);
-                vec![Update::StepSucceeded { stage: s, step: k, took_ms: self.took(s, k, e.at_ms), approved_by: self.approver.get(&(s, k)).cloned() }]
+                vec![Update::StepSucceeded {
+                    stage: s,
+                    step: k,
+                    took_ms: self.took(s, k, e.at_ms),
+                    approved_by: self.approver.get(&(s, k)).cloned(),
+                }]
             }
             (kind, Some(Role::StepApprovedOnTimeout(s, k))) if kind.ends_with("StateEntered") => {
                 self.set(s, k, StepStatus::Succeeded);
                 // The local engine's words for the same: the approval was settled by "timeout".
-                vec![Update::StepSucceeded { stage: s, step: k, took_ms: self.took(s, k, e.at_ms), approved_by: Some(crate::store::TIMEOUT_SETTLER.to_string()) }]
+                vec![Update::StepSucceeded {
+                    stage: s,
+                    step: k,
+                    took_ms: self.took(s, k, e.at_ms),
+                    approved_by: Some(crate::store::TIMEOUT_SETTLER.to_string()),
+                }]
             }
             (kind, Some(Role::StepFailed(s, k))) if kind.ends_with("StateEntered") => {
                 self.set(s, k, StepStatus::Failed);
-                vec![Update::StepFailed { stage: s, step: k, took_ms: self.took(s, k, e.at_ms), reason: failure(e.data.as_deref()) }]
+                vec![Update::StepFailed {
+                    stage: s,
+                    step: k,
+                    took_ms: self.took(s, k, e.at_ms),
+                    reason: failure(e.data.as_deref()),
+                }]
             }
             (kind, Some(Role::StepRejected(s, k))) if kind.ends_with("StateEntered") => {
                 self.set(s, k, StepStatus::Rejected);
-                vec![Update::StepRejected { stage: s, step: k, took_ms: self.took(s, k, e.at_ms), reason: failure(e.data.as_deref()) }]
+                vec![Update::StepRejected {
+                    stage: s,
+                    step: k,
+                    took_ms: self.took(s, k, e.at_ms),
+                    reason: failure(e.data.as_deref()),
+                }]
             }
             _ => Vec::new(),
         }
@@ -226,12 +285,17 @@ fn describe(error: Option<&str>, cause: Option<&str>) -> String {
 fn failure(data: Option<&str>) -> String {
     let v: Value = data.and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
     let v = v.get("failure").unwrap_or(&v);
-    describe(v.get("Error").and_then(Value::as_str), v.get("Cause").and_then(Value::as_str))
+    describe(
+        v.get("Error").and_then(Value::as_str),
+        v.get("Cause").and_then(Value::as_str),
+    )
 }
 
 /// The approve and reject links of a published approval request (its `Message` parameter).
 fn links(parameters: Option<&str>) -> (Option<String>, Option<String>) {
-    let v: Value = parameters.and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
+    let v: Value = parameters
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
     let message = v.get("Message").and_then(Value::as_str).unwrap_or("");
     let find = |label: &str| {
         message
@@ -257,12 +321,23 @@ mod tests {
             None,
         )
         .expect("valid");
-        let options = Options { topic_arn: Some("arn:aws:sns:us-east-1:123456789012:t".into()), ..Options::default() };
+        let options = Options {
+            topic_arn: Some("arn:aws:sns:us-east-1:123456789012:t".into()),
+            ..Options::default()
+        };
         Replay::new(Outline::of(&compile(&plan, &options).expect("compiles").definition))
     }
 
     fn ev(id: i64, previous: i64, kind: &str, state: Option<&str>, data: Option<&str>, at_ms: i64) -> HistoryEvent {
-        HistoryEvent { id, previous, kind: kind.into(), state: state.map(String::from), data: data.map(String::from), at_ms, ..Default::default() }
+        HistoryEvent {
+            id,
+            previous,
+            kind: kind.into(),
+            state: state.map(String::from),
+            data: data.map(String::from),
+            at_ms,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -284,8 +359,18 @@ mod tests {
         let updates: Vec<Update> = events.iter().flat_map(|e| r.apply(e)).collect();
         assert_eq!(updates[0], Update::ExecutionStarted);
         assert_eq!(updates[1], Update::StageStarted(0));
-        assert!(updates.contains(&Update::StepSucceeded { stage: 0, step: 0, took_ms: Some(48), approved_by: None }));
-        assert!(updates.contains(&Update::StepSucceeded { stage: 0, step: 1, took_ms: Some(1000), approved_by: None }));
+        assert!(updates.contains(&Update::StepSucceeded {
+            stage: 0,
+            step: 0,
+            took_ms: Some(48),
+            approved_by: None
+        }));
+        assert!(updates.contains(&Update::StepSucceeded {
+            stage: 0,
+            step: 1,
+            took_ms: Some(1000),
+            approved_by: None
+        }));
         assert!(updates.contains(&Update::ApprovalRequested {
             stage: 1,
             step: 0,
@@ -296,39 +381,106 @@ mod tests {
         assert_eq!(r.status, RunStatus::Running);
 
         // The approver's name comes from the task's output; then the rejection path.
-        let done = r.apply(&ev(11, 10, "TaskSucceeded", None, Some(r#"{"decision":"approved","approver":"ana"}"#), 2000));
+        let done = r.apply(&ev(
+            11,
+            10,
+            "TaskSucceeded",
+            None,
+            Some(r#"{"decision":"approved","approver":"ana"}"#),
+            2000,
+        ));
         assert!(done.is_empty());
         let ok = r.apply(&ev(12, 11, "PassStateEntered", Some("ok succeeded"), None, 2001));
-        assert_eq!(ok, vec![Update::StepSucceeded { stage: 1, step: 0, took_ms: Some(997), approved_by: Some("ana".into()) }]);
+        assert_eq!(
+            ok,
+            vec![Update::StepSucceeded {
+                stage: 1,
+                step: 0,
+                took_ms: Some(997),
+                approved_by: Some("ana".into())
+            }]
+        );
         let end = r.apply(&ev(13, 12, "ExecutionSucceeded", None, None, 2002));
-        assert_eq!(end, vec![Update::ExecutionEnded { status: RunStatus::Succeeded, reason: None }]);
+        assert_eq!(
+            end,
+            vec![Update::ExecutionEnded {
+                status: RunStatus::Succeeded,
+                reason: None
+            }]
+        );
     }
 
     #[test]
     fn a_rejection_aborts_and_a_failure_fails() {
         let mut r = replay();
         r.apply(&ev(1, 0, "TaskStateEntered", Some("ok"), None, 0));
-        let rejected = r.apply(&ev(2, 1, "FailStateEntered", Some("ok rejected"), Some(r#"{"Error":"Steppy.Rejected","Cause":"rejected by bo: not today"}"#), 5));
-        assert_eq!(rejected, vec![Update::StepRejected { stage: 1, step: 0, took_ms: Some(5), reason: "Steppy.Rejected: rejected by bo: not today".into() }]);
-        let mut failed = HistoryEvent { id: 3, previous: 2, kind: "ExecutionFailed".into(), error: Some(REJECTED.into()), cause: Some("approval 'ok' was rejected".into()), ..Default::default() };
+        let rejected = r.apply(&ev(
+            2,
+            1,
+            "FailStateEntered",
+            Some("ok rejected"),
+            Some(r#"{"Error":"Steppy.Rejected","Cause":"rejected by bo: not today"}"#),
+            5,
+        ));
+        assert_eq!(
+            rejected,
+            vec![Update::StepRejected {
+                stage: 1,
+                step: 0,
+                took_ms: Some(5),
+                reason: "Steppy.Rejected: rejected by bo: not today".into()
+            }]
+        );
+        let mut failed = HistoryEvent {
+            id: 3,
+            previous: 2,
+            kind: "ExecutionFailed".into(),
+            error: Some(REJECTED.into()),
+            cause: Some("approval 'ok' was rejected".into()),
+            ..Default::default()
+        };
         r.apply(&failed);
         assert_eq!(r.status, RunStatus::Aborted);
 
         let mut r = replay();
         r.apply(&ev(1, 0, "TaskStateEntered", Some("hello"), None, 0));
-        let f = r.apply(&ev(2, 1, "PassStateEntered", Some("hello failed"), Some(r#"{"Error":"SNS.NotFoundException","Cause":"Topic does not exist"}"#), 3));
-        assert_eq!(f, vec![Update::StepFailed { stage: 0, step: 0, took_ms: Some(3), reason: "SNS.NotFoundException: Topic does not exist".into() }]);
+        let f = r.apply(&ev(
+            2,
+            1,
+            "PassStateEntered",
+            Some("hello failed"),
+            Some(r#"{"Error":"SNS.NotFoundException","Cause":"Topic does not exist"}"#),
+            3,
+        ));
+        assert_eq!(
+            f,
+            vec![Update::StepFailed {
+                stage: 0,
+                step: 0,
+                took_ms: Some(3),
+                reason: "SNS.NotFoundException: Topic does not exist".into()
+            }]
+        );
         failed.error = Some("Steppy.StepFailed".into());
         r.apply(&failed);
         assert_eq!(r.status, RunStatus::Failed);
-        assert_eq!(r.step_statuses().filter(|(_, _, s)| *s == StepStatus::Failed).count(), 1);
+        assert_eq!(
+            r.step_statuses().filter(|(_, _, s)| *s == StepStatus::Failed).count(),
+            1
+        );
     }
 
     #[test]
     fn events_of_unknown_states_change_nothing() {
         let mut r = replay();
-        assert!(r.apply(&ev(1, 0, "TaskStateEntered", Some("not a step"), None, 0)).is_empty());
-        assert!(r.apply(&ev(2, 99, "TaskScheduled", None, Some("not json"), 0)).is_empty());
+        assert!(
+            r.apply(&ev(1, 0, "TaskStateEntered", Some("not a step"), None, 0))
+                .is_empty()
+        );
+        assert!(
+            r.apply(&ev(2, 99, "TaskScheduled", None, Some("not json"), 0))
+                .is_empty()
+        );
         assert!(r.step_statuses().all(|(_, _, s)| s == StepStatus::Pending));
     }
 }

@@ -35,7 +35,10 @@ pub fn compile(
     // The branches' results, and whether any of them halts the release. The Choice reads one
     // boolean: no indexing into the results (which also keeps it within what interpreters such
     // as moto's evaluate the way AWS does).
-    parallel.insert("ResultSelector".into(), json!({ "steps.$": "$", "halted.$": "States.ArrayContains($[*].halts, true)" }));
+    parallel.insert(
+        "ResultSelector".into(),
+        json!({ "steps.$": "$", "halted.$": "States.ArrayContains($[*].halts, true)" }),
+    );
     parallel.insert("ResultPath".into(), json!(RESULT_PATH));
 
     let can_halt = stage
@@ -60,7 +63,10 @@ pub fn compile(
             (done.clone(), Some(done))
         }
     };
-    states.insert(check, json!({ "Type": "Choice", "Choices": [rule], "Default": default }));
+    states.insert(
+        check,
+        json!({ "Type": "Choice", "Choices": [rule], "Default": default }),
+    );
     states.insert(
         failed,
         json!({ "Type": "Fail", "Error": STEP_FAILED, "Cause": format!("a step of stage '{}' without continueOnFailure failed", stage.name) }),

@@ -33,7 +33,10 @@ pub fn branch(ctx: &mut Ctx<'_>, step: &Step) -> Result<Value, CompileError> {
     let mut ordered = Map::new();
     ordered.insert(head.clone(), main);
     ordered.extend(states);
-    ordered.insert(ends.ok.clone(), json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded", "halts": false }, "End": true }));
+    ordered.insert(
+        ends.ok.clone(),
+        json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded", "halts": false }, "End": true }),
+    );
     // A Wait state cannot fail: it has no Catch, and ASL refuses unreachable states.
     let can_fail = !matches!(step.kind, StepKind::Wait(_));
     if can_fail {
@@ -80,7 +83,12 @@ pub fn task(
 /// a `Comment` (and [`super::compile`] warns once about all regions).
 pub fn note_region(ctx: &Ctx<'_>, step: &Step, state: &mut Map<String, Value>) {
     if let Some(region) = policy::region(ctx.plan, step) {
-        state.insert("Comment".into(), json!(format!("region {region}: deploy this state machine in {region}, the calls go to its own region")));
+        state.insert(
+            "Comment".into(),
+            json!(format!(
+                "region {region}: deploy this state machine in {region}, the calls go to its own region"
+            )),
+        );
     }
 }
 
@@ -103,15 +111,7 @@ fn codebuild(ctx: &mut Ctx<'_>, step: &Step, b: &CodeBuildStep, wait: bool, ends
     } else {
         "arn:aws:states:::codebuild:startBuild"
     };
-    task(
-        ctx,
-        step,
-        resource,
-        Value::Object(params),
-        ends,
-        Vec::new(),
-        &[],
-    )
+    task(ctx, step, resource, Value::Object(params), ends, Vec::new(), &[])
 }
 
 /// The SNS topic a step publishes to.
@@ -126,29 +126,13 @@ pub fn topic(ctx: &Ctx<'_>, step: &Step, own: Option<&String>) -> Result<String,
 
 /// An SNS subject: one line, at most 100 characters (SNS's limits).
 pub fn subject(text: &str) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    one_line
-        .chars()
-        .take(100)
-        .collect::<String>()
-        .trim()
-        .to_string()
+    let one_line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    one_line.chars().take(100).collect::<String>().trim().to_string()
 }
 
-fn notify(
-    ctx: &mut Ctx<'_>,
-    step: &Step,
-    n: &crate::plan::NotifyStep,
-    ends: &Ends,
-) -> Result<Value, CompileError> {
+fn notify(ctx: &mut Ctx<'_>, step: &Step, n: &crate::plan::NotifyStep, ends: &Ends) -> Result<Value, CompileError> {
     let mut params = Map::new();
-    params.insert(
-        "TopicArn".into(),
-        json!(topic(ctx, step, n.topic_arn.as_ref())?),
-    );
+    params.insert("TopicArn".into(), json!(topic(ctx, step, n.topic_arn.as_ref())?));
     params.insert("Message".into(), json!(n.message));
     if let Some(s) = &n.subject {
         params.insert("Subject".into(), json!(subject(s)));

@@ -184,9 +184,18 @@ impl SourceVersion {
     pub fn to_codebuild(&self) -> String {
         match self {
             SourceVersion::Plain(s) => s.clone(),
-            SourceVersion::Typed { kind: RefKind::Branch, value } => format!("refs/heads/{value}"),
-            SourceVersion::Typed { kind: RefKind::Tag, value } => format!("refs/tags/{value}"),
-            SourceVersion::Typed { kind: RefKind::Commit, value } => value.clone(),
+            SourceVersion::Typed {
+                kind: RefKind::Branch,
+                value,
+            } => format!("refs/heads/{value}"),
+            SourceVersion::Typed {
+                kind: RefKind::Tag,
+                value,
+            } => format!("refs/tags/{value}"),
+            SourceVersion::Typed {
+                kind: RefKind::Commit,
+                value,
+            } => value.clone(),
         }
     }
 }

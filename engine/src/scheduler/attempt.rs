@@ -28,7 +28,11 @@ pub(super) async fn run_attempt(
                 let h = executor.start(&ctx).await?;
                 fault::hit("start", &ctx.step.name);
                 let (ack, acked) = oneshot::channel();
-                let report = Report::Started { at: at.clone(), handle: h.clone(), ack };
+                let report = Report::Started {
+                    at: at.clone(),
+                    handle: h.clone(),
+                    ack,
+                };
                 if tx.send(report).is_err() || acked.await.is_err() {
                     return Ok(None); // the engine is gone or dropped this attempt
                 }
@@ -66,12 +70,9 @@ pub(super) async fn run_attempt(
 /// Turns a panic while polling the inner future into `Err(message)`.
 pub(super) struct CatchPanic<F>(std::pin::Pin<Box<F>>);
 
-impl<F: std::future::Future> std::future::Future for CatchPanic<F> {
+impl<F: Future> Future for CatchPanic<F> {
     type Output = Result<F::Output, String>;
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         let inner = self.0.as_mut();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),

@@ -129,7 +129,9 @@ impl Driver {
             return Err(StoreError::Conflict(format!("execution {id}: stored steps do not match its plan")).into());
         }
         live.stage_started = live.plan.stages.get(stage).is_some()
-            && live.stage_range(stage).any(|i| live.steps[i].state != StepState::Pending);
+            && live
+                .stage_range(stage)
+                .any(|i| live.steps[i].state != StepState::Pending);
         self.live.insert(id, live);
         Ok(true)
     }
@@ -201,8 +203,8 @@ impl Driver {
     /// wait ending) is committed at once.
     async fn gather(&mut self, reports: &mut Vec<Report>) {
         let (gather, max) = (self.engine.options.gather, self.engine.options.max_batch);
-        let single_threaded = tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::CurrentThread;
+        let single_threaded =
+            tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread;
         tokio::task::yield_now().await;
         while reports.len() < max {
             let before = reports.len();
@@ -231,8 +233,12 @@ impl Driver {
 
     /// Drops finished executions from memory and gives up their leases (serve mode).
     pub(super) fn forget_finished(&mut self) {
-        let finished: Vec<Arc<str>> =
-            self.live.iter().filter(|(_, l)| l.state.is_terminal()).map(|(k, _)| k.clone()).collect();
+        let finished: Vec<Arc<str>> = self
+            .live
+            .iter()
+            .filter(|(_, l)| l.state.is_terminal())
+            .map(|(k, _)| k.clone())
+            .collect();
         for id in finished {
             if let Some(live) = self.live.remove(&id) {
                 live.stop_tasks();
@@ -261,7 +267,9 @@ impl Driver {
         self.poll_failures += 1;
         self.engine.health.store_failing(&e.to_string(), self.clock.now_ms());
         if worth_a_line(self.poll_failures) {
-            self.engine.notices.engine(&format!("cannot {what}: {e} (trying again at the next poll)"));
+            self.engine
+                .notices
+                .engine(&format!("cannot {what}: {e} (trying again at the next poll)"));
         }
     }
 
@@ -272,10 +280,14 @@ impl Driver {
         let now = self.clock.now_ms();
         match store.heartbeat(&self.engine.owner, now) {
             Ok(held) => {
-                let lost: Vec<Arc<str>> =
-                    self.live.keys().filter(|id| !held.contains(&***id)).cloned().collect();
+                let lost: Vec<Arc<str>> = self.live.keys().filter(|id| !held.contains(&***id)).cloned().collect();
                 for id in lost {
-                    self.let_go(&id, &format!("another process took over the lease of execution {id}"), batch, actions);
+                    self.let_go(
+                        &id,
+                        &format!("another process took over the lease of execution {id}"),
+                        batch,
+                        actions,
+                    );
                 }
             }
             Err(e) => return self.poll_trouble("refresh the leases", &e),
@@ -297,8 +309,12 @@ impl Driver {
                 }
             }
         }
-        let ids: Vec<Arc<str>> =
-            self.live.iter().filter(|(_, l)| !l.state.is_terminal()).map(|(k, _)| k.clone()).collect();
+        let ids: Vec<Arc<str>> = self
+            .live
+            .iter()
+            .filter(|(_, l)| !l.state.is_terminal())
+            .map(|(k, _)| k.clone())
+            .collect();
         match store.abort_requests(&ids) {
             Ok(requests) => {
                 for (id, stop) in requests {
@@ -308,7 +324,10 @@ impl Driver {
             Err(e) => return self.poll_trouble("read abort requests", &e),
         }
         if self.poll_failures > 0 {
-            self.engine.notices.engine(&format!("the database answers again (after {} failed poll(s))", self.poll_failures));
+            self.engine.notices.engine(&format!(
+                "the database answers again (after {} failed poll(s))",
+                self.poll_failures
+            ));
             self.poll_failures = 0;
         }
         self.engine.health.store_ok();
@@ -325,7 +344,9 @@ impl Driver {
         let mut failures = 0u32;
         loop {
             let now = self.clock.now_ms();
-            let Err(e) = self.engine.store.apply_leased(&batch, now, &self.engine.owner) else { break };
+            let Err(e) = self.engine.store.apply_leased(&batch, now, &self.engine.owner) else {
+                break;
+            };
             if let Some(id) = e.lost_execution() {
                 let id: Arc<str> = id.into();
                 self.let_go(&id, &e.to_string(), &mut batch, &mut actions);
@@ -351,7 +372,10 @@ impl Driver {
             }
         }
         if failures > 0 {
-            self.engine.notices.engine(&format!("recorded {} change(s) after {failures} failed attempt(s)", batch.len()));
+            self.engine.notices.engine(&format!(
+                "recorded {} change(s) after {failures} failed attempt(s)",
+                batch.len()
+            ));
         }
         if !batch.is_empty() {
             self.engine.health.store_ok();
@@ -360,12 +384,13 @@ impl Driver {
             if let Some(live) = self.live.get(&change.execution_id) {
                 self.engine.observer.committed(&live.plan, change);
                 if change.kind == EventType::StageEnded
-                    && let Some(stage) = change.stage.and_then(|s| live.plan.stages.get(s)) {
-                        fault::hit("stage-end", &stage.name);
-                        if fault::stops_engine("stage-end", &stage.name) {
-                            return Err(EngineError::Injected);
-                        }
+                    && let Some(stage) = change.stage.and_then(|s| live.plan.stages.get(s))
+                {
+                    fault::hit("stage-end", &stage.name);
+                    if fault::stops_engine("stage-end", &stage.name) {
+                        return Err(EngineError::Injected);
                     }
+                }
             }
         }
         for action in actions {
@@ -379,7 +404,9 @@ impl Driver {
     fn report_held_back(&mut self) {
         let live = &self.live;
         self.held_back.retain(|(exec, flat), _| {
-            live.get(exec).and_then(|l| l.steps.get(*flat)).is_some_and(|s| !s.state.is_terminal())
+            live.get(exec)
+                .and_then(|l| l.steps.get(*flat))
+                .is_some_and(|s| !s.state.is_terminal())
         });
         let waiting = self.held_back.values().filter(|h| h.waiting).count();
         self.engine.health.set_held_back(waiting);
@@ -411,7 +438,12 @@ impl Driver {
                     t.abort();
                 }
             }
-            Action::Cancel { exec, flat, handle, stop_external } => {
+            Action::Cancel {
+                exec,
+                flat,
+                handle,
+                stop_external,
+            } => {
                 let Some(live) = self.live.get_mut(&exec) else {
                     return;
                 };
@@ -422,7 +454,9 @@ impl Driver {
                 if let (Some(handle), Some(executor)) = (handle, self.engine.registry.get(&s.kind)) {
                     let ctx = context(&self.engine, self.clock, live, flat);
                     if let Err(e) = executor.cancel(&ctx, &handle, stop_external).await {
-                        self.engine.notices.notice(&live.id, &s.name, &format!("could not cancel: {e}"));
+                        self.engine
+                            .notices
+                            .notice(&live.id, &s.name, &format!("could not cancel: {e}"));
                     }
                 }
             }
@@ -436,11 +470,21 @@ impl Driver {
         let s = &live.steps[flat];
         let ctx = context(&self.engine, self.clock, live, flat);
         let tx = self.tx.clone();
-        let at = AttemptRef { exec: exec.clone(), flat, attempt: s.attempt };
+        let at = AttemptRef {
+            exec: exec.clone(),
+            flat,
+            attempt: s.attempt,
+        };
         let (handle, deadline) = (s.handle.clone(), s.deadline_ms);
         let Some(executor) = self.engine.registry.get(&s.kind).cloned() else {
             let reason = format!("no executor for step type {}", s.kind);
-            let _ = tx.send(Report::Ended { at, result: Ok(Outcome::Failed { reason, retryable: false }) });
+            let _ = tx.send(Report::Ended {
+                at,
+                result: Ok(Outcome::Failed {
+                    reason,
+                    retryable: false,
+                }),
+            });
             return;
         };
         let clock = self.clock;

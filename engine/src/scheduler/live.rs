@@ -24,9 +24,16 @@ pub(super) struct AttemptRef {
 /// What an attempt task (or a timer) reports to the driver.
 pub(super) enum Report {
     /// `start` returned this handle; the task waits for `ack` (sent once it is committed).
-    Started { at: AttemptRef, handle: Handle, ack: oneshot::Sender<()> },
+    Started {
+        at: AttemptRef,
+        handle: Handle,
+        ack: oneshot::Sender<()>,
+    },
     /// The attempt ended with an outcome, or its executor could not do its job.
-    Ended { at: AttemptRef, result: Result<Outcome, ExecError> },
+    Ended {
+        at: AttemptRef,
+        result: Result<Outcome, ExecError>,
+    },
     /// The attempt's deadline passed.
     TimedOut { at: AttemptRef },
     /// The retry backoff of a failed attempt is over: start the next attempt.
@@ -58,7 +65,12 @@ pub(super) enum Action {
     /// The handle of `exec`'s attempt is committed: let the attempt go on.
     Ack { exec: Arc<str>, ack: oneshot::Sender<()> },
     /// Stop the step's task and tell its executor to cancel.
-    Cancel { exec: Arc<str>, flat: usize, handle: Option<Handle>, stop_external: bool },
+    Cancel {
+        exec: Arc<str>,
+        flat: usize,
+        handle: Option<Handle>,
+        stop_external: bool,
+    },
     /// Stop the step's task only (its external job is left running).
     StopWatching { exec: Arc<str>, flat: usize },
 }

@@ -160,10 +160,7 @@ impl Engine {
     }
 
     /// Drives every unfinished execution, and any submitted later, until `shutdown` resolves.
-    pub async fn serve(
-        &self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), EngineError> {
+    pub async fn serve(&self, shutdown: impl Future<Output = ()> + Send) -> Result<(), EngineError> {
         let mut driver = Driver::new(self.clone());
         driver.drive(Some(Box::pin(shutdown))).await
     }

@@ -1,7 +1,7 @@
 //! What changes, and why: starting and ending stages, aborting, and turning each attempt report
 //! into events plus state changes (applied in memory here, committed by the driver).
 
-use super::driver::{backoff, Driver};
+use super::driver::{Driver, backoff};
 use super::live::{Action, AttemptRef, Live, Report};
 use crate::events::EventType;
 use crate::executor::{Outcome, Registry, StepContext};
@@ -19,12 +19,7 @@ impl Driver {
     }
 
     /// First tick of an adopted execution: start it, or pick its running steps back up.
-    pub(super) fn bootstrap(
-        &mut self,
-        id: &Arc<str>,
-        batch: &mut Batch,
-        actions: &mut Vec<Action>,
-    ) {
+    pub(super) fn bootstrap(&mut self, id: &Arc<str>, batch: &mut Batch, actions: &mut Vec<Action>) {
         let Some(live) = self.live.get_mut(id) else {
             return;
         };
@@ -51,14 +46,15 @@ impl Driver {
                     let s = &live.steps[flat];
                     match (s.state, s.retry_at_ms) {
                         (StepState::Waiting, Some(at_ms)) => actions.push(Action::RetryTimer {
-                            at: AttemptRef { exec: id.clone(), flat, attempt: s.attempt },
+                            at: AttemptRef {
+                                exec: id.clone(),
+                                flat,
+                                attempt: s.attempt,
+                            },
                             at_ms,
                         }),
                         (StepState::Running | StepState::Waiting, _) => {
-                            actions.push(Action::Spawn {
-                                exec: id.clone(),
-                                flat,
-                            })
+                            actions.push(Action::Spawn { exec: id.clone(), flat })
                         }
                         _ => {}
                     }
@@ -102,23 +98,16 @@ impl Driver {
                 }
                 for flat in range {
                     batch.push(start_attempt(live, flat, now, &self.engine.registry));
-                    actions.push(Action::Spawn {
-                        exec: id.clone(),
-                        flat,
-                    });
+                    actions.push(Action::Spawn { exec: id.clone(), flat });
                 }
                 continue;
             }
-            if !live.steps[range.clone()]
-                .iter()
-                .all(|s| s.state.is_terminal())
-            {
+            if !live.steps[range.clone()].iter().all(|s| s.state.is_terminal()) {
                 break;
             }
             let failed = range.clone().find(|&i| {
                 let s = &live.steps[i];
-                !matches!(s.state, StepState::Succeeded)
-                    && !live.defs[i].options.continue_on_failure
+                !matches!(s.state, StepState::Succeeded) && !live.defs[i].options.continue_on_failure
             });
             let stage = live.stage;
             let name = live.plan.stages[stage].name.clone();
@@ -184,26 +173,16 @@ impl Driver {
                 if before.state.is_terminal() {
                     continue;
                 }
-                let external = self
-                    .engine
-                    .registry
-                    .get(&before.kind)
-                    .is_some_and(|e| e.is_external());
-                let leave_running = external
-                    && before.handle.is_some()
-                    && !stop_running
-                    && before.state == StepState::Running;
+                let external = self.engine.registry.get(&before.kind).is_some_and(|e| e.is_external());
+                let leave_running =
+                    external && before.handle.is_some() && !stop_running && before.state == StepState::Running;
                 let mut after = before.clone();
                 after.ended_ms = Some(now);
                 after.retry_at_ms = None;
                 let kind = if leave_running {
                     after.state = StepState::Aborted;
-                    after.reason =
-                        Some("execution aborted; the external job was left running".into());
-                    actions.push(Action::StopWatching {
-                        exec: id.clone(),
-                        flat,
-                    });
+                    after.reason = Some("execution aborted; the external job was left running".into());
+                    actions.push(Action::StopWatching { exec: id.clone(), flat });
                     EventType::StepAbandoned
                 } else {
                     after.state = StepState::Cancelled;
@@ -237,12 +216,7 @@ impl Driver {
         ));
     }
 
-    pub(super) fn on_report(
-        &mut self,
-        report: Report,
-        batch: &mut Batch,
-        actions: &mut Vec<Action>,
-    ) {
+    pub(super) fn on_report(&mut self, report: Report, batch: &mut Batch, actions: &mut Vec<Action>) {
         let now = self.clock.now_ms();
         let at = report.at().clone();
         let (exec, flat, attempt) = (at.exec.clone(), at.flat, at.attempt);
@@ -263,11 +237,7 @@ impl Driver {
                     return;
                 }
                 let waits = registry.get(&before.kind).is_some_and(|e| e.waits());
-                after.state = if waits {
-                    StepState::Waiting
-                } else {
-                    StepState::Running
-                };
+                after.state = if waits { StepState::Waiting } else { StepState::Running };
                 after.handle = Some(handle.clone());
                 batch.push(step_change(
                     live,
@@ -277,7 +247,10 @@ impl Driver {
                     EventType::StepHandleRecorded,
                     json!({ "attempt": attempt, "handle": handle }),
                 ));
-                actions.push(Action::Ack { exec: exec.clone(), ack });
+                actions.push(Action::Ack {
+                    exec: exec.clone(),
+                    ack,
+                });
                 self.held_back.remove(&(exec.clone(), flat));
             }
             Report::RunAgain { .. } => {
@@ -288,7 +261,10 @@ impl Driver {
                 if let Some(h) = self.held_back.get_mut(&(exec.clone(), flat)) {
                     h.waiting = false;
                 }
-                actions.push(Action::Spawn { exec: exec.clone(), flat });
+                actions.push(Action::Spawn {
+                    exec: exec.clone(),
+                    flat,
+                });
             }
             Report::Ended { result: Err(e), .. } if e.is_machinery() => {
                 // Steppy's own trouble, not the step's: nothing is recorded and no attempt is
@@ -365,10 +341,7 @@ impl Driver {
                         ));
                     }
                     Outcome::Failed { reason, retryable } => {
-                        let retry = def
-                            .options
-                            .retry
-                            .filter(|r| retryable && attempt < r.max_attempts);
+                        let retry = def.options.retry.filter(|r| retryable && attempt < r.max_attempts);
                         if let Some(r) = retry {
                             let at_ms = now + (r.delay_after(attempt) * 1000.0) as i64;
                             after.state = StepState::Waiting;
@@ -385,8 +358,14 @@ impl Driver {
                             actions.push(Action::RetryTimer { at: at.clone(), at_ms });
                         } else {
                             ended_failed(&mut after, now, &reason);
-                            batch.push(step_change(live, flat, before.state, after, EventType::StepFailed,
-                                json!({ "attempt": attempt, "reason": reason, "retryable": retryable })));
+                            batch.push(step_change(
+                                live,
+                                flat,
+                                before.state,
+                                after,
+                                EventType::StepFailed,
+                                json!({ "attempt": attempt, "reason": reason, "retryable": retryable }),
+                            ));
                         }
                     }
                     Outcome::Rejected { reason } => {
@@ -428,14 +407,7 @@ pub(super) fn start_attempt(live: &mut Live, flat: usize, now: i64, registry: &R
         .map(|t| now + (t as i64) * 1000);
     let key = StepContext::key_for(&live.id, before.stage, before.index, after.attempt);
     let details = json!({ "attempt": after.attempt, "key": key, "deadlineMs": after.deadline_ms });
-    step_change(
-        live,
-        flat,
-        before.state,
-        after,
-        EventType::StepStarted,
-        details,
-    )
+    step_change(live, flat, before.state, after, EventType::StepStarted, details)
 }
 
 /// A change of step `flat` from `from` to `after`, applied to the in-memory state too.

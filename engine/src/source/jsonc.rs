@@ -1,6 +1,6 @@
 //! JSON with comments → [`Document`], through the `jsonc-parser` AST (which keeps byte ranges).
 
-use super::{too_deep, Document, SourceMap, Span, SpanNode, SyntaxError, MAX_DEPTH};
+use super::{Document, MAX_DEPTH, SourceMap, Span, SpanNode, SyntaxError, too_deep};
 use jsonc_parser::ast;
 use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, CommentCollectionStrategy, ParseOptions};
@@ -23,7 +23,10 @@ fn options() -> ParseOptions {
 }
 
 pub fn parse(text: &str) -> Result<Document, SyntaxError> {
-    let collect = CollectOptions { comments: CommentCollectionStrategy::Off, tokens: false };
+    let collect = CollectOptions {
+        comments: CommentCollectionStrategy::Off,
+        tokens: false,
+    };
     let parsed = jsonc_parser::parse_to_ast(text, &collect, &options()).map_err(|e| {
         let range = e.range();
         SyntaxError {
@@ -40,7 +43,10 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
         });
     };
     let (value, spans) = convert(root, 0)?;
-    Ok(Document { value, map: SourceMap::new(spans) })
+    Ok(Document {
+        value,
+        map: SourceMap::new(spans),
+    })
 }
 
 /// The value of `node` and its span tree.

@@ -15,7 +15,10 @@ impl LineIndex {
 
     /// Byte offset where 1-based `line` starts (the text's end for a line past the last).
     pub fn line_start(&self, line: usize) -> usize {
-        self.starts.get(line.saturating_sub(1)).copied().unwrap_or_else(|| *self.starts.last().unwrap_or(&0))
+        self.starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or_else(|| *self.starts.last().unwrap_or(&0))
     }
 
     /// 1-based line and column (in characters) of byte `offset` in `text`.

@@ -14,12 +14,18 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Self {
-        Span { start, end: end.max(start) }
+        Span {
+            start,
+            end: end.max(start),
+        }
     }
 
     /// The same span `by` bytes later.
     pub fn shifted(self, by: usize) -> Span {
-        Span { start: self.start + by, end: self.end + by }
+        Span {
+            start: self.start + by,
+            end: self.end + by,
+        }
     }
 }
 
@@ -33,7 +39,11 @@ pub struct SpanNode {
 
 impl SpanNode {
     pub fn leaf(span: Span) -> Self {
-        SpanNode { span, key: None, children: Vec::new() }
+        SpanNode {
+            span,
+            key: None,
+            children: Vec::new(),
+        }
     }
 }
 
@@ -103,7 +113,10 @@ impl SourceMap {
     /// The best span for a problem with the value at `pointer`: the value itself, else the
     /// nearest ancestor that exists (a missing field is reported on its parent object).
     pub fn locate(&self, value: &Value, pointer: &str) -> Span {
-        self.walk(value, pointer).0.last().map_or_else(Span::default, |n| n.span)
+        self.walk(value, pointer)
+            .0
+            .last()
+            .map_or_else(Span::default, |n| n.span)
     }
 }
 
@@ -138,9 +151,17 @@ mod tests {
         let leaf = |s, e| SpanNode::leaf(Span::new(s, e));
         let mut a = leaf(1, 2);
         a.key = Some(Span::new(0, 1));
-        let mut bc = SpanNode { span: Span::new(5, 9), key: Some(Span::new(3, 4)), children: vec![leaf(6, 7), leaf(8, 9)] };
+        let mut bc = SpanNode {
+            span: Span::new(5, 9),
+            key: Some(Span::new(3, 4)),
+            children: vec![leaf(6, 7), leaf(8, 9)],
+        };
         bc.key = Some(Span::new(3, 4));
-        let map = SourceMap::new(SpanNode { span: Span::new(0, 10), key: None, children: vec![a, bc] });
+        let map = SourceMap::new(SpanNode {
+            span: Span::new(0, 10),
+            key: None,
+            children: vec![a, bc],
+        });
         assert_eq!(map.value(&value, "/b~1c/1"), Some(Span::new(8, 9)));
         assert_eq!(map.key(&value, "/a"), Some(Span::new(0, 1)));
         assert_eq!(map.value(&value, "/missing"), None);

@@ -15,7 +15,7 @@ mod map;
 mod yaml;
 
 pub use lines::LineIndex;
-pub use map::{pointer_push, SourceMap, Span, SpanNode};
+pub use map::{SourceMap, Span, SpanNode, pointer_push};
 
 /// Deepest nesting of arrays and objects a plan may have. A real plan needs 6.
 pub const MAX_DEPTH: usize = 64;

@@ -1,7 +1,7 @@
 //! YAML → [`Document`], built from `yaml-rust2`'s marked events with an explicit stack (no
 //! recursion on the input's nesting), resolving plain scalars with the YAML 1.2 core schema.
 
-use super::{too_deep, Document, LineIndex, SourceMap, Span, SpanNode, SyntaxError, MAX_DEPTH};
+use super::{Document, LineIndex, MAX_DEPTH, SourceMap, Span, SpanNode, SyntaxError, too_deep};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser, Tag};
@@ -16,8 +16,19 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
 
 /// A collection being filled: its values and their span trees, in the same order.
 enum Frame {
-    Seq { items: Vec<Value>, spans: Vec<SpanNode>, start: usize, anchor: usize },
-    Map { members: Map<String, Value>, spans: Vec<SpanNode>, start: usize, anchor: usize, key: Option<(String, Span)> },
+    Seq {
+        items: Vec<Value>,
+        spans: Vec<SpanNode>,
+        start: usize,
+        anchor: usize,
+    },
+    Map {
+        members: Map<String, Value>,
+        spans: Vec<SpanNode>,
+        start: usize,
+        anchor: usize,
+        key: Option<(String, Span)>,
+    },
 }
 
 struct Builder<'a> {
@@ -76,20 +87,52 @@ impl<'a> Builder<'a> {
                 }
                 Event::SequenceStart(anchor, _) => {
                     self.check_key_position(at)?;
-                    self.push(Frame::Seq { items: Vec::new(), spans: Vec::new(), start: at, anchor }, at)?;
+                    self.push(
+                        Frame::Seq {
+                            items: Vec::new(),
+                            spans: Vec::new(),
+                            start: at,
+                            anchor,
+                        },
+                        at,
+                    )?;
                 }
                 Event::MappingStart(anchor, _) => {
                     self.check_key_position(at)?;
-                    self.push(Frame::Map { members: Map::new(), spans: Vec::new(), start: at, anchor, key: None }, at)?;
+                    self.push(
+                        Frame::Map {
+                            members: Map::new(),
+                            spans: Vec::new(),
+                            start: at,
+                            anchor,
+                            key: None,
+                        },
+                        at,
+                    )?;
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let frame = self.stack.pop().ok_or_else(|| internal(at))?;
                     let end = self.container_end(at);
                     let (value, children, start, anchor) = match frame {
-                        Frame::Seq { items, spans, start, anchor } => (Value::Array(items), spans, start, anchor),
-                        Frame::Map { members, spans, start, anchor, .. } => (Value::Object(members), spans, start, anchor),
+                        Frame::Seq {
+                            items,
+                            spans,
+                            start,
+                            anchor,
+                        } => (Value::Array(items), spans, start, anchor),
+                        Frame::Map {
+                            members,
+                            spans,
+                            start,
+                            anchor,
+                            ..
+                        } => (Value::Object(members), spans, start, anchor),
                     };
-                    let node = SpanNode { span: Span::new(start, end), key: None, children };
+                    let node = SpanNode {
+                        span: Span::new(start, end),
+                        key: None,
+                        children,
+                    };
                     self.complete(value, node, anchor)?;
                 }
                 Event::Alias(id) => {
@@ -107,7 +150,10 @@ impl<'a> Builder<'a> {
             }
         }
         match self.root.take() {
-            Some((value, spans)) => Ok(Document { value, map: SourceMap::new(spans) }),
+            Some((value, spans)) => Ok(Document {
+                value,
+                map: SourceMap::new(spans),
+            }),
             None => Err(SyntaxError {
                 span: Span::new(0, self.text.len()),
                 message: "the plan is empty".into(),
@@ -152,7 +198,11 @@ impl<'a> Builder<'a> {
                 items.push(value);
                 spans.push(node);
             }
-            Some(Frame::Map { key: key @ None, members, .. }) => {
+            Some(Frame::Map {
+                key: key @ None,
+                members,
+                ..
+            }) => {
                 let Value::String(name) = value else {
                     return match value {
                         Value::Object(_) | Value::Array(_) => Err(complex_key(span.start)),
@@ -172,7 +222,12 @@ impl<'a> Builder<'a> {
                 }
                 *key = Some((name, span));
             }
-            Some(Frame::Map { key: key @ Some(_), members, spans, .. }) => {
+            Some(Frame::Map {
+                key: key @ Some(_),
+                members,
+                spans,
+                ..
+            }) => {
                 let (name, key_span) = key.take().ok_or_else(|| internal(span.start))?;
                 node.key = Some(key_span);
                 members.insert(name, value);
@@ -189,7 +244,9 @@ impl<'a> Builder<'a> {
         }
         let line_start = self.lines.line_start(mark.line());
         let rest = &self.text[line_start..];
-        rest.char_indices().nth(mark.col()).map_or(self.text.len(), |(i, _)| line_start + i)
+        rest.char_indices()
+            .nth(mark.col())
+            .map_or(self.text.len(), |(i, _)| line_start + i)
     }
 
     /// Where a scalar ends in the source: after its text (plus quotes), or at the end of its
@@ -232,9 +289,11 @@ fn count_nodes(value: &Value) -> usize {
 /// ones may be null, a boolean, an integer or a float.
 fn resolve(text: &str, style: TScalarStyle, tag: Option<&Tag>, at: usize) -> Result<Value, SyntaxError> {
     if let Some(tag) = tag
-        && tag.handle == "!!" && tag.suffix == "str" {
-            return Ok(Value::String(text.to_owned()));
-        }
+        && tag.handle == "!!"
+        && tag.suffix == "str"
+    {
+        return Ok(Value::String(text.to_owned()));
+    }
     if style != TScalarStyle::Plain {
         return Ok(Value::String(text.to_owned()));
     }
@@ -247,7 +306,7 @@ fn resolve(text: &str, style: TScalarStyle, tag: Option<&Tag>, at: usize) -> Res
                 span: Span::new(at, at + text.len()),
                 message: format!("{text} is not a number a plan can use"),
                 help: Some("use a finite number, or quote it to make it text".into()),
-            })
+            });
         }
         _ => {
             if let Some(n) = integer(text) {
@@ -291,7 +350,8 @@ fn looks_like_float(text: &str) -> bool {
     let t = text.trim_start_matches(['-', '+']);
     !t.is_empty()
         && t.bytes().any(|b| b.is_ascii_digit())
-        && t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && t.bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && t.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
 }
 
@@ -320,7 +380,10 @@ mod tests {
     fn block_yaml_becomes_json_with_spans() {
         let text = "stages:\n  - name: one\n    steps:\n      - type: Wait\n        seconds: 5\n";
         let doc = parse(text).unwrap();
-        assert_eq!(doc.value, json!({"stages": [{"name": "one", "steps": [{"type": "Wait", "seconds": 5}]}]}));
+        assert_eq!(
+            doc.value,
+            json!({"stages": [{"name": "one", "steps": [{"type": "Wait", "seconds": 5}]}]})
+        );
         let span = doc.map.value(&doc.value, "/stages/0/steps/0/seconds").unwrap();
         assert_eq!(&text[span.start..span.end], "5");
         let key = doc.map.key(&doc.value, "/stages/0/name").unwrap();
@@ -330,7 +393,10 @@ mod tests {
     #[test]
     fn scalars_follow_the_core_schema() {
         let doc = parse("a: yes\nb: true\nc: '5'\nd: 5\ne: 1.5\nf: ~\ng: 0x10\nh: v1.2\n").unwrap();
-        assert_eq!(doc.value, json!({"a": "yes", "b": true, "c": "5", "d": 5, "e": 1.5, "f": null, "g": 16, "h": "v1.2"}));
+        assert_eq!(
+            doc.value,
+            json!({"a": "yes", "b": true, "c": "5", "d": 5, "e": 1.5, "f": null, "g": 16, "h": "v1.2"})
+        );
     }
 
     #[test]
@@ -345,7 +411,12 @@ mod tests {
     fn hostile_documents_are_refused() {
         assert!(parse(&"[".repeat(200_000)).is_err());
         assert!(parse("a: 1\na: 2\n").unwrap_err().message.contains("duplicate key"));
-        assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("more than one"));
+        assert!(
+            parse("a: 1\n---\nb: 2\n")
+                .unwrap_err()
+                .message
+                .contains("more than one")
+        );
         assert!(parse("").unwrap_err().message.contains("empty"));
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
         assert!(parse(bomb).unwrap_err().message.contains("expands to more than"));

@@ -156,30 +156,25 @@ impl Store {
             &details,
         )?;
         let a = tx
-            .query_row(
-                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
-                [&id],
-                approval_from_row,
-            )
+            .query_row(&format!("{APPROVAL_SELECT} WHERE a.id = ?1"), [&id], approval_from_row)
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok((a, true))
     }
 
     /// Replaces the token of a pending, undelivered approval (the old token stops working).
-    pub fn rotate_approval_token(
-        &self,
-        id: &str,
-        token_sha256: &str,
-        now_ms: i64,
-    ) -> StoreResult<()> {
+    pub fn rotate_approval_token(&self, id: &str, token_sha256: &str, now_ms: i64) -> StoreResult<()> {
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let row: Option<(String, i64, i64)> = tx
-            .query_row("UPDATE approvals SET token_sha256 = ?2, delivered = 0 WHERE id = ?1 AND state = 'pending' \
-                        RETURNING execution_id, stage, idx", params![id, token_sha256], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(
+                "UPDATE approvals SET token_sha256 = ?2, delivered = 0 WHERE id = ?1 AND state = 'pending' \
+                        RETURNING execution_id, stage, idx",
+                params![id, token_sha256],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(|e| self.err(e))?;
         if let Some((exec, stage, idx)) = row {
@@ -207,34 +202,32 @@ impl Store {
     /// The approval with this id.
     pub fn approval(&self, id: &str) -> StoreResult<Approval> {
         let conn = self.lock();
-        conn.query_row(
-            &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
-            [id],
-            approval_from_row,
-        )
-        .optional()
-        .map_err(|e| self.err(e))?
-        .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))
+        conn.query_row(&format!("{APPROVAL_SELECT} WHERE a.id = ?1"), [id], approval_from_row)
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))
     }
 
     /// Casts a vote with the token whose SHA-256 is `token_sha256`. First decision wins; a
     /// refused vote is audited (see [`Store::decide`], which this wraps for the CLI).
     pub fn vote(&self, token_sha256: &str, vote: &Vote, now_ms: i64) -> StoreResult<Decision> {
-        let attempt = super::Attempt { approve: vote.approve, voter: vote.voter.clone(), comment: vote.comment.clone(), source: "cli".into() };
+        let attempt = super::Attempt {
+            approve: vote.approve,
+            voter: vote.voter.clone(),
+            comment: vote.comment.clone(),
+            source: "cli".into(),
+        };
         let decided = self.decide(token_sha256, &attempt, now_ms)?;
         let approval = self.approval(&decided.approval.id)?;
-        Ok(Decision { approval, decisive: decided.decisive })
+        Ok(Decision {
+            approval,
+            decisive: decided.decisive,
+        })
     }
 
     /// Decides a still-pending approval as `state` on behalf of `by` (a timeout, a cancellation).
     /// Returns the approval as it ends up: if someone decided first, their decision stands.
-    pub fn settle_approval(
-        &self,
-        id: &str,
-        state: ApprovalState,
-        by: &str,
-        now_ms: i64,
-    ) -> StoreResult<Approval> {
+    pub fn settle_approval(&self, id: &str, state: ApprovalState, by: &str, now_ms: i64) -> StoreResult<Approval> {
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -260,11 +253,7 @@ impl Store {
             )?;
         }
         let a = tx
-            .query_row(
-                &format!("{APPROVAL_SELECT} WHERE a.id = ?1"),
-                [id],
-                approval_from_row,
-            )
+            .query_row(&format!("{APPROVAL_SELECT} WHERE a.id = ?1"), [id], approval_from_row)
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or_else(|| StoreError::Refused(format!("no approval with id {id}")))?;

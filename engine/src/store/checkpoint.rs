@@ -72,7 +72,9 @@ impl Store {
         let Some(file) = conn.path().filter(|p| !p.is_empty()).map(str::to_string) else {
             return Ok(()); // in memory: no log to checkpoint
         };
-        let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let synchronous: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         let checkpointer = open_checkpointer(&file, synchronous).map_err(|e| self.err(e))?;
         let (signal, wake) = sync_channel::<()>(1);
         let passes = self.checkpoints.clone();
@@ -138,7 +140,12 @@ mod tests {
             .map(|pages| t.after_commit(pages))
             .collect();
         use AfterCommit::*;
-        assert_eq!(seen, [Nothing, Nothing, Signal, Nothing, Nothing, Signal, Signal, Inline, Inline]);
+        assert_eq!(
+            seen,
+            [
+                Nothing, Nothing, Signal, Nothing, Nothing, Signal, Signal, Inline, Inline
+            ]
+        );
         // The log started over (after the inline checkpoint): counting starts from zero again.
         assert_eq!(t.after_commit(12), Nothing);
         assert_eq!(t.after_commit(SIGNAL_PAGES + 12), Signal);
@@ -160,9 +167,18 @@ mod tests {
         let message = "x".repeat(12_000);
         for i in 0..400 {
             let new = super::super::NewApproval {
-                execution_id: exec.clone(), stage: 0, index: 0, idempotency_key: format!("k{i}"), token_sha256: format!("h{i}"),
-                message: message.clone(), approvers: vec![], required: 1, forbid_self: false, requested_by: "t".into(),
-                deadline_ms: None, on_timeout: "reject".into(),
+                execution_id: exec.clone(),
+                stage: 0,
+                index: 0,
+                idempotency_key: format!("k{i}"),
+                token_sha256: format!("h{i}"),
+                message: message.clone(),
+                approvers: vec![],
+                required: 1,
+                forbid_self: false,
+                requested_by: "t".into(),
+                deadline_ms: None,
+                on_timeout: "reject".into(),
             };
             store.create_approval(&new, 1).expect("approval");
         }
@@ -173,7 +189,13 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let after = std::fs::metadata(&path).expect("db file").len();
-        assert!(after > before + 1_000_000, "the pass copied the log into the database file ({before} -> {after} bytes)");
-        assert_eq!(store.approval_by_token("h399").expect("read").map(|a| a.message.len()), Some(12_000));
+        assert!(
+            after > before + 1_000_000,
+            "the pass copied the log into the database file ({before} -> {after} bytes)"
+        );
+        assert_eq!(
+            store.approval_by_token("h399").expect("read").map(|a| a.message.len()),
+            Some(12_000)
+        );
     }
 }

@@ -8,12 +8,12 @@
 //! history: who, when, from which address, with what comment. Identities compare
 //! case-insensitively (approvers are usually email addresses).
 
-use super::executions::{append_event, append_events, NewEvent};
+use super::executions::{NewEvent, append_event, append_events};
 use super::{ApprovalState, Store, StoreError, StoreResult};
 use crate::events::EventType;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// One vote as shown to people.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -143,8 +143,13 @@ impl From<DecideError> for StoreError {
         match e {
             DecideError::Refused(Refusal::UnknownToken, _) => StoreError::UnknownToken,
             DecideError::Refused(Refusal::AlreadyDecided { state, by }, _) => StoreError::AlreadyDecided { state, by },
-            DecideError::Refused(Refusal::Expired | Refusal::Cancelled, Some(v)) if v.state != ApprovalState::Pending => {
-                StoreError::AlreadyDecided { state: v.state.as_str().to_string(), by: v.decided_by.unwrap_or_else(|| "someone".into()) }
+            DecideError::Refused(Refusal::Expired | Refusal::Cancelled, Some(v))
+                if v.state != ApprovalState::Pending =>
+            {
+                StoreError::AlreadyDecided {
+                    state: v.state.as_str().to_string(),
+                    by: v.decided_by.unwrap_or_else(|| "someone".into()),
+                }
             }
             DecideError::Refused(r, _) => StoreError::Refused(r.to_string()),
             DecideError::Store(e) => e,
@@ -196,15 +201,25 @@ fn view_from_row(r: &Row<'_>) -> rusqlite::Result<ApprovalView> {
 }
 
 fn votes_of(conn: &rusqlite::Connection, approval_id: &str) -> rusqlite::Result<Vec<VoteView>> {
-    let mut st = conn.prepare_cached("SELECT voter, approve, comment, at_ms FROM approval_votes WHERE approval_id = ?1 ORDER BY at_ms, voter")?;
+    let mut st = conn.prepare_cached(
+        "SELECT voter, approve, comment, at_ms FROM approval_votes WHERE approval_id = ?1 ORDER BY at_ms, voter",
+    )?;
     let rows = st.query_map([approval_id], |r| {
-        Ok(VoteView { voter: r.get(0)?, approve: r.get(1)?, comment: r.get(2)?, at_ms: r.get(3)? })
+        Ok(VoteView {
+            voter: r.get(0)?,
+            approve: r.get(1)?,
+            comment: r.get(2)?,
+            at_ms: r.get(3)?,
+        })
     })?;
     rows.collect()
 }
 
 fn view_where(conn: &rusqlite::Connection, where_sql: &str, arg: &str) -> rusqlite::Result<Option<ApprovalView>> {
-    let found = conn.prepare_cached(&format!("{VIEW_SELECT} WHERE {where_sql}"))?.query_row([arg], view_from_row).optional()?;
+    let found = conn
+        .prepare_cached(&format!("{VIEW_SELECT} WHERE {where_sql}"))?
+        .query_row([arg], view_from_row)
+        .optional()?;
     match found {
         Some(mut v) => {
             v.votes = votes_of(conn, &v.id)?;
@@ -231,7 +246,9 @@ impl Store {
         let conn = self.lock();
         let filter = state.map(|s| s.as_str()).unwrap_or("%");
         let mut st = conn
-            .prepare_cached(&format!("{VIEW_SELECT} WHERE a.state LIKE ?1 ORDER BY a.created_ms DESC, a.id DESC LIMIT ?2"))
+            .prepare_cached(&format!(
+                "{VIEW_SELECT} WHERE a.state LIKE ?1 ORDER BY a.created_ms DESC, a.id DESC LIMIT ?2"
+            ))
             .map_err(|e| self.err(e))?;
         let mut views: Vec<ApprovalView> = st
             .query_map(params![filter, limit as i64], view_from_row)
@@ -264,7 +281,9 @@ impl Store {
     /// First decisive vote wins; every refusal except an unknown token is audited.
     pub fn decide(&self, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> Result<Decided, DecideError> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let result = self.decide_in(&tx, token_sha256, attempt, now_ms);
         if matches!(result, Err(DecideError::Store(_))) {
             return result; // dropping `tx` rolls back
@@ -276,9 +295,17 @@ impl Store {
     /// Records `attempt` as refused for `refusal`, a reason its caller found before the rules
     /// (a request from another site), as an `ApprovalRefused` event like every other refusal.
     /// Returns the approval, or `None` for an unknown token (nothing to record against).
-    pub fn refuse(&self, token_sha256: &str, attempt: &Attempt, refusal: &Refusal, now_ms: i64) -> StoreResult<Option<ApprovalView>> {
+    pub fn refuse(
+        &self,
+        token_sha256: &str,
+        attempt: &Attempt,
+        refusal: &Refusal,
+        now_ms: i64,
+    ) -> StoreResult<Option<ApprovalView>> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let Some(view) = view_where(&tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
             return Ok(None);
         };
@@ -292,9 +319,15 @@ impl Store {
     /// Decisions racing on one token are serialized exactly as with [`Store::decide`]; this is
     /// the group commit the approval API uses under load. The outer error means nothing of the
     /// batch was committed.
-    pub fn decide_batch(&self, attempts: &[(String, Attempt)], now_ms: i64) -> StoreResult<Vec<Result<Decided, DecideError>>> {
+    pub fn decide_batch(
+        &self,
+        attempts: &[(String, Attempt)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<Result<Decided, DecideError>>> {
         let mut conn = self.lock();
-        let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let mut tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let mut results = Vec::with_capacity(attempts.len());
         for (token_sha256, attempt) in attempts {
             let sp = tx.savepoint().map_err(|e| self.err(e))?;
@@ -310,7 +343,13 @@ impl Store {
 
     /// The decision itself, inside the caller's transaction (which the caller commits, also
     /// after a refusal: the refusal's audit record is part of it).
-    fn decide_in(&self, tx: &rusqlite::Connection, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> Result<Decided, DecideError> {
+    fn decide_in(
+        &self,
+        tx: &rusqlite::Connection,
+        token_sha256: &str,
+        attempt: &Attempt,
+        now_ms: i64,
+    ) -> Result<Decided, DecideError> {
         let Some(view) = view_where(tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
             return Err(DecideError::Refused(Refusal::UnknownToken, None));
         };
@@ -330,23 +369,43 @@ impl Store {
         let voted = json!({
             "approvalId": view.id, "voter": voter, "approve": attempt.approve, "comment": attempt.comment, "source": attempt.source,
         });
-        let settled = decided.map(|state| json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }));
+        let settled = decided.map(
+            |state| json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }),
+        );
         let (stage, step) = (Some(view.stage), Some(view.index));
-        let mut events = vec![NewEvent { kind: EventType::ApprovalVoted, stage, step, details: &voted }];
+        let mut events = vec![NewEvent {
+            kind: EventType::ApprovalVoted,
+            stage,
+            step,
+            details: &voted,
+        }];
         if let Some(details) = &settled {
-            events.push(NewEvent { kind: EventType::ApprovalDecided, stage, step, details });
+            events.push(NewEvent {
+                kind: EventType::ApprovalDecided,
+                stage,
+                step,
+                details,
+            });
         }
         append_events(tx, &view.execution_id, now_ms, &events)?;
         // The approval as it now stands, without reading it again: the transaction wrote exactly this.
         let mut approval = view;
-        approval.votes.push(VoteView { voter: voter.clone(), approve: attempt.approve, comment: attempt.comment.clone(), at_ms: now_ms });
+        approval.votes.push(VoteView {
+            voter: voter.clone(),
+            approve: attempt.approve,
+            comment: attempt.comment.clone(),
+            at_ms: now_ms,
+        });
         if let Some(state) = decided {
             approval.state = state;
             approval.decided_by = Some(voter);
             approval.decided_ms = Some(now_ms);
             approval.comment = attempt.comment.clone();
         }
-        Ok(Decided { approval, decisive: decided.is_some() })
+        Ok(Decided {
+            approval,
+            decisive: decided.is_some(),
+        })
     }
 }
 
@@ -371,8 +430,10 @@ fn record_vote(
     decided: Option<ApprovalState>,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT INTO approval_votes (approval_id, voter, approve, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![view.id, voter, attempt.approve, attempt.comment, now_ms])?;
+    tx.prepare_cached(
+        "INSERT INTO approval_votes (approval_id, voter, approve, comment, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![view.id, voter, attempt.approve, attempt.comment, now_ms])?;
     if let Some(state) = decided {
         tx.prepare_cached("UPDATE approvals SET state = ?2, decided_ms = ?3, decided_by = ?4, comment = ?5 WHERE id = ?1 AND state = 'pending'")?
             .execute(params![view.id, state.as_str(), now_ms, voter, attempt.comment])?;
@@ -387,7 +448,10 @@ fn refusal_for(view: &ApprovalView, attempt: &Attempt, now_ms: i64) -> Option<Re
         _ if view.timed_out() => return Some(Refusal::Expired),
         ApprovalState::Approved | ApprovalState::Rejected => {
             let by = view.decided_by.clone().unwrap_or_else(|| "someone".into());
-            return Some(Refusal::AlreadyDecided { state: view.state.as_str().to_string(), by });
+            return Some(Refusal::AlreadyDecided {
+                state: view.state.as_str().to_string(),
+                by,
+            });
         }
         ApprovalState::Pending => {}
     }
@@ -395,23 +459,44 @@ fn refusal_for(view: &ApprovalView, attempt: &Attempt, now_ms: i64) -> Option<Re
         return Some(Refusal::Expired);
     }
     if !view.approvers.is_empty() && !view.approvers.iter().any(|a| same_identity(a, &attempt.voter)) {
-        return Some(Refusal::NotAnApprover { voter: attempt.voter.clone(), approvers: view.approvers.join(", ") });
+        return Some(Refusal::NotAnApprover {
+            voter: attempt.voter.clone(),
+            approvers: view.approvers.join(", "),
+        });
     }
     if view.forbid_self_approval && attempt.approve && same_identity(&view.requested_by, &attempt.voter) {
-        return Some(Refusal::SelfApproval { voter: attempt.voter.clone() });
+        return Some(Refusal::SelfApproval {
+            voter: attempt.voter.clone(),
+        });
     }
     if view.votes.iter().any(|v| same_identity(&v.voter, &attempt.voter)) {
-        return Some(Refusal::AlreadyVoted { voter: attempt.voter.clone() });
+        return Some(Refusal::AlreadyVoted {
+            voter: attempt.voter.clone(),
+        });
     }
     None
 }
 
-fn audit_refusal(tx: &rusqlite::Connection, view: &ApprovalView, attempt: &Attempt, refusal: &Refusal, now_ms: i64) -> StoreResult<()> {
+fn audit_refusal(
+    tx: &rusqlite::Connection,
+    view: &ApprovalView,
+    attempt: &Attempt,
+    refusal: &Refusal,
+    now_ms: i64,
+) -> StoreResult<()> {
     let details = json!({
         "approvalId": view.id, "voter": attempt.voter, "approve": attempt.approve, "comment": attempt.comment,
         "source": attempt.source, "refusal": refusal.code(), "reason": refusal.to_string(),
     });
-    append_event(tx, &view.execution_id, now_ms, EventType::ApprovalRefused, Some(view.stage), Some(view.index), &details)
+    append_event(
+        tx,
+        &view.execution_id,
+        now_ms,
+        EventType::ApprovalRefused,
+        Some(view.stage),
+        Some(view.index),
+        &details,
+    )
 }
 
 #[cfg(test)]
@@ -430,9 +515,18 @@ mod tests {
         let exec = store.submit(&plan, 1).expect("submit");
         for (key, hash) in [("k1", "h1"), ("k2", "h2")] {
             let new = NewApproval {
-                execution_id: exec.clone(), stage: 0, index: 0, idempotency_key: key.into(), token_sha256: hash.into(),
-                message: "ok?".into(), approvers: vec![], required: 1, forbid_self: false, requested_by: "t".into(),
-                deadline_ms: None, on_timeout: "reject".into(),
+                execution_id: exec.clone(),
+                stage: 0,
+                index: 0,
+                idempotency_key: key.into(),
+                token_sha256: hash.into(),
+                message: "ok?".into(),
+                approvers: vec![],
+                required: 1,
+                forbid_self: false,
+                requested_by: "t".into(),
+                deadline_ms: None,
+                on_timeout: "reject".into(),
             };
             store.create_approval(&new, 1).expect("approval");
         }
@@ -443,8 +537,13 @@ mod tests {
         // a statement on use if a bound value may change its plan, unless the connection has the
         // query planner stability guarantee (it cost a full parse per decision).
         let conn = store.lock();
-        let view = conn.prepare_cached(&format!("{VIEW_SELECT} WHERE a.token_sha256 = ?1")).expect("cached");
+        let view = conn
+            .prepare_cached(&format!("{VIEW_SELECT} WHERE a.token_sha256 = ?1"))
+            .expect("cached");
         assert_eq!(view.get_status(StatementStatus::RePrepare), 0);
-        assert!(view.get_status(StatementStatus::VmStep) > 0, "the statement came from the cache, already used");
+        assert!(
+            view.get_status(StatementStatus::VmStep) > 0,
+            "the statement came from the cache, already used"
+        );
     }
 }

@@ -117,9 +117,8 @@ fn parse_json(text: Option<String>) -> Option<Value> {
 }
 
 fn parse_state<T: std::str::FromStr<Err = String>>(text: String) -> rusqlite::Result<T> {
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-    })
+    text.parse()
+        .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
 }
 
 fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
@@ -177,20 +176,40 @@ pub(super) fn append_event(
     step: Option<usize>,
     details: &Value,
 ) -> StoreResult<()> {
-    append_events(tx, execution_id, now_ms, &[NewEvent { kind, stage, step, details }])
+    append_events(
+        tx,
+        execution_id,
+        now_ms,
+        &[NewEvent {
+            kind,
+            stage,
+            step,
+            details,
+        }],
+    )
 }
 
 /// Appends `events`, in order, inside an open transaction: one update reserves their sequence
 /// numbers, then one insert each (all statements prepared once per connection).
-pub(super) fn append_events(tx: &rusqlite::Connection, execution_id: &str, now_ms: i64, events: &[NewEvent<'_>]) -> StoreResult<()> {
+pub(super) fn append_events(
+    tx: &rusqlite::Connection,
+    execution_id: &str,
+    now_ms: i64,
+    events: &[NewEvent<'_>],
+) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
     let sq = |e: rusqlite::Error| StoreError::Sqlite(e.to_string());
     let count = events.len() as i64;
     let first: Option<i64> = tx
-        .prepare_cached("UPDATE executions SET next_seq = next_seq + ?3, updated_ms = ?2 WHERE id = ?1 RETURNING next_seq - ?3")
-        .and_then(|mut st| st.query_row(params![execution_id, now_ms, count], |r| r.get(0)).optional())
+        .prepare_cached(
+            "UPDATE executions SET next_seq = next_seq + ?3, updated_ms = ?2 WHERE id = ?1 RETURNING next_seq - ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![execution_id, now_ms, count], |r| r.get(0))
+                .optional()
+        })
         .map_err(sq)?;
     let first = first.ok_or_else(|| StoreError::UnknownExecution(execution_id.to_string()))?;
     let mut insert = tx
@@ -198,7 +217,17 @@ pub(super) fn append_events(tx: &rusqlite::Connection, execution_id: &str, now_m
         .map_err(sq)?;
     for (seq, e) in (first..).zip(events) {
         let (stage, step) = (e.stage.map(|s| s as i64), e.step.map(|s| s as i64));
-        insert.execute(params![execution_id, seq, now_ms, e.kind.as_str(), stage, step, e.details.to_string()]).map_err(sq)?;
+        insert
+            .execute(params![
+                execution_id,
+                seq,
+                now_ms,
+                e.kind.as_str(),
+                stage,
+                step,
+                e.details.to_string()
+            ])
+            .map_err(sq)?;
     }
     Ok(())
 }
@@ -226,7 +255,9 @@ impl Store {
         started_by: Option<&str>,
     ) -> StoreResult<String> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let id = self.insert_execution(&tx, plan, now_ms, started_by)?;
         if let Some(owner) = lease_owner {
             tx.execute(
@@ -241,7 +272,13 @@ impl Store {
 
     /// The body of [`Store::submit`] inside a caller's open transaction (so other records, such
     /// as an S3 intake row, can commit atomically with the new execution).
-    pub(super) fn insert_execution(&self, tx: &rusqlite::Connection, plan: &Plan, now_ms: i64, started_by: Option<&str>) -> StoreResult<String> {
+    pub(super) fn insert_execution(
+        &self,
+        tx: &rusqlite::Connection,
+        plan: &Plan,
+        now_ms: i64,
+        started_by: Option<&str>,
+    ) -> StoreResult<String> {
         let id = uuid::Uuid::now_v7().to_string();
         let plan_json = serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
         tx.execute(
@@ -254,18 +291,13 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             for (s, stage) in plan.stages.iter().enumerate() {
                 for (i, step) in stage.steps.iter().enumerate() {
-                    st.execute(params![
-                        id,
-                        s as i64,
-                        i as i64,
-                        step.name,
-                        step.kind.type_name()
-                    ])
-                    .map_err(|e| self.err(e))?;
+                    st.execute(params![id, s as i64, i as i64, step.name, step.kind.type_name()])
+                        .map_err(|e| self.err(e))?;
                 }
             }
         }
-        let mut details = serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
+        let mut details =
+            serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
         if let Some(who) = started_by {
             details["startedBy"] = who.into();
         }
@@ -317,7 +349,9 @@ impl Store {
                 )
                 .map_err(sq)?;
             let mut update_exec = tx
-                .prepare_cached("UPDATE executions SET state = ?2, current_stage = ?3, reason = ?4 WHERE id = ?1 AND state = ?5")
+                .prepare_cached(
+                    "UPDATE executions SET state = ?2, current_stage = ?3, reason = ?4 WHERE id = ?1 AND state = ?5",
+                )
                 .map_err(sq)?;
             for c in &batch.changes {
                 let id: &str = &c.execution_id;
@@ -330,12 +364,12 @@ impl Store {
                             .map_err(sq)?
                             .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
                         if let Some(owner) = owner {
-                            let holder: Option<String> = read_owner
-                                .query_row([id], |r| r.get(0))
-                                .optional()
-                                .map_err(sq)?;
+                            let holder: Option<String> =
+                                read_owner.query_row([id], |r| r.get(0)).optional().map_err(sq)?;
                             if holder.as_deref() != Some(owner) {
-                                return Err(StoreError::LeaseLost { execution_id: id.to_string() });
+                                return Err(StoreError::LeaseLost {
+                                    execution_id: id.to_string(),
+                                });
                             }
                         }
                         next_seq.entry(id).or_insert(s)
@@ -404,17 +438,14 @@ impl Store {
                 }
             }
             let mut write_seq = tx
-                .prepare_cached(
-                    "UPDATE executions SET next_seq = ?2, updated_ms = ?3 WHERE id = ?1",
-                )
+                .prepare_cached("UPDATE executions SET next_seq = ?2, updated_ms = ?3 WHERE id = ?1")
                 .map_err(sq)?;
             for (id, seq) in &next_seq {
                 write_seq.execute(params![id, seq, now_ms]).map_err(sq)?;
             }
         }
         tx.commit().map_err(|e| self.err(e))?;
-        self.commits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -443,8 +474,8 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
-        let plan: Plan = serde_json::from_str(&plan_json)
-            .map_err(|e| StoreError::Sqlite(format!("stored plan of {id}: {e}")))?;
+        let plan: Plan =
+            serde_json::from_str(&plan_json).map_err(|e| StoreError::Sqlite(format!("stored plan of {id}: {e}")))?;
         let mut st = conn
             .prepare_cached("SELECT * FROM steps WHERE execution_id = ?1 ORDER BY stage, idx")
             .map_err(|e| self.err(e))?;
@@ -452,11 +483,7 @@ impl Store {
             .query_map([id], step_from_row)
             .and_then(|rows| rows.collect())
             .map_err(|e| self.err(e))?;
-        Ok(ExecutionRecord {
-            summary,
-            plan,
-            steps,
-        })
+        Ok(ExecutionRecord { summary, plan, steps })
     }
 
     /// Summaries of every execution, newest first.
@@ -478,17 +505,17 @@ impl Store {
     pub fn history(&self, id: &str) -> StoreResult<Vec<Event>> {
         let conn = self.lock();
         let exists: bool = conn
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)",
-                [id],
-                |r| r.get(0),
-            )
+            .query_row("SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)", [id], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))?;
         if !exists {
             return Err(StoreError::UnknownExecution(id.to_string()));
         }
         let mut st = conn
-            .prepare_cached("SELECT seq, at_ms, type, stage, step, details FROM events WHERE execution_id = ?1 ORDER BY seq")
+            .prepare_cached(
+                "SELECT seq, at_ms, type, stage, step, details FROM events WHERE execution_id = ?1 ORDER BY seq",
+            )
             .map_err(|e| self.err(e))?;
         let events = st
             .query_map([id], |r| {
@@ -508,20 +535,13 @@ impl Store {
 
     /// Asks for an execution to be aborted (from any process); the process driving it acts on
     /// the request. Returns the execution's state at the time of the request.
-    pub fn request_abort(
-        &self,
-        id: &str,
-        stop_running: bool,
-        now_ms: i64,
-    ) -> StoreResult<ExecutionState> {
+    pub fn request_abort(&self, id: &str, stop_running: bool, now_ms: i64) -> StoreResult<ExecutionState> {
         let mut conn = self.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
         let state: String = tx
-            .query_row("SELECT state FROM executions WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT state FROM executions WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
@@ -553,9 +573,7 @@ impl Store {
     pub fn abort_requests(&self, ids: &[Arc<str>]) -> StoreResult<Vec<(String, bool)>> {
         let conn = self.lock();
         let mut st = conn
-            .prepare_cached(
-                "SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1",
-            )
+            .prepare_cached("SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1")
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for id in ids {
@@ -573,11 +591,9 @@ impl Store {
     /// Counts the rows of `table` (tests and benchmarks).
     pub fn count(&self, table: &str, where_sql: &str) -> StoreResult<i64> {
         let conn = self.lock();
-        conn.query_row(
-            &format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"),
-            [],
-            |r| r.get(0),
-        )
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"), [], |r| {
+            r.get(0)
+        })
         .map_err(|e| self.err(e))
     }
 }

@@ -8,7 +8,7 @@
 
 use super::{Store, StoreResult};
 use crate::plan::Plan;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{OptionalExtension, params};
 
 /// What became of a plan object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,9 +40,18 @@ impl Store {
 
     /// Records the object and submits `plan` for it in one transaction. Returns the new
     /// execution id, or `None` if the object was already taken in (nothing is written then).
-    pub fn submit_from_intake(&self, plan: &Plan, source: &str, key: &str, version: &str, now_ms: i64) -> StoreResult<Option<String>> {
+    pub fn submit_from_intake(
+        &self,
+        plan: &Plan,
+        source: &str,
+        key: &str,
+        version: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<String>> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let inserted = tx
             .execute(
                 "INSERT OR IGNORE INTO intake (source, key, version, outcome, at_ms) VALUES (?1, ?2, ?3, 'started', ?4)",
@@ -80,7 +89,8 @@ mod tests {
     use super::*;
 
     fn plan() -> Plan {
-        serde_json::from_str(r#"{"stages":[{"name":"s","steps":[{"name":"w","type":"Wait","seconds":1}]}]}"#).expect("plan")
+        serde_json::from_str(r#"{"stages":[{"name":"s","steps":[{"name":"w","type":"Wait","seconds":1}]}]}"#)
+            .expect("plan")
     }
 
     #[test]
@@ -88,14 +98,33 @@ mod tests {
         let store = Store::open_in_memory().expect("store");
         let src = "s3://b/p/";
         assert_eq!(store.intake_outcome(src, "p/input.json", "e1").expect("read"), None);
-        let id = store.submit_from_intake(&plan(), src, "p/input.json", "e1", 1).expect("submit").expect("new");
-        assert_eq!(store.submit_from_intake(&plan(), src, "p/input.json", "e1", 2).expect("submit"), None);
-        assert_eq!(store.intake_outcome(src, "p/input.json", "e1").expect("read"), Some(IntakeOutcome::Started(id)));
+        let id = store
+            .submit_from_intake(&plan(), src, "p/input.json", "e1", 1)
+            .expect("submit")
+            .expect("new");
+        assert_eq!(
+            store
+                .submit_from_intake(&plan(), src, "p/input.json", "e1", 2)
+                .expect("submit"),
+            None
+        );
+        assert_eq!(
+            store.intake_outcome(src, "p/input.json", "e1").expect("read"),
+            Some(IntakeOutcome::Started(id))
+        );
         assert_eq!(store.list().expect("list").len(), 1);
         // A new version of the same key is a new plan.
-        assert!(store.submit_from_intake(&plan(), src, "p/input.json", "e2", 3).expect("submit").is_some());
+        assert!(
+            store
+                .submit_from_intake(&plan(), src, "p/input.json", "e2", 3)
+                .expect("submit")
+                .is_some()
+        );
         assert!(store.refuse_intake(src, "p/bad.json", "e1", 4).expect("refuse"));
         assert!(!store.refuse_intake(src, "p/bad.json", "e1", 5).expect("refuse"));
-        assert_eq!(store.intake_outcome(src, "p/bad.json", "e1").expect("read"), Some(IntakeOutcome::Refused));
+        assert_eq!(
+            store.intake_outcome(src, "p/bad.json", "e1").expect("read"),
+            Some(IntakeOutcome::Refused)
+        );
     }
 }

@@ -13,7 +13,10 @@ impl Store {
     /// their tables (`PRAGMA quick_check`: O(size of the file)). A damaged file is
     /// [`StoreError::Damaged`] with the first problems found.
     pub fn check_integrity(&self) -> StoreResult<()> {
-        let damaged = |problems: String| StoreError::Damaged { path: self.path.to_string(), problems };
+        let damaged = |problems: String| StoreError::Damaged {
+            path: self.path.to_string(),
+            problems,
+        };
         let conn = self.lock();
         let rows = conn.prepare("PRAGMA quick_check").and_then(|mut stmt| {
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
@@ -22,14 +25,23 @@ impl Store {
         match rows {
             Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(()),
             Ok(rows) => {
-                let mut problems: Vec<String> = rows.iter().take(QUOTED).map(|p| crate::text::printable(p).into_owned()).collect();
+                let mut problems: Vec<String> = rows
+                    .iter()
+                    .take(QUOTED)
+                    .map(|p| crate::text::printable(p).into_owned())
+                    .collect();
                 if rows.len() > QUOTED {
                     problems.push(format!("{} more", rows.len() - QUOTED));
                 }
                 Err(damaged(format!("integrity check: {}", problems.join("; "))))
             }
             // A page so damaged that the check itself cannot read past it.
-            Err(e) if matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)) => {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+                ) =>
+            {
                 Err(damaged(format!("integrity check: {e}")))
             }
             Err(e) => Err(self.err(e)),

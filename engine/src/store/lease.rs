@@ -33,7 +33,13 @@ impl Holder {
         conn.query_row(
             "SELECT owner, pid, heartbeat_ms FROM leases WHERE execution_id = ?1",
             [id],
-            |r| Ok(Holder { owner: r.get(0)?, pid: r.get(1)?, heartbeat_ms: r.get(2)? }),
+            |r| {
+                Ok(Holder {
+                    owner: r.get(0)?,
+                    pid: r.get(1)?,
+                    heartbeat_ms: r.get(2)?,
+                })
+            },
         )
         .optional()
     }

@@ -30,13 +30,13 @@ mod sfn_runs;
 mod task_tokens;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
-pub use decisions::{same_identity, ApprovalView, Attempt, DecideError, Decided, Refusal, VoteView, TIMEOUT_SETTLER};
+pub use decisions::{ApprovalView, Attempt, DecideError, Decided, Refusal, TIMEOUT_SETTLER, VoteView, same_identity};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
 pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
-pub use open::{OpenMode, APPLICATION_ID};
+pub use open::{APPLICATION_ID, OpenMode};
 pub use sfn_runs::SfnRun;
-pub use task_tokens::{Claim, TaskTokenAudit, TaskTokenDecision, TaskTokenState, TASK_TOKEN_SEND_STALE_MS};
+pub use task_tokens::{Claim, TASK_TOKEN_SEND_STALE_MS, TaskTokenAudit, TaskTokenDecision, TaskTokenState};
 
 use crate::state::IllegalTransition;
 use open::Identity;
@@ -51,27 +51,23 @@ pub enum StoreError {
     Locked(String),
     #[error("the database {0} is corrupt or is not a Steppy database")]
     Corrupt(String),
-    #[error("the database {path} is damaged ({problems}); restore it from a backup, or move it aside and let Steppy start a new one")]
+    #[error(
+        "the database {path} is damaged ({problems}); restore it from a backup, or move it aside and let Steppy start a new one"
+    )]
     Damaged { path: String, problems: String },
     #[error("there is no Steppy database at {0} (pass --db PATH or set STEPPY_DB to use another one)")]
     NoDatabase(String),
-    #[error("{0} is not a Steppy database: it is another application's SQLite file, which Steppy leaves untouched (pass --db PATH or set STEPPY_DB to use another file)")]
-    Foreign(String),
     #[error(
-        "the database {path} was written by a newer Steppy (schema {found}, this build knows {known})"
+        "{0} is not a Steppy database: it is another application's SQLite file, which Steppy leaves untouched (pass --db PATH or set STEPPY_DB to use another file)"
     )]
-    TooNew {
-        path: String,
-        found: usize,
-        known: usize,
-    },
+    Foreign(String),
+    #[error("the database {path} was written by a newer Steppy (schema {found}, this build knows {known})")]
+    TooNew { path: String, found: usize, known: usize },
     #[error("cannot open the database {path}: {message}")]
     Open { path: String, message: String },
     #[error("no execution with id {0}")]
     UnknownExecution(String),
-    #[error(
-        "no approval matches this token (it was never issued, or it was replaced by a newer one)"
-    )]
+    #[error("no approval matches this token (it was never issued, or it was replaced by a newer one)")]
     UnknownToken,
     #[error("this approval was already {state} by {by}; a decision is final")]
     AlreadyDecided { state: String, by: String },
@@ -99,16 +95,13 @@ pub enum StoreError {
 impl StoreError {
     fn from_sqlite(path: &str, e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                StoreError::Locked(path.to_string())
-            }
-            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
-                StoreError::Corrupt(path.to_string())
-            }
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked(path.to_string()),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(path.to_string()),
             Some(ErrorCode::DiskFull) => StoreError::Full(path.to_string()),
-            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::OutOfMemory) => {
-                StoreError::Io { path: path.to_string(), message: e.to_string() }
-            }
+            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::OutOfMemory) => StoreError::Io {
+                path: path.to_string(),
+                message: e.to_string(),
+            },
             _ => StoreError::Sqlite(e.to_string()),
         }
     }
@@ -132,9 +125,7 @@ impl StoreError {
     /// [`StoreError::LeaseLost`].
     pub fn lost_execution(&self) -> Option<&str> {
         match self {
-            StoreError::Stale { execution_id, .. } | StoreError::LeaseLost { execution_id } => {
-                Some(execution_id)
-            }
+            StoreError::Stale { execution_id, .. } | StoreError::LeaseLost { execution_id } => Some(execution_id),
             _ => None,
         }
     }
@@ -187,7 +178,10 @@ impl Store {
     }
 
     fn open_file(path: &Path, mode: OpenMode, durability: Durability) -> StoreResult<Store> {
-        let outdated = || StoreError::Open { path: path.display().to_string(), message: "its schema could not be brought up to date".into() };
+        let outdated = || StoreError::Open {
+            path: path.display().to_string(),
+            message: "its schema could not be brought up to date".into(),
+        };
         match Self::open_once(path, mode, durability)? {
             Prepared::Ready(store) => Ok(store),
             // A database of an earlier Steppy lacks tables this build reads: bring it up to
@@ -228,12 +222,18 @@ impl Store {
         match (identity, mode) {
             (Identity::Foreign, _) => return Err(StoreError::Foreign(shown)),
             (Identity::Empty, OpenMode::Existing | OpenMode::ReadOnly) => return Err(StoreError::NoDatabase(shown)),
-            (Identity::Empty | Identity::EarlierSteppy, OpenMode::Create | OpenMode::Existing) => open::mark(&conn).map_err(err)?,
+            (Identity::Empty | Identity::EarlierSteppy, OpenMode::Create | OpenMode::Existing) => {
+                open::mark(&conn).map_err(err)?
+            }
             (Identity::Steppy, _) | (Identity::EarlierSteppy, OpenMode::ReadOnly) => {}
         }
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
         if version as usize > schema::latest_version() {
-            return Err(StoreError::TooNew { path: shown, found: version as usize, known: schema::latest_version() });
+            return Err(StoreError::TooNew {
+                path: shown,
+                found: version as usize,
+                known: schema::latest_version(),
+            });
         }
         if mode == OpenMode::ReadOnly {
             if (version as usize) < schema::latest_version() {
@@ -247,7 +247,10 @@ impl Store {
         // once, the others retry here (for up to the busy timeout).
         let mut waited = std::time::Duration::ZERO;
         while let Err(e) = conn.pragma_update(None, "journal_mode", "WAL") {
-            let busy = matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked));
+            let busy = matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+            );
             if !busy || waited >= std::time::Duration::from_secs(5) {
                 return Err(err(e));
             }
@@ -269,10 +272,16 @@ impl Store {
         // Plans never depend on bound values (query planner stability guarantee). Without it,
         // SQLite marks some joined queries (the approval view) to be re-planned whenever a
         // parameter is bound, so every cached statement was parsed again on every use.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(|e| open::error(path, e))?;
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(|e| open::error(path, e))?;
         conn.set_prepared_statement_cache_capacity(64);
         let path = path.display().to_string().into();
-        Ok(Store { conn: Arc::new(Mutex::new(conn)), path, commits: Arc::default(), checkpoints: Arc::default() })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+            commits: Arc::default(),
+            checkpoints: Arc::default(),
+        })
     }
 
     /// How long to wait for another process's write lock before giving up with
@@ -315,15 +324,10 @@ mod tests {
             .set_busy_timeout(std::time::Duration::from_millis(50))
             .expect("timeout");
         let other = Connection::open(&path).expect("second connection");
-        other
-            .execute_batch("BEGIN IMMEDIATE")
-            .expect("take the write lock");
+        other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
         let err = store.request_abort("x", false, 0).expect_err("locked");
         assert!(matches!(err, StoreError::Locked(_)), "{err}");
-        assert!(
-            err.to_string().contains("is locked by another process"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("is locked by another process"), "{err}");
     }
 
     #[test]

@@ -60,11 +60,19 @@ pub(super) fn identify(conn: &Connection) -> rusqlite::Result<Identity> {
     }
     let mut found = 0;
     for table in FIRST_TABLES {
-        let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))?;
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
         found += n;
     }
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found == FIRST_TABLES.len() as i64 && version >= 1 { Ok(Identity::EarlierSteppy) } else { Ok(Identity::Foreign) }
+    if found == FIRST_TABLES.len() as i64 && version >= 1 {
+        Ok(Identity::EarlierSteppy)
+    } else {
+        Ok(Identity::Foreign)
+    }
 }
 
 /// Marks the file as Steppy's (a new database, or one of an earlier Steppy being adopted).
@@ -81,7 +89,8 @@ pub(super) fn prepare_file(path: &Path, mode: OpenMode) -> Result<(), StoreError
     if mode == OpenMode::Create
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir).map_err(|e| open_error(format!("cannot create the directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| open_error(format!("cannot create the directory {}: {e}", dir.display())))?;
     }
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => return Err(open_error("it is a directory, not a database file".into())),
@@ -132,7 +141,9 @@ pub(super) fn error(path: &Path, e: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => return StoreError::Corrupt(shown),
         Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied) => format!(
             "{sqlite}: SQLite keeps {name}-wal and {name}-shm beside the database, so the directory {dir} must be writable as well as the file",
-            name = path.file_name().map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned()),
+            name = path
+                .file_name()
+                .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned()),
             dir = directory(path),
         ),
         Some(ErrorCode::DiskFull) => format!("{sqlite}: the disk is full"),

@@ -148,7 +148,10 @@ const MIGRATIONS: &[&str] = &[
 
 /// Applies every migration not yet applied, each in its own transaction.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let version = |c: &Connection| c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map(|v| v as usize);
+    let version = |c: &Connection| {
+        c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as usize)
+    };
     if version(conn)? >= MIGRATIONS.len() {
         return Ok(()); // the common case: nothing to do, and no write lock taken
     }

@@ -7,7 +7,7 @@
 //! `steppy list` shows them next to local executions.
 
 use super::{Store, StoreResult};
-use rusqlite::{params, Row};
+use rusqlite::{Row, params};
 use serde::Serialize;
 
 /// One Step Functions execution started by Steppy.
@@ -47,7 +47,14 @@ fn row(r: &Row<'_>) -> rusqlite::Result<SfnRun> {
 
 impl Store {
     /// Records that execution `name` of `state_machine_arn` is about to be started.
-    pub fn sfn_record(&self, name: &str, state_machine_arn: &str, plan_name: Option<&str>, input: &str, now_ms: i64) -> StoreResult<()> {
+    pub fn sfn_record(
+        &self,
+        name: &str,
+        state_machine_arn: &str,
+        plan_name: Option<&str>,
+        input: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         self.lock()
             .execute(
                 "INSERT INTO sfn_runs (name, state_machine_arn, plan_name, input, status, created_ms) VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
@@ -81,12 +88,16 @@ impl Store {
 
     /// Every recorded run, newest first.
     pub fn sfn_runs(&self) -> StoreResult<Vec<SfnRun>> {
-        self.sfn_query(&format!("SELECT {COLUMNS} FROM sfn_runs ORDER BY created_ms DESC, name DESC"))
+        self.sfn_query(&format!(
+            "SELECT {COLUMNS} FROM sfn_runs ORDER BY created_ms DESC, name DESC"
+        ))
     }
 
     /// The runs not known to have ended, oldest first (what `steppy resume` follows).
     pub fn sfn_unfinished(&self) -> StoreResult<Vec<SfnRun>> {
-        self.sfn_query(&format!("SELECT {COLUMNS} FROM sfn_runs WHERE ended_ms IS NULL ORDER BY created_ms, name"))
+        self.sfn_query(&format!(
+            "SELECT {COLUMNS} FROM sfn_runs WHERE ended_ms IS NULL ORDER BY created_ms, name"
+        ))
     }
 
     fn sfn_query(&self, sql: &str) -> StoreResult<Vec<SfnRun>> {
@@ -105,13 +116,18 @@ mod tests {
     fn a_run_is_recorded_before_it_starts_and_followed_until_it_ends() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("s.db")).expect("open");
-        store.sfn_record("run-1", "arn:sm", Some("plan"), "{}", 10).expect("record");
+        store
+            .sfn_record("run-1", "arn:sm", Some("plan"), "{}", 10)
+            .expect("record");
         // A second record of the same name is refused: a name is started once.
         assert!(store.sfn_record("run-1", "arn:sm", None, "{}", 11).is_err());
         assert_eq!(store.sfn_unfinished().expect("unfinished")[0].status, "starting");
         store.sfn_started("run-1", "arn:ex").expect("started");
         let run = &store.sfn_unfinished().expect("unfinished")[0];
-        assert_eq!((run.status.as_str(), run.execution_arn.as_deref()), ("running", Some("arn:ex")));
+        assert_eq!(
+            (run.status.as_str(), run.execution_arn.as_deref()),
+            ("running", Some("arn:ex"))
+        );
         store.sfn_ended("run-1", "succeeded", None, 20).expect("ended");
         assert!(store.sfn_unfinished().expect("unfinished").is_empty());
         assert_eq!(store.sfn_runs().expect("runs")[0].ended_ms, Some(20));

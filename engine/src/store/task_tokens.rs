@@ -15,7 +15,7 @@
 
 use super::decisions::Attempt;
 use super::{Store, StoreResult};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{OptionalExtension, Row, params};
 
 /// How long a send in flight holds its row: after this, another request may send again (the
 /// first one's process is presumed dead). The API bounds each call well below it.
@@ -116,7 +116,9 @@ fn decision_from_row(r: &Row<'_>, now_ms: i64) -> rusqlite::Result<TaskTokenDeci
 }
 
 fn read(conn: &rusqlite::Connection, token_sha256: &str, now_ms: i64) -> rusqlite::Result<Option<TaskTokenDecision>> {
-    conn.prepare_cached(SELECT)?.query_row([token_sha256], |r| decision_from_row(r, now_ms)).optional()
+    conn.prepare_cached(SELECT)?
+        .query_row([token_sha256], |r| decision_from_row(r, now_ms))
+        .optional()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -135,12 +137,37 @@ fn audit(
         "INSERT INTO task_token_attempts (token_sha256, at_ms, outcome, approve, approver, comment, source, detail) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![token_sha256, now_ms, outcome, approve, approver, comment, source, detail])?;
+    .execute(params![
+        token_sha256,
+        now_ms,
+        outcome,
+        approve,
+        approver,
+        comment,
+        source,
+        detail
+    ])?;
     Ok(())
 }
 
-fn audit_attempt(conn: &rusqlite::Connection, token_sha256: &str, now_ms: i64, outcome: &str, a: &Attempt) -> rusqlite::Result<()> {
-    audit(conn, token_sha256, now_ms, outcome, Some(a.approve), Some(&a.voter), a.comment.as_deref(), &a.source, None)
+fn audit_attempt(
+    conn: &rusqlite::Connection,
+    token_sha256: &str,
+    now_ms: i64,
+    outcome: &str,
+    a: &Attempt,
+) -> rusqlite::Result<()> {
+    audit(
+        conn,
+        token_sha256,
+        now_ms,
+        outcome,
+        Some(a.approve),
+        Some(&a.voter),
+        a.comment.as_deref(),
+        &a.source,
+        None,
+    )
 }
 
 impl Store {
@@ -148,7 +175,9 @@ impl Store {
     /// finds the decision already recorded. See [`Claim`]; every outcome is audited.
     pub fn claim_task_token(&self, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> StoreResult<Claim> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let inserted = tx
             .execute(
                 "INSERT OR IGNORE INTO task_token_decisions \
@@ -160,7 +189,8 @@ impl Store {
         let claim = if inserted == 1 {
             audit_attempt(&tx, token_sha256, now_ms, "claimed", attempt).map_err(|e| self.err(e))?;
             let decision = read(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
-            let decision = decision.ok_or_else(|| super::StoreError::Conflict("the task token's claim vanished".into()))?;
+            let decision =
+                decision.ok_or_else(|| super::StoreError::Conflict("the task token's claim vanished".into()))?;
             Claim::Send { decision, first: true }
         } else {
             let found = read(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
@@ -197,7 +227,9 @@ impl Store {
     /// `None` if there is nothing to send (sent, closed, in flight, or no such decision).
     pub fn take_task_token_resend(&self, token_sha256: &str, now_ms: i64) -> StoreResult<Option<TaskTokenDecision>> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let taken = take_send(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
         if taken.is_some() {
             audit(&tx, token_sha256, now_ms, "retry", None, None, None, "retry", None).map_err(|e| self.err(e))?;
@@ -212,18 +244,37 @@ impl Store {
     }
 
     /// Step Functions said the task is no longer waiting: `sending` → `closed`, with `why`.
-    pub fn task_token_closed(&self, token_sha256: &str, why: &str, now_ms: i64) -> StoreResult<Option<TaskTokenDecision>> {
+    pub fn task_token_closed(
+        &self,
+        token_sha256: &str,
+        why: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<TaskTokenDecision>> {
         self.finish_send(token_sha256, now_ms, "closed", Some(TaskTokenState::Closed), Some(why))
     }
 
     /// Step Functions could not be reached: the decision stays `sending`, free to be sent again.
-    pub fn task_token_unavailable(&self, token_sha256: &str, why: &str, now_ms: i64) -> StoreResult<Option<TaskTokenDecision>> {
+    pub fn task_token_unavailable(
+        &self,
+        token_sha256: &str,
+        why: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<TaskTokenDecision>> {
         self.finish_send(token_sha256, now_ms, "unavailable", None, Some(why))
     }
 
-    fn finish_send(&self, token_sha256: &str, now_ms: i64, outcome: &str, to: Option<TaskTokenState>, why: Option<&str>) -> StoreResult<Option<TaskTokenDecision>> {
+    fn finish_send(
+        &self,
+        token_sha256: &str,
+        now_ms: i64,
+        outcome: &str,
+        to: Option<TaskTokenState>,
+        why: Option<&str>,
+    ) -> StoreResult<Option<TaskTokenDecision>> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| self.err(e))?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
         let state = to.unwrap_or(TaskTokenState::Sending).as_str();
         tx.execute(
             "UPDATE task_token_decisions SET state = ?2, send_started_ms = NULL, last_error = ?3, updated_ms = ?4 \
@@ -231,7 +282,18 @@ impl Store {
             params![token_sha256, state, why, now_ms],
         )
         .map_err(|e| self.err(e))?;
-        audit(&tx, token_sha256, now_ms, outcome, None, None, None, "step-functions", why).map_err(|e| self.err(e))?;
+        audit(
+            &tx,
+            token_sha256,
+            now_ms,
+            outcome,
+            None,
+            None,
+            None,
+            "step-functions",
+            why,
+        )
+        .map_err(|e| self.err(e))?;
         let decision = read(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(decision)
@@ -252,7 +314,18 @@ impl Store {
         now_ms: i64,
     ) -> StoreResult<()> {
         let conn = self.lock();
-        audit(&conn, token_sha256, now_ms, code, approve, approver, comment, source, Some(reason)).map_err(|e| self.err(e))
+        audit(
+            &conn,
+            token_sha256,
+            now_ms,
+            code,
+            approve,
+            approver,
+            comment,
+            source,
+            Some(reason),
+        )
+        .map_err(|e| self.err(e))
     }
 
     /// The decision recorded for the task token whose SHA-256 is `token_sha256`, if any.
@@ -285,23 +358,27 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         st.query_map([token_sha256], |r| {
-                Ok(TaskTokenAudit {
-                    at_ms: r.get(0)?,
-                    outcome: r.get(1)?,
-                    approve: r.get(2)?,
-                    approver: r.get(3)?,
-                    comment: r.get(4)?,
-                    source: r.get(5)?,
-                    detail: r.get(6)?,
-                })
+            Ok(TaskTokenAudit {
+                at_ms: r.get(0)?,
+                outcome: r.get(1)?,
+                approve: r.get(2)?,
+                approver: r.get(3)?,
+                comment: r.get(4)?,
+                source: r.get(5)?,
+                detail: r.get(6)?,
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
     }
 }
 
 /// Marks a `sending`, not-in-flight decision as in flight again; `None` if it is not one.
-fn take_send(tx: &rusqlite::Connection, token_sha256: &str, now_ms: i64) -> rusqlite::Result<Option<TaskTokenDecision>> {
+fn take_send(
+    tx: &rusqlite::Connection,
+    token_sha256: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Option<TaskTokenDecision>> {
     let taken = tx.execute(
         "UPDATE task_token_decisions SET send_started_ms = ?2, attempts = attempts + 1, updated_ms = ?2 \
          WHERE token_sha256 = ?1 AND state = 'sending' AND (send_started_ms IS NULL OR send_started_ms <= ?3)",
@@ -318,60 +395,143 @@ mod tests {
     use super::*;
 
     fn attempt(approve: bool, voter: &str) -> Attempt {
-        Attempt { approve, voter: voter.into(), comment: Some("c".into()), source: "10.0.0.1".into() }
+        Attempt {
+            approve,
+            voter: voter.into(),
+            comment: Some("c".into()),
+            source: "10.0.0.1".into(),
+        }
     }
 
     fn outcomes(store: &Store, hash: &str) -> Vec<String> {
-        store.task_token_audit(hash).expect("audit").into_iter().map(|a| a.outcome).collect()
+        store
+            .task_token_audit(hash)
+            .expect("audit")
+            .into_iter()
+            .map(|a| a.outcome)
+            .collect()
     }
 
     #[test]
     fn one_claim_per_token_and_refusals_are_audited() {
         let store = Store::open_in_memory().expect("store");
-        let Claim::Send { decision, first: true } = store.claim_task_token("h1", &attempt(true, "ann"), 1_000).expect("claim") else {
+        let Claim::Send { decision, first: true } = store
+            .claim_task_token("h1", &attempt(true, "ann"), 1_000)
+            .expect("claim")
+        else {
             panic!("the first claim sends");
         };
-        assert_eq!((decision.approver.as_str(), decision.state, decision.attempts, decision.in_flight), ("ann", TaskTokenState::Sending, 1, true));
+        assert_eq!(
+            (
+                decision.approver.as_str(),
+                decision.state,
+                decision.attempts,
+                decision.in_flight
+            ),
+            ("ann", TaskTokenState::Sending, 1, true)
+        );
         // While it is in flight, neither the same nor another decision may send.
-        assert!(matches!(store.claim_task_token("h1", &attempt(true, "ann"), 1_001).expect("claim"), Claim::Taken(d) if d.approver == "ann"));
-        assert!(matches!(store.claim_task_token("h1", &attempt(false, "bob"), 1_002).expect("claim"), Claim::Taken(d) if d.approve));
+        assert!(
+            matches!(store.claim_task_token("h1", &attempt(true, "ann"), 1_001).expect("claim"), Claim::Taken(d) if d.approver == "ann")
+        );
+        assert!(
+            matches!(store.claim_task_token("h1", &attempt(false, "bob"), 1_002).expect("claim"), Claim::Taken(d) if d.approve)
+        );
         let sent = store.task_token_sent("h1", 1_500).expect("sent").expect("row");
         assert_eq!((sent.state, sent.in_flight), (TaskTokenState::Sent, false));
-        assert!(matches!(store.claim_task_token("h1", &attempt(true, "cy"), 2_000).expect("claim"), Claim::Taken(d) if d.state == TaskTokenState::Sent));
-        assert_eq!(outcomes(&store, "h1"), ["claimed", "conflict", "conflict", "sent", "conflict"]);
+        assert!(
+            matches!(store.claim_task_token("h1", &attempt(true, "cy"), 2_000).expect("claim"), Claim::Taken(d) if d.state == TaskTokenState::Sent)
+        );
+        assert_eq!(
+            outcomes(&store, "h1"),
+            ["claimed", "conflict", "conflict", "sent", "conflict"]
+        );
         let audit = store.task_token_audit("h1").expect("audit");
-        assert_eq!((audit[2].approver.as_deref(), audit[2].approve, audit[2].source.as_str()), (Some("bob"), Some(false), "10.0.0.1"));
+        assert_eq!(
+            (audit[2].approver.as_deref(), audit[2].approve, audit[2].source.as_str()),
+            (Some("bob"), Some(false), "10.0.0.1")
+        );
     }
 
     #[test]
     fn an_unavailable_send_is_resent_with_the_same_decision_only() {
         let store = Store::open_in_memory().expect("store");
-        store.claim_task_token("h", &attempt(false, "ann"), 1_000).expect("claim");
-        let d = store.task_token_unavailable("h", "ThrottlingException", 1_100).expect("noted").expect("row");
-        assert_eq!((d.state, d.in_flight, d.last_error.as_deref()), (TaskTokenState::Sending, false, Some("ThrottlingException")));
+        store
+            .claim_task_token("h", &attempt(false, "ann"), 1_000)
+            .expect("claim");
+        let d = store
+            .task_token_unavailable("h", "ThrottlingException", 1_100)
+            .expect("noted")
+            .expect("row");
+        assert_eq!(
+            (d.state, d.in_flight, d.last_error.as_deref()),
+            (TaskTokenState::Sending, false, Some("ThrottlingException"))
+        );
         assert_eq!(store.task_tokens_to_resend(1_200, 10).expect("list"), ["h"]);
         // Another decision does not replace the recorded one; the same one takes the send again.
-        assert!(matches!(store.claim_task_token("h", &attempt(true, "bob"), 1_200).expect("claim"), Claim::Taken(_)));
-        let Claim::Send { decision, first: false } = store.claim_task_token("h", &attempt(false, "cy"), 1_300).expect("claim") else {
+        assert!(matches!(
+            store
+                .claim_task_token("h", &attempt(true, "bob"), 1_200)
+                .expect("claim"),
+            Claim::Taken(_)
+        ));
+        let Claim::Send { decision, first: false } = store
+            .claim_task_token("h", &attempt(false, "cy"), 1_300)
+            .expect("claim")
+        else {
             panic!("the same decision resends");
         };
-        assert_eq!((decision.approver.as_str(), decision.attempts, decision.decided_ms), ("ann", 2, 1_000), "the recorded decision is what is sent");
-        assert!(store.task_tokens_to_resend(1_400, 10).expect("list").is_empty(), "in flight");
+        assert_eq!(
+            (decision.approver.as_str(), decision.attempts, decision.decided_ms),
+            ("ann", 2, 1_000),
+            "the recorded decision is what is sent"
+        );
+        assert!(
+            store.task_tokens_to_resend(1_400, 10).expect("list").is_empty(),
+            "in flight"
+        );
         assert_eq!(store.take_task_token_resend("h", 1_400).expect("take"), None);
         // A send abandoned (its process died) may be taken again once stale.
         let later = 1_300 + TASK_TOKEN_SEND_STALE_MS;
         assert_eq!(store.task_tokens_to_resend(later, 10).expect("list"), ["h"]);
-        assert_eq!(store.take_task_token_resend("h", later).expect("take").map(|d| d.attempts), Some(3));
-        let closed = store.task_token_closed("h", "TaskTimedOut", later + 1).expect("closed").expect("row");
+        assert_eq!(
+            store
+                .take_task_token_resend("h", later)
+                .expect("take")
+                .map(|d| d.attempts),
+            Some(3)
+        );
+        let closed = store
+            .task_token_closed("h", "TaskTimedOut", later + 1)
+            .expect("closed")
+            .expect("row");
         assert_eq!(closed.state, TaskTokenState::Closed);
-        assert!(matches!(store.claim_task_token("h", &attempt(false, "ann"), later + 2).expect("claim"), Claim::Closed(_)));
-        assert_eq!(outcomes(&store, "h"), ["claimed", "unavailable", "conflict", "resend", "retry", "closed", "gone"]);
+        assert!(matches!(
+            store
+                .claim_task_token("h", &attempt(false, "ann"), later + 2)
+                .expect("claim"),
+            Claim::Closed(_)
+        ));
+        assert_eq!(
+            outcomes(&store, "h"),
+            [
+                "claimed",
+                "unavailable",
+                "conflict",
+                "resend",
+                "retry",
+                "closed",
+                "gone"
+            ]
+        );
     }
 
     #[test]
     fn refusals_before_a_claim_are_audited_and_change_nothing() {
         let store = Store::open_in_memory().expect("store");
-        store.task_token_refused("h", "no-identity", Some(true), None, None, "10.0.0.2", "no header", 5).expect("audit");
+        store
+            .task_token_refused("h", "no-identity", Some(true), None, None, "10.0.0.2", "no header", 5)
+            .expect("audit");
         assert_eq!(store.task_token_decision("h", 6).expect("read"), None);
         assert_eq!(outcomes(&store, "h"), ["no-identity"]);
     }

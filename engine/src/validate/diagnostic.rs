@@ -79,7 +79,16 @@ impl Diagnostic {
     /// ([`printable`]): a report is printed on a terminal or in a CI log.
     pub fn new(code: Code, pointer: impl Into<String>, span: Span, message: impl Into<String>) -> Self {
         let message = printable_owned(message.into());
-        Diagnostic { code, pointer: pointer.into(), line: 0, column: 0, message, help: None, suggestion: None, span }
+        Diagnostic {
+            code,
+            pointer: pointer.into(),
+            line: 0,
+            column: 0,
+            message,
+            help: None,
+            suggestion: None,
+            span,
+        }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -125,26 +134,46 @@ impl Report {
         for d in &mut diagnostics {
             (d.line, d.column) = lines.line_col(&text, d.span.start);
         }
-        Report { origin: printable(origin).into_owned(), format, diagnostics, text }
+        Report {
+            origin: printable(origin).into_owned(),
+            format,
+            diagnostics,
+            text,
+        }
     }
 
     /// The report for people: each problem with `file:line:column`, the pointer, the source
     /// line with a marker under the fault, and a help line. `color` adds ANSI colors.
     pub fn render(&self, color: bool) -> String {
         use miette::{GraphicalReportHandler, GraphicalTheme};
-        let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-        let handler = GraphicalReportHandler::new_themed(theme).with_context_lines(1).with_width(100);
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_context_lines(1)
+            .with_width(100);
         let source = Arc::new(miette::NamedSource::new(&self.origin, shown_source(&self.text)));
         let mut out = String::new();
         for d in &self.diagnostics {
-            let located = Located { diagnostic: d, source: source.clone(), origin: &self.origin };
+            let located = Located {
+                diagnostic: d,
+                source: source.clone(),
+                origin: &self.origin,
+            };
             // Writing into a String cannot fail; a failed render must not hide the problem.
             if handler.render_report(&mut out, &located).is_err() {
                 out.push_str(&format!("{}:{}:{}: {}\n", self.origin, d.line, d.column, d.message));
             }
         }
         let n = self.diagnostics.len();
-        out.push_str(&format!("{}: {} {}\n", self.origin, n, if n == 1 { "error" } else { "errors" }));
+        out.push_str(&format!(
+            "{}: {} {}\n",
+            self.origin,
+            n,
+            if n == 1 { "error" } else { "errors" }
+        ));
         out
     }
 }
@@ -153,7 +182,15 @@ impl fmt::Display for Report {
     /// One line per problem, compiler style: `file:line:column: pointer: message`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.diagnostics {
-            writeln!(f, "{}:{}:{}: {}: {}", self.origin, d.line, d.column, display_pointer(&d.pointer), d.message)?;
+            writeln!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.origin,
+                d.line,
+                d.column,
+                display_pointer(&d.pointer),
+                d.message
+            )?;
         }
         Ok(())
     }
@@ -212,7 +249,10 @@ impl miette::Diagnostic for Located<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -223,6 +263,10 @@ impl miette::Diagnostic for Located<'_> {
         let d = self.diagnostic;
         let len = d.span.end.saturating_sub(d.span.start);
         let label = format!("at {}", display_pointer(&d.pointer));
-        Some(Box::new(std::iter::once(miette::LabeledSpan::new(Some(label), d.span.start, len))))
+        Some(Box::new(std::iter::once(miette::LabeledSpan::new(
+            Some(label),
+            d.span.start,
+            len,
+        ))))
     }
 }

@@ -19,7 +19,7 @@ mod suggest;
 pub use crate::source::Format;
 pub use diagnostic::{Code, Diagnostic, Report};
 pub use rules::{MAX_STAGES, MAX_STEPS, MAX_STEPS_PER_STAGE};
-pub use schema::{schema, step_types, SCHEMA_TEXT};
+pub use schema::{SCHEMA_TEXT, schema, step_types};
 
 use crate::plan::Plan;
 use crate::source::{self, LineIndex, Span};
@@ -48,8 +48,13 @@ pub enum LoadError {
 pub fn validate_bytes(origin: &str, bytes: &[u8], format: Option<Format>) -> Result<Plan, Report> {
     let fail = |text: &str, format, diagnostics| Err(Report::new(origin, Arc::from(text), format, diagnostics));
     if bytes.len() > MAX_PLAN_BYTES {
-        let d = Diagnostic::new(Code::TooLarge, "", Span::default(), format!("the plan is {} bytes; the limit is {MAX_PLAN_BYTES}", bytes.len()))
-            .with_help("split the release into several plans");
+        let d = Diagnostic::new(
+            Code::TooLarge,
+            "",
+            Span::default(),
+            format!("the plan is {} bytes; the limit is {MAX_PLAN_BYTES}", bytes.len()),
+        )
+        .with_help("split the release into several plans");
         return fail("", format, vec![d]);
     }
     let text = match std::str::from_utf8(bytes) {
@@ -58,8 +63,13 @@ pub fn validate_bytes(origin: &str, bytes: &[u8], format: Option<Format>) -> Res
             let valid = &bytes[..e.valid_up_to()];
             let prefix = String::from_utf8_lossy(valid);
             let at = prefix.len();
-            let d = Diagnostic::new(Code::Encoding, "", Span::new(at, at), format!("the plan is not UTF-8 text: byte {at} is invalid"))
-                .with_help("save the plan as UTF-8 (is this a binary file?)");
+            let d = Diagnostic::new(
+                Code::Encoding,
+                "",
+                Span::new(at, at),
+                format!("the plan is not UTF-8 text: byte {at} is invalid"),
+            )
+            .with_help("save the plan as UTF-8 (is this a binary file?)");
             let (line, column) = LineIndex::new(&prefix).line_col(&prefix, at);
             let mut report = Report::new(origin, Arc::from(&*prefix), format, vec![d]);
             if let Some(d) = report.diagnostics.first_mut() {
@@ -103,8 +113,13 @@ pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result
         return Err(report(diagnostics));
     }
     serde_json::from_value(doc.value).map_err(|e| {
-        let d = Diagnostic::new(Code::InvalidValue, "", Span::default(), format!("the plan does not fit Steppy's model: {e}"))
-            .with_help("this is a gap between the schema and Steppy; please report the plan");
+        let d = Diagnostic::new(
+            Code::InvalidValue,
+            "",
+            Span::default(),
+            format!("the plan does not fit Steppy's model: {e}"),
+        )
+        .with_help("this is a gap between the schema and Steppy; please report the plan");
         report(vec![d])
     })
 }
@@ -112,7 +127,10 @@ pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result
 /// Reads and validates the plan file at `path`; `-` reads standard input.
 pub fn load_plan(path: &Path) -> Result<Plan, LoadError> {
     let origin = path.display().to_string();
-    let bytes = read_source(path).map_err(|source| LoadError::Io { path: origin.clone(), source })?;
+    let bytes = read_source(path).map_err(|source| LoadError::Io {
+        path: origin.clone(),
+        source,
+    })?;
     validate_bytes(&origin, &bytes, None).map_err(LoadError::Invalid)
 }
 

@@ -4,7 +4,7 @@
 //! not use both where names identify a stage or a step.
 
 use std::borrow::Cow;
-use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// The form under which names are compared: lower-case, NFC. Borrowed for the common
 /// lower-case ASCII name.

@@ -49,7 +49,8 @@ mod tests {
 
     #[test]
     fn integral_floats_become_integers_and_fractions_stay() {
-        let mut v: Value = serde_json::from_str(r#"{"a": 1.0, "b": -0, "c": [3e2, 1.5, -2.0], "d": 1e300, "e": 7}"#).unwrap();
+        let mut v: Value =
+            serde_json::from_str(r#"{"a": 1.0, "b": -0, "c": [3e2, 1.5, -2.0], "d": 1e300, "e": 7}"#).unwrap();
         integral_floats_to_integers(&mut v);
         assert_eq!(v, json!({"a": 1, "b": 0, "c": [300, 1.5, -2], "d": 1e300, "e": 7}));
         assert!(v["a"].is_u64() && v["b"].is_u64() && v["c"][2].is_i64());

@@ -18,7 +18,11 @@ pub const MAX_STEPS_PER_STAGE: usize = 10_000;
 pub const MAX_STEPS: usize = 100_000;
 
 pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
-    let mut c = Checker { root, map, out: Vec::new() };
+    let mut c = Checker {
+        root,
+        map,
+        out: Vec::new(),
+    };
     c.name(root, "", "plan");
     if let Some(defaults) = root.get("defaults") {
         c.region(defaults, "/defaults", "region");
@@ -29,11 +33,24 @@ pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
         return c.out;
     };
     if stages.len() > MAX_STAGES {
-        c.push(Code::TooLarge, "/stages", format!("the plan has {} stages; Steppy runs at most {MAX_STAGES}", stages.len()), "split the release into several plans");
+        c.push(
+            Code::TooLarge,
+            "/stages",
+            format!("the plan has {} stages; Steppy runs at most {MAX_STAGES}", stages.len()),
+            "split the release into several plans",
+        );
     }
-    let total: usize = stages.iter().filter_map(|s| s.get("steps")?.as_array().map(Vec::len)).sum();
+    let total: usize = stages
+        .iter()
+        .filter_map(|s| s.get("steps")?.as_array().map(Vec::len))
+        .sum();
     if total > MAX_STEPS {
-        c.push(Code::TooLarge, "/stages", format!("the plan has {total} steps; Steppy runs at most {MAX_STEPS}"), "split the release into several plans");
+        c.push(
+            Code::TooLarge,
+            "/stages",
+            format!("the plan has {total} steps; Steppy runs at most {MAX_STEPS}"),
+            "split the release into several plans",
+        );
     }
     for (i, stage) in stages.iter().enumerate() {
         c.name(stage, &format!("/stages/{i}"), "stage");
@@ -41,9 +58,19 @@ pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
     let names = stages.iter().map(|s| s.get("name").and_then(Value::as_str));
     c.unique_names(names, |i| format!("/stages/{i}/name"), "stage", "stage names are unique in a plan, ignoring case and Unicode normalization, so that progress and history can name them");
     for (i, stage) in stages.iter().enumerate() {
-        let Some(steps) = stage.get("steps").and_then(Value::as_array) else { continue };
+        let Some(steps) = stage.get("steps").and_then(Value::as_array) else {
+            continue;
+        };
         if steps.len() > MAX_STEPS_PER_STAGE {
-            c.push(Code::TooLarge, &format!("/stages/{i}/steps"), format!("this stage has {} steps; a stage holds at most {MAX_STEPS_PER_STAGE}", steps.len()), "spread the steps over several stages");
+            c.push(
+                Code::TooLarge,
+                &format!("/stages/{i}/steps"),
+                format!(
+                    "this stage has {} steps; a stage holds at most {MAX_STEPS_PER_STAGE}",
+                    steps.len()
+                ),
+                "spread the steps over several stages",
+            );
         }
         let names = steps.iter().map(|s| s.get("name").and_then(Value::as_str));
         c.unique_names(names, |j| format!("/stages/{i}/steps/{j}/name"), "step", "step names are unique within their stage, ignoring case and Unicode normalization (the same name may appear in another stage)");
@@ -74,10 +101,17 @@ impl Checker<'_> {
     /// The `name` of `object` (at `at`) must be something a person can read on one line: not
     /// only whitespace (an empty one is the schema's to report), no control characters.
     fn name(&mut self, object: &Value, at: &str, what: &str) {
-        let Some(name) = object.get("name").and_then(Value::as_str) else { return };
+        let Some(name) = object.get("name").and_then(Value::as_str) else {
+            return;
+        };
         let pointer = format!("{at}/name");
         if !name.is_empty() && name.trim().is_empty() {
-            self.push(Code::InvalidValue, &pointer, format!("the {what} name is only whitespace"), "write a name people can read: it appears in progress, history and notifications");
+            self.push(
+                Code::InvalidValue,
+                &pointer,
+                format!("the {what} name is only whitespace"),
+                "write a name people can read: it appears in progress, history and notifications",
+            );
         } else if let Some(c) = name.chars().find(|&c| crate::text::needs_escape(c)) {
             let message = format!("the {what} name contains the control character U+{:04X}", c as u32);
             self.push(Code::InvalidValue, &pointer, message, "names are shown on one line in progress, history and notifications: remove line breaks, tabs and other control characters");
@@ -85,7 +119,13 @@ impl Checker<'_> {
     }
 
     /// Reports each name that an earlier item already used; `pointer(i)` names item `i`.
-    fn unique<'v>(&mut self, names: impl Iterator<Item = Option<&'v str>>, pointer: impl Fn(usize) -> String, what: &str, help: &str) {
+    fn unique<'v>(
+        &mut self,
+        names: impl Iterator<Item = Option<&'v str>>,
+        pointer: impl Fn(usize) -> String,
+        what: &str,
+        help: &str,
+    ) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, name) in names.enumerate() {
             let Some(name) = name else { continue };
@@ -104,7 +144,13 @@ impl Checker<'_> {
     /// Like [`Checker::unique`] for stage and step names, which must also differ by more than
     /// case or Unicode normalization (`"Deploy"` and `"deploy"`, a composed `"é"` and `"e"` with
     /// a combining accent): people cannot tell such names apart in progress and history.
-    fn unique_names<'v>(&mut self, names: impl Iterator<Item = Option<&'v str>>, pointer: impl Fn(usize) -> String, what: &str, help: &str) {
+    fn unique_names<'v>(
+        &mut self,
+        names: impl Iterator<Item = Option<&'v str>>,
+        pointer: impl Fn(usize) -> String,
+        what: &str,
+        help: &str,
+    ) {
         let mut seen: HashMap<Cow<'v, str>, (usize, &'v str)> = HashMap::new();
         for (i, name) in names.enumerate() {
             let Some(name) = name else { continue };
@@ -113,7 +159,11 @@ impl Checker<'_> {
                 Some(&(first, first_name)) => {
                     let message = match names::sameness(first_name, name) {
                         Sameness::Identical => format!("{what} name \"{name}\" is already used at {}", pointer(first)),
-                        how => format!("{what} name \"{name}\" differs from \"{first_name}\" at {} only by {}", pointer(first), how.describe()),
+                        how => format!(
+                            "{what} name \"{name}\" differs from \"{first_name}\" at {} only by {}",
+                            pointer(first),
+                            how.describe()
+                        ),
                     };
                     self.push(Code::DuplicateName, &pointer(i), message, help);
                 }
@@ -131,31 +181,62 @@ impl Checker<'_> {
         if let Some(subject) = step.get("subject").and_then(Value::as_str)
             && (subject.chars().any(char::is_control) || !subject.is_ascii())
         {
-            self.push(Code::InvalidValue, &format!("{at}/subject"), "an email subject must be one line of ASCII text".into(), "remove line breaks, tabs and non-ASCII characters (SNS refuses them)");
+            self.push(
+                Code::InvalidValue,
+                &format!("{at}/subject"),
+                "an email subject must be one line of ASCII text".into(),
+                "remove line breaks, tabs and non-ASCII characters (SNS refuses them)",
+            );
         }
         let step_type = step.get("type").and_then(Value::as_str).unwrap_or("");
         match step_type {
             "Human" => self.approvals(step, at),
             "Wait" => {
-                let (Some(seconds), Some(timeout)) = (step.get("seconds").and_then(Value::as_u64), step.get("timeoutSeconds").and_then(Value::as_u64)) else { return };
+                let (Some(seconds), Some(timeout)) = (
+                    step.get("seconds").and_then(Value::as_u64),
+                    step.get("timeoutSeconds").and_then(Value::as_u64),
+                ) else {
+                    return;
+                };
                 if timeout <= seconds {
-                    self.push(Code::InvalidValue, &format!("{at}/timeoutSeconds"), format!("this Wait of {seconds} s would always time out after {timeout} s"), "remove \"timeoutSeconds\" or make it longer than the wait");
+                    self.push(
+                        Code::InvalidValue,
+                        &format!("{at}/timeoutSeconds"),
+                        format!("this Wait of {seconds} s would always time out after {timeout} s"),
+                        "remove \"timeoutSeconds\" or make it longer than the wait",
+                    );
                 }
             }
             "CodeBuild" | "CodeBuildNoWait" => {
-                let Some(vars) = step.get("environmentVariableOverrides").and_then(Value::as_array) else { return };
+                let Some(vars) = step.get("environmentVariableOverrides").and_then(Value::as_array) else {
+                    return;
+                };
                 let names = vars.iter().map(|v| v.get("name").and_then(Value::as_str));
-                self.unique(names, |k| format!("{at}/environmentVariableOverrides/{k}/name"), "environment variable", "each variable is set once per build");
+                self.unique(
+                    names,
+                    |k| format!("{at}/environmentVariableOverrides/{k}/name"),
+                    "environment variable",
+                    "each variable is set once per build",
+                );
             }
             "CodePipeline" | "CodePipelineNoWait" => {
-                let Some(vars) = step.get("variables").and_then(Value::as_object) else { return };
+                let Some(vars) = step.get("variables").and_then(Value::as_object) else {
+                    return;
+                };
                 for name in vars.keys() {
-                    let ok = !name.is_empty() && name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || "@-_".contains(c));
+                    let ok = !name.is_empty()
+                        && name.len() <= 128
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || "@-_".contains(c));
                     if !ok {
                         let pointer = crate::source::pointer_push(&format!("{at}/variables"), name);
                         let span = self.map.key(self.root, &pointer).unwrap_or_else(|| self.span(&pointer));
-                        let d = Diagnostic::new(Code::InvalidValue, &pointer, span, format!("\"{name}\" is not a valid pipeline variable name"))
-                            .with_help("pipeline variable names use letters, digits, @, - and _ (at most 128)");
+                        let d = Diagnostic::new(
+                            Code::InvalidValue,
+                            &pointer,
+                            span,
+                            format!("\"{name}\" is not a valid pipeline variable name"),
+                        )
+                        .with_help("pipeline variable names use letters, digits, @, - and _ (at most 128)");
                         self.out.push(d);
                     }
                 }
@@ -165,38 +246,81 @@ impl Checker<'_> {
     }
 
     fn approvals(&mut self, step: &Value, at: &str) {
-        let approvers: Vec<&str> = step.get("approvers").and_then(Value::as_array).map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
-        self.unique(approvers.iter().map(|a| Some(*a)), |k| format!("{at}/approvers/{k}"), "approver", "list each approver once");
-        let Some(required) = step.get("requiredApprovals").and_then(Value::as_u64) else { return };
+        let approvers: Vec<&str> = step
+            .get("approvers")
+            .and_then(Value::as_array)
+            .map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
+        self.unique(
+            approvers.iter().map(|a| Some(*a)),
+            |k| format!("{at}/approvers/{k}"),
+            "approver",
+            "list each approver once",
+        );
+        let Some(required) = step.get("requiredApprovals").and_then(Value::as_u64) else {
+            return;
+        };
         if !approvers.is_empty() && required > approvers.len() as u64 {
             let listed = match approvers.len() {
                 1 => "only 1 approver is listed".to_owned(),
                 n => format!("only {n} approvers are listed"),
             };
             let message = format!("{required} approvals are required but {listed}");
-            self.push(Code::InvalidValue, &format!("{at}/requiredApprovals"), message, "lower \"requiredApprovals\" or add approvers");
+            self.push(
+                Code::InvalidValue,
+                &format!("{at}/requiredApprovals"),
+                message,
+                "lower \"requiredApprovals\" or add approvers",
+            );
         }
     }
 
     fn region(&mut self, object: &Value, at: &str, field: &str) {
-        let Some(region) = object.get(field).and_then(Value::as_str) else { return };
+        let Some(region) = object.get(field).and_then(Value::as_str) else {
+            return;
+        };
         if !is_region(region) {
-            self.push(Code::InvalidValue, &format!("{at}/{field}"), format!("\"{region}\" is not an AWS region name"), "regions look like us-east-1, eu-west-2 or ap-southeast-1");
+            self.push(
+                Code::InvalidValue,
+                &format!("{at}/{field}"),
+                format!("\"{region}\" is not an AWS region name"),
+                "regions look like us-east-1, eu-west-2 or ap-southeast-1",
+            );
         }
     }
 
     fn role_arn(&mut self, object: &Value, at: &str, field: &str) {
-        let Some(arn) = object.get(field).and_then(Value::as_str) else { return };
-        if let Err(why) = check_arn(arn, "iam", |resource| resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())) {
-            self.push(Code::InvalidValue, &format!("{at}/{field}"), format!("\"{arn}\" is not an IAM role ARN: {why}"), "role ARNs look like arn:aws:iam::123456789012:role/Deployer");
+        let Some(arn) = object.get(field).and_then(Value::as_str) else {
+            return;
+        };
+        if let Err(why) = check_arn(arn, "iam", |resource| {
+            resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
+        }) {
+            self.push(
+                Code::InvalidValue,
+                &format!("{at}/{field}"),
+                format!("\"{arn}\" is not an IAM role ARN: {why}"),
+                "role ARNs look like arn:aws:iam::123456789012:role/Deployer",
+            );
         }
     }
 
     fn topic_arn(&mut self, object: &Value, at: &str, field: &str) {
-        let Some(arn) = object.get(field).and_then(Value::as_str) else { return };
-        let topic_name = |r: &str| !r.is_empty() && r.len() <= 256 && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        let Some(arn) = object.get(field).and_then(Value::as_str) else {
+            return;
+        };
+        let topic_name = |r: &str| {
+            !r.is_empty()
+                && r.len() <= 256
+                && r.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        };
         if let Err(why) = check_arn(arn, "sns", topic_name) {
-            self.push(Code::InvalidValue, &format!("{at}/{field}"), format!("\"{arn}\" is not an SNS topic ARN: {why}"), "topic ARNs look like arn:aws:sns:us-east-1:123456789012:releases");
+            self.push(
+                Code::InvalidValue,
+                &format!("{at}/{field}"),
+                format!("\"{arn}\" is not an SNS topic ARN: {why}"),
+                "topic ARNs look like arn:aws:sns:us-east-1:123456789012:releases",
+            );
         }
     }
 }
@@ -213,7 +337,11 @@ fn check_arn(arn: &str, service: &str, resource_ok: impl Fn(&str) -> bool) -> Re
     if *svc != service {
         return Err(format!("the service is \"{svc}\", not \"{service}\""));
     }
-    let region_ok = if service == "iam" { region.is_empty() } else { is_region(region) };
+    let region_ok = if service == "iam" {
+        region.is_empty()
+    } else {
+        is_region(region)
+    };
     if !region_ok {
         return Err(format!("the region part \"{region}\" is wrong"));
     }
@@ -231,8 +359,13 @@ pub fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
         && parts[0].len() == 2
-        && parts.iter().take(parts.len() - 1).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts.last().is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .iter()
+            .take(parts.len() - 1)
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|n| !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -241,10 +374,25 @@ mod tests {
 
     #[test]
     fn regions() {
-        for ok in ["us-east-1", "us-gov-west-1", "ap-southeast-2", "cn-north-1", "eu-central-2", "ca-central-1"] {
+        for ok in [
+            "us-east-1",
+            "us-gov-west-1",
+            "ap-southeast-2",
+            "cn-north-1",
+            "eu-central-2",
+            "ca-central-1",
+        ] {
             assert!(is_region(ok), "{ok}");
         }
-        for bad in ["us-east", "US-EAST-1", "useast1", "us-east-1a", "", "-east-1", "u-east-1"] {
+        for bad in [
+            "us-east",
+            "US-EAST-1",
+            "useast1",
+            "us-east-1a",
+            "",
+            "-east-1",
+            "u-east-1",
+        ] {
             assert!(!is_region(bad), "{bad}");
         }
     }
@@ -254,8 +402,20 @@ mod tests {
         let role = |r: &str| r.strip_prefix("role/").is_some_and(|r| !r.is_empty());
         assert!(check_arn("arn:aws:iam::123456789012:role/Deployer", "iam", role).is_ok());
         assert!(check_arn("arn:aws:iam::123456789012:role/path/Deployer", "iam", role).is_ok());
-        assert!(check_arn("arn:aws:iam::12345678901:role/x", "iam", role).unwrap_err().contains("12 digits"));
-        assert!(check_arn("arn:aws:s3:::bucket", "iam", role).unwrap_err().contains("service"));
-        assert!(check_arn("arn:aws:iam::123456789012:user/bob", "iam", role).unwrap_err().contains("resource"));
+        assert!(
+            check_arn("arn:aws:iam::12345678901:role/x", "iam", role)
+                .unwrap_err()
+                .contains("12 digits")
+        );
+        assert!(
+            check_arn("arn:aws:s3:::bucket", "iam", role)
+                .unwrap_err()
+                .contains("service")
+        );
+        assert!(
+            check_arn("arn:aws:iam::123456789012:user/bob", "iam", role)
+                .unwrap_err()
+                .contains("resource")
+        );
     }
 }

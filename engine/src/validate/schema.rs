@@ -3,7 +3,7 @@
 
 use super::diagnostic::{Code, Diagnostic};
 use super::suggest::closest;
-use crate::source::{pointer_push, SourceMap, Span};
+use crate::source::{SourceMap, Span, pointer_push};
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -33,7 +33,9 @@ pub fn schema() -> &'static Value {
 
 /// The step type names the schema allows, in schema order.
 pub fn step_types() -> Vec<&'static str> {
-    schema()["$defs"]["stepType"]["enum"].as_array().map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect())
+    schema()["$defs"]["stepType"]["enum"]
+        .as_array()
+        .map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect())
 }
 
 /// Checks `value` against the schema; one diagnostic per problem.
@@ -57,11 +59,20 @@ fn drop_explained_missing_fields(out: &mut Vec<Diagnostic>) {
         .collect();
     out.retain(|d| {
         d.code != Code::MissingField
-            || !explained.iter().any(|(object, word)| *object == d.pointer && d.message.ends_with(&format!("\"{word}\"")))
+            || !explained
+                .iter()
+                .any(|(object, word)| *object == d.pointer && d.message.ends_with(&format!("\"{word}\"")))
     });
 }
 
-fn translate(root: &Value, map: &SourceMap, pointer: &str, kind: &ValidationErrorKind, instance: &Value, out: &mut Vec<Diagnostic>) {
+fn translate(
+    root: &Value,
+    map: &SourceMap,
+    pointer: &str,
+    kind: &ValidationErrorKind,
+    instance: &Value,
+    out: &mut Vec<Diagnostic>,
+) {
     let span = map.locate(root, pointer);
     let field = last_token(pointer);
     let d = match kind {
@@ -149,7 +160,10 @@ fn unknown_field(root: &Value, map: &SourceMap, pointer: &str, name: &str) -> Op
     let object = root.pointer(pointer)?;
     let known = known_fields(root, pointer);
     if is_step(pointer) {
-        let type_ok = object.get("type").and_then(Value::as_str).is_some_and(|t| step_types().contains(&t));
+        let type_ok = object
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| step_types().contains(&t));
         if !type_ok || known.contains(&name.to_owned()) {
             return None;
         }
@@ -157,14 +171,26 @@ fn unknown_field(root: &Value, map: &SourceMap, pointer: &str, name: &str) -> Op
     let child = pointer_push(pointer, name);
     let span = map.key(root, &child).unwrap_or_else(|| map.locate(root, &child));
     let what = describe_object(root, pointer);
-    let d = Diagnostic::new(Code::UnknownField, &child, span, format!("unknown field \"{name}\" in {what}"));
+    let d = Diagnostic::new(
+        Code::UnknownField,
+        &child,
+        span,
+        format!("unknown field \"{name}\" in {what}"),
+    );
     if let Some(best) = closest(name, known.iter().map(String::as_str)) {
         return Some(d.with_suggestion(best, ""));
     }
     if is_step(pointer) {
-        let owners: Vec<&str> = step_types().into_iter().filter(|t| fields_of_step_type(t).iter().any(|f| f == name)).collect();
+        let owners: Vec<&str> = step_types()
+            .into_iter()
+            .filter(|t| fields_of_step_type(t).iter().any(|f| f == name))
+            .collect();
         if !owners.is_empty() {
-            return Some(d.with_help(format!("\"{name}\" belongs to {} steps; fields here: {}", owners.join(" and "), known.join(", "))));
+            return Some(d.with_help(format!(
+                "\"{name}\" belongs to {} steps; fields here: {}",
+                owners.join(" and "),
+                known.join(", ")
+            )));
         }
     }
     Some(d.with_help(format!("fields here: {}", known.join(", "))))
@@ -174,13 +200,21 @@ fn unknown_field(root: &Value, map: &SourceMap, pointer: &str, name: &str) -> Op
 fn known_fields(root: &Value, pointer: &str) -> Vec<String> {
     let defs = &schema()["$defs"];
     let tokens: Vec<&str> = pointer.split('/').skip(1).collect();
-    let props = |def: &Value| -> Vec<String> { def["properties"].as_object().map_or_else(Vec::new, |m| m.keys().cloned().collect()) };
+    let props = |def: &Value| -> Vec<String> {
+        def["properties"]
+            .as_object()
+            .map_or_else(Vec::new, |m| m.keys().cloned().collect())
+    };
     match tokens.as_slice() {
         [] => props(&defs["plan"]),
         ["defaults"] => props(&defs["defaults"]),
         ["stages", _] => props(&defs["stage"]),
         ["stages", _, "steps", _] => {
-            let t = root.pointer(pointer).and_then(|s| s.get("type")).and_then(Value::as_str).unwrap_or("");
+            let t = root
+                .pointer(pointer)
+                .and_then(|s| s.get("type"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let mut fields = props(&defs["step"]);
             fields.extend(fields_of_step_type(t));
             fields
@@ -209,7 +243,10 @@ fn fields_of_step_type(step_type: &str) -> Vec<String> {
 
 fn is_step(pointer: &str) -> bool {
     let tokens: Vec<&str> = pointer.split('/').skip(1).collect();
-    matches!(tokens.as_slice(), ["stages", _, "steps", _] | ["stages", _, "steps", _, "type"])
+    matches!(
+        tokens.as_slice(),
+        ["stages", _, "steps", _] | ["stages", _, "steps", _, "type"]
+    )
 }
 
 /// "the plan", "stage \"Build\"", "step \"deploy\" (CodeBuild)", or "this object".
@@ -236,7 +273,11 @@ fn describe_object(root: &Value, pointer: &str) -> String {
 }
 
 fn field_help(root: &Value, pointer: &str, name: &str) -> String {
-    let t = root.pointer(pointer).and_then(|o| o.get("type")).and_then(Value::as_str).unwrap_or("");
+    let t = root
+        .pointer(pointer)
+        .and_then(|o| o.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     match name {
         "stages" => "a plan is { \"stages\": [ { \"name\": \"...\", \"steps\": [ ... ] } ] }".into(),
         "steps" => "a stage needs \"steps\": a list of at least one step".into(),
@@ -261,12 +302,21 @@ fn type_help(pointer: &str, field: &str, expected: &str) -> String {
 }
 
 fn range(pointer: &str, span: Span, field: &str, instance: &Value, bound: String) -> Diagnostic {
-    Diagnostic::new(Code::OutOfRange, pointer, span, format!("\"{field}\" is {instance}, but must be {bound}"))
-        .with_help(format!("use a value that is {bound}"))
+    Diagnostic::new(
+        Code::OutOfRange,
+        pointer,
+        span,
+        format!("\"{field}\" is {instance}, but must be {bound}"),
+    )
+    .with_help(format!("use a value that is {bound}"))
 }
 
 fn seconds_hint(field: &str, limit: &Value) -> String {
-    if field.to_ascii_lowercase().contains("seconds") && limit.as_u64() == Some(31_536_000) { " (365 days)".into() } else { String::new() }
+    if field.to_ascii_lowercase().contains("seconds") && limit.as_u64() == Some(31_536_000) {
+        " (365 days)".into()
+    } else {
+        String::new()
+    }
 }
 
 fn describe_value(v: &Value) -> String {
@@ -304,7 +354,18 @@ mod tests {
 
     #[test]
     fn the_embedded_schema_compiles_and_lists_every_step_type() {
-        assert_eq!(step_types(), ["CodeBuild", "CodeBuildNoWait", "CodePipeline", "CodePipelineNoWait", "Wait", "Notify", "Human"]);
+        assert_eq!(
+            step_types(),
+            [
+                "CodeBuild",
+                "CodeBuildNoWait",
+                "CodePipeline",
+                "CodePipelineNoWait",
+                "Wait",
+                "Notify",
+                "Human"
+            ]
+        );
         for t in step_types() {
             assert!(!fields_of_step_type(t).is_empty(), "{t} has no fields in the schema");
         }

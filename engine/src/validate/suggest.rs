@@ -22,7 +22,15 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 mod tests {
     use super::closest;
 
-    const TYPES: [&str; 7] = ["CodeBuild", "CodeBuildNoWait", "CodePipeline", "CodePipelineNoWait", "Wait", "Notify", "Human"];
+    const TYPES: [&str; 7] = [
+        "CodeBuild",
+        "CodeBuildNoWait",
+        "CodePipeline",
+        "CodePipelineNoWait",
+        "Wait",
+        "Notify",
+        "Human",
+    ];
 
     #[test]
     fn misspellings_find_their_word() {
@@ -30,7 +38,10 @@ mod tests {
         assert_eq!(closest("codebuild", TYPES), Some("CodeBuild"));
         assert_eq!(closest("CodePipelineNoWiat", TYPES), Some("CodePipelineNoWait"));
         assert_eq!(closest("Notfy", TYPES), Some("Notify"));
-        assert_eq!(closest("codebuildName", ["codeBuildName", "sourceVersion"]), Some("codeBuildName"));
+        assert_eq!(
+            closest("codebuildName", ["codeBuildName", "sourceVersion"]),
+            Some("codeBuildName")
+        );
     }
 
     #[test]

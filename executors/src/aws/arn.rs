@@ -45,6 +45,9 @@ mod tests {
         assert_eq!(account("arn:aws:iam::210987654321:role/deployer"), Some("210987654321"));
         assert_eq!(region("arn:aws:iam::210987654321:role/deployer"), None);
         assert_eq!(parse("not-an-arn"), None);
-        assert_eq!(parse("arn:aws:sns:r:a:topic:with:colons").map(|a| a.resource), Some("topic:with:colons"));
+        assert_eq!(
+            parse("arn:aws:sns:r:a:topic:with:colons").map(|a| a.resource),
+            Some("topic:with:colons")
+        );
     }
 }

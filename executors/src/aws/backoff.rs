@@ -12,7 +12,11 @@ pub fn delay(base: Duration, failures: u32) -> Duration {
     let factor = 2f64.powi(failures.min(16) as i32);
     let raw = (base.as_secs_f64() * factor).min(MAX_DELAY.as_secs_f64().max(base.as_secs_f64()));
     let mut byte = [0u8; 1];
-    let jitter = if getrandom::fill(&mut byte).is_ok() { 0.8 + 0.4 * (byte[0] as f64 / 255.0) } else { 1.0 };
+    let jitter = if getrandom::fill(&mut byte).is_ok() {
+        0.8 + 0.4 * (byte[0] as f64 / 255.0)
+    } else {
+        1.0
+    };
     Duration::from_secs_f64(raw * jitter)
 }
 
@@ -22,7 +26,7 @@ pub fn delay(base: Duration, failures: u32) -> Duration {
 pub async fn retry<T, F, Fut>(tries: u32, base: Duration, mut call: F) -> Result<T, super::errors::AwsError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, super::errors::AwsError>>,
+    Fut: Future<Output = Result<T, super::errors::AwsError>>,
 {
     let mut failures = 0;
     loop {

@@ -73,7 +73,11 @@ impl Aws {
 
     /// Uses `base` as the base configuration (tests pass one pointing at moto).
     pub fn with_config(settings: AwsSettings, base: SdkConfig) -> Arc<Aws> {
-        Arc::new(Aws::make(settings, OnceCell::new_with(Some(base)), FixedClients::default()))
+        Arc::new(Aws::make(
+            settings,
+            OnceCell::new_with(Some(base)),
+            FixedClients::default(),
+        ))
     }
 
     /// Uses the given clients for every target (tests and benchmarks with mocked clients).
@@ -119,7 +123,10 @@ impl Aws {
                     .read_timeout(std::time::Duration::from_secs(20))
                     .operation_attempt_timeout(std::time::Duration::from_secs(30))
                     .build();
-                aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts).load().await
+                aws_config::defaults(BehaviorVersion::latest())
+                    .timeout_config(timeouts)
+                    .load()
+                    .await
             })
             .await
     }
@@ -147,7 +154,10 @@ impl Aws {
                 ExecError::new("no AWS region is configured: set `region` on the step or in the plan's defaults, or AWS_REGION, or a region in your AWS profile")
             })?,
         };
-        Ok(Target { region, role_arn: role_arn.filter(|r| !r.is_empty()) })
+        Ok(Target {
+            region,
+            role_arn: role_arn.filter(|r| !r.is_empty()),
+        })
     }
 
     /// The SDK configuration for `target`, assuming its role (session `session`) if it has one.
@@ -206,16 +216,34 @@ impl Aws {
         }
         let client = self.codebuild(target, "steppy-poller").await;
         let poller = BuildPoller::new(client, self.settings.poll_interval, target.describe());
-        self.pollers.lock().unwrap_or_else(|p| p.into_inner()).entry(target.clone()).or_insert(poller).clone()
+        self.pollers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(target.clone())
+            .or_insert(poller)
+            .clone()
     }
 }
 
 /// The STS session name for an execution: `steppy-<execution id>`, limited to what STS accepts
 /// (2–64 characters of `[A-Za-z0-9+=,.@-]`).
 pub fn session_name(name: &str) -> String {
-    let cleaned: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' }).take(64).collect();
-    if cleaned.len() < 2 { format!("steppy{cleaned}") } else { cleaned }
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if cleaned.len() < 2 {
+        format!("steppy{cleaned}")
+    } else {
+        cleaned
+    }
 }
 
 /// The session name for action calls of execution `execution_id`.

@@ -44,8 +44,16 @@ const THROTTLING_CODES: &[&str] = &[
     "AccountLimitExceededException",
 ];
 
-const TRANSIENT_CODES: &[&str] =
-    &["InternalFailure", "InternalError", "InternalServerError", "InternalServiceError", "ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException"];
+const TRANSIENT_CODES: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
 
 /// Classifies `err` from the call described by `what` ("StartBuild of project app").
 pub fn classify<E>(what: &str, err: &SdkError<E, HttpResponse>) -> AwsError
@@ -72,7 +80,11 @@ where
         }
         _ => Kind::Permanent,
     };
-    AwsError { kind, code, message: format!("{what} failed: {detail}") }
+    AwsError {
+        kind,
+        code,
+        message: format!("{what} failed: {detail}"),
+    }
 }
 
 /// An error and its sources as one line (`dispatch failure: io error: … Connection refused`),

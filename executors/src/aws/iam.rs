@@ -9,7 +9,7 @@
 
 use super::arn;
 use super::s3::S3Location;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use steppy_engine::plan::{Plan, StepKind};
 
@@ -72,23 +72,50 @@ pub fn policy(plan: &Plan, input: &PolicyInput, for_role: Option<&str>) -> Value
     let mut st = Statements::default();
     let mut roles = BTreeSet::new();
     for (_, _, step) in plan.steps() {
-        let role = step.options.role_arn.clone().or_else(|| plan.defaults.role_arn.clone()).filter(|r| !r.is_empty());
+        let role = step
+            .options
+            .role_arn
+            .clone()
+            .or_else(|| plan.defaults.role_arn.clone())
+            .filter(|r| !r.is_empty());
         if let Some(r) = &role {
             roles.insert(r.clone());
         }
         if role.as_deref() != for_role {
             continue;
         }
-        let region = step.options.region.clone().or_else(|| plan.defaults.region.clone()).or_else(|| input.region.clone()).unwrap_or_else(|| "*".into());
+        let region = step
+            .options
+            .region
+            .clone()
+            .or_else(|| plan.defaults.region.clone())
+            .or_else(|| input.region.clone())
+            .unwrap_or_else(|| "*".into());
         let account = role.as_deref().and_then(arn::account).unwrap_or("*").to_string();
-        let partition = role.as_deref().and_then(arn::parse).map(|a| a.partition.to_string()).unwrap_or_else(|| "aws".into());
-        let topic = |own: Option<&String>| own.cloned().or_else(|| plan.defaults.notification_topic_arn.clone()).or_else(|| input.topic_arn.clone());
+        let partition = role
+            .as_deref()
+            .and_then(arn::parse)
+            .map(|a| a.partition.to_string())
+            .unwrap_or_else(|| "aws".into());
+        let topic = |own: Option<&String>| {
+            own.cloned()
+                .or_else(|| plan.defaults.notification_topic_arn.clone())
+                .or_else(|| input.topic_arn.clone())
+        };
         match &step.kind {
             StepKind::CodeBuild(b) | StepKind::CodeBuildNoWait(b) => {
                 st.allow(
                     "CodeBuildProjects",
-                    &["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild", "codebuild:ListBuildsForProject"],
-                    format!("arn:{partition}:codebuild:{region}:{account}:project/{}", b.code_build_name),
+                    &[
+                        "codebuild:StartBuild",
+                        "codebuild:BatchGetBuilds",
+                        "codebuild:StopBuild",
+                        "codebuild:ListBuildsForProject",
+                    ],
+                    format!(
+                        "arn:{partition}:codebuild:{region}:{account}:project/{}",
+                        b.code_build_name
+                    ),
                 );
                 if input.step_functions && matches!(step.kind, StepKind::CodeBuild(_)) {
                     st.allow(
@@ -99,15 +126,30 @@ pub fn policy(plan: &Plan, input: &PolicyInput, for_role: Option<&str>) -> Value
                 }
             }
             StepKind::CodePipeline(p) | StepKind::CodePipelineNoWait(p) => {
-                let pipeline = format!("arn:{partition}:codepipeline:{region}:{account}:{}", p.code_pipeline_name);
+                let pipeline = format!(
+                    "arn:{partition}:codepipeline:{region}:{account}:{}",
+                    p.code_pipeline_name
+                );
                 st.allow(
                     "CodePipelineExecutions",
-                    &["codepipeline:StartPipelineExecution", "codepipeline:GetPipelineExecution", "codepipeline:StopPipelineExecution"],
+                    &[
+                        "codepipeline:StartPipelineExecution",
+                        "codepipeline:GetPipelineExecution",
+                        "codepipeline:StopPipelineExecution",
+                    ],
                     pipeline.clone(),
                 );
                 if p.auto_approve {
-                    st.allow("CodePipelineReadState", &["codepipeline:GetPipelineState"], pipeline.clone());
-                    st.allow("CodePipelineApprovals", &["codepipeline:PutApprovalResult"], format!("{pipeline}/*"));
+                    st.allow(
+                        "CodePipelineReadState",
+                        &["codepipeline:GetPipelineState"],
+                        pipeline.clone(),
+                    );
+                    st.allow(
+                        "CodePipelineApprovals",
+                        &["codepipeline:PutApprovalResult"],
+                        format!("{pipeline}/*"),
+                    );
                 }
             }
             StepKind::Notify(n) => {
@@ -128,15 +170,31 @@ pub fn policy(plan: &Plan, input: &PolicyInput, for_role: Option<&str>) -> Value
             st.allow("AssumeStepRoles", &["sts:AssumeRole"], r.clone());
         }
         if let Some(obj) = &input.plan_object {
-            st.allow("ReadPlan", &["s3:GetObject", "s3:GetObjectVersion"], format!("arn:aws:s3:::{}/{}", obj.bucket, obj.key));
+            st.allow(
+                "ReadPlan",
+                &["s3:GetObject", "s3:GetObjectVersion"],
+                format!("arn:aws:s3:::{}/{}", obj.bucket, obj.key),
+            );
         }
         if let Some(w) = &input.watch {
-            st.allow("WatchPlans", &["s3:ListBucketVersions"], format!("arn:aws:s3:::{}", w.bucket));
+            st.allow(
+                "WatchPlans",
+                &["s3:ListBucketVersions"],
+                format!("arn:aws:s3:::{}", w.bucket),
+            );
             if let Some(entry) = st.by_sid.get_mut("WatchPlans") {
                 entry.condition = Some(json!({ "StringLike": { "s3:prefix": [format!("{}*", w.key)] } }));
             }
-            st.allow("ReadWatchedPlans", &["s3:GetObject", "s3:GetObjectVersion"], format!("arn:aws:s3:::{}/{}*", w.bucket, w.key));
-            st.allow("WritePlanErrors", &["s3:PutObject"], format!("arn:aws:s3:::{}/{}*.errors.json", w.bucket, w.key));
+            st.allow(
+                "ReadWatchedPlans",
+                &["s3:GetObject", "s3:GetObjectVersion"],
+                format!("arn:aws:s3:::{}/{}*", w.bucket, w.key),
+            );
+            st.allow(
+                "WritePlanErrors",
+                &["s3:PutObject"],
+                format!("arn:aws:s3:::{}/{}*.errors.json", w.bucket, w.key),
+            );
             if let Some(t) = &input.topic_arn {
                 st.allow("PublishNotifications", &["sns:Publish"], t.clone());
             }
@@ -185,7 +243,11 @@ mod tests {
 
     #[test]
     fn role_policy_uses_the_roles_account() {
-        let p = policy(&plan(), &PolicyInput::default(), Some("arn:aws:iam::222222222222:role/deployer"));
+        let p = policy(
+            &plan(),
+            &PolicyInput::default(),
+            Some("arn:aws:iam::222222222222:role/deployer"),
+        );
         let text = p.to_string();
         assert!(text.contains("arn:aws:codebuild:us-east-1:222222222222:project/infra"));
         assert!(!text.contains("project/app"));
@@ -193,7 +255,13 @@ mod tests {
 
     #[test]
     fn watching_adds_the_bucket() {
-        let input = PolicyInput { watch: Some(S3Location { bucket: "plans".into(), key: "releases/".into() }), ..Default::default() };
+        let input = PolicyInput {
+            watch: Some(S3Location {
+                bucket: "plans".into(),
+                key: "releases/".into(),
+            }),
+            ..Default::default()
+        };
         let text = policy(&plan(), &input, None).to_string();
         assert!(text.contains("arn:aws:s3:::plans/releases/*.errors.json"));
         assert!(text.contains("\"s3:prefix\":[\"releases/*\"]"));
@@ -203,12 +271,20 @@ mod tests {
     fn a_step_functions_role_also_manages_the_codebuild_sync_rule() {
         let local = policy(&plan(), &PolicyInput::default(), None).to_string();
         assert!(!local.contains("events:PutRule"));
-        let input = PolicyInput { step_functions: true, ..Default::default() };
+        let input = PolicyInput {
+            step_functions: true,
+            ..Default::default()
+        };
         let sfn = policy(&plan(), &input, None).to_string();
         assert!(sfn.contains("arn:aws:events:eu-west-1:*:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"));
-        assert!(sfn.contains("\"sts:AssumeRole\""), "Credentials.RoleArn needs the execution role to assume it");
+        assert!(
+            sfn.contains("\"sts:AssumeRole\""),
+            "Credentials.RoleArn needs the execution role to assume it"
+        );
         // The assumed role gets the rule in its own account and region.
         let role = policy(&plan(), &input, Some("arn:aws:iam::222222222222:role/deployer")).to_string();
-        assert!(role.contains("arn:aws:events:us-east-1:222222222222:rule/StepFunctionsGetEventForCodeBuildStartBuildRule"));
+        assert!(
+            role.contains("arn:aws:events:us-east-1:222222222222:rule/StepFunctionsGetEventForCodeBuildStartBuildRule")
+        );
     }
 }

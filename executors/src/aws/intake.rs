@@ -14,30 +14,45 @@
 
 use super::clients::Aws;
 use super::s3::{self, S3Location};
-use crate::sns::{publish, Message};
+use crate::sns::{Message, publish};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use steppy_engine::executor::Registry;
 use steppy_engine::scheduler::check_runnable;
-use steppy_engine::store::Store;
 use steppy_engine::source::Span;
+use steppy_engine::store::Store;
 use steppy_engine::validate::{Code, Diagnostic, Report};
 
 /// What a scan did with one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Taken {
-    Started { key: String, version: String, execution_id: String },
-    Refused { key: String, version: String, problems: Vec<String> },
+    Started {
+        key: String,
+        version: String,
+        execution_id: String,
+    },
+    Refused {
+        key: String,
+        version: String,
+        problems: Vec<String>,
+    },
     /// It could not be read or recorded this time (nothing was recorded: the next scan tries
     /// again); one bad object does not hold up the others.
-    Skipped { key: String, version: String, error: String },
+    Skipped {
+        key: String,
+        version: String,
+        error: String,
+    },
 }
 
 /// True if `key` names a plan object.
 pub fn is_plan_key(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
-    !lower.ends_with(".errors.json") && [".json", ".jsonc", ".yaml", ".yml"].iter().any(|ext| lower.ends_with(ext))
+    !lower.ends_with(".errors.json")
+        && [".json", ".jsonc", ".yaml", ".yml"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
 }
 
 /// The validator's report as JSON (the `<key>.errors.json` content): the same document as one
@@ -63,7 +78,13 @@ impl Intake {
     /// `registry`.
     pub fn new(aws: Arc<Aws>, store: Store, registry: Arc<Registry>, url: &str) -> Result<Intake, String> {
         let location = s3::parse(url)?;
-        Ok(Intake { source: format!("s3://{}/{}", location.bucket, location.key), aws, store, registry, location })
+        Ok(Intake {
+            source: format!("s3://{}/{}", location.bucket, location.key),
+            aws,
+            store,
+            registry,
+            location,
+        })
     }
 
     /// Takes in every plan object not seen before; returns what it did. Fails only if the
@@ -75,22 +96,36 @@ impl Intake {
             if !is_plan_key(&obj.key) {
                 continue;
             }
-            let seen = self.store.intake_outcome(&self.source, &obj.key, &obj.version).map_err(|e| e.to_string())?;
+            let seen = self
+                .store
+                .intake_outcome(&self.source, &obj.key, &obj.version)
+                .map_err(|e| e.to_string())?;
             if seen.is_some() {
                 continue;
             }
             match self.take(&client, &obj).await {
                 Ok(Some(t)) => taken.push(t),
                 Ok(None) => {}
-                Err(error) => taken.push(Taken::Skipped { key: obj.key.clone(), version: obj.version.clone(), error }),
+                Err(error) => taken.push(Taken::Skipped {
+                    key: obj.key.clone(),
+                    version: obj.version.clone(),
+                    error,
+                }),
             }
         }
         Ok(taken)
     }
 
     async fn take(&self, client: &aws_sdk_s3::Client, obj: &s3::Listed) -> Result<Option<Taken>, String> {
-        let loc = S3Location { bucket: self.location.bucket.clone(), key: obj.key.clone() };
-        let version = obj.version.strip_prefix("etag:").is_none().then_some(obj.version.as_str());
+        let loc = S3Location {
+            bucket: self.location.bucket.clone(),
+            key: obj.key.clone(),
+        };
+        let version = obj
+            .version
+            .strip_prefix("etag:")
+            .is_none()
+            .then_some(obj.version.as_str());
         let object = s3::get(client, &loc, version).await?;
         let now = steppy_engine::clock::system_now_ms();
         let checked = steppy_engine::validate::validate_bytes(&loc.to_string(), &object.bytes, None).and_then(|plan| {
@@ -101,21 +136,37 @@ impl Intake {
         });
         match checked {
             Ok(plan) => {
-                let id = self.store.submit_from_intake(&plan, &self.source, &obj.key, &obj.version, now).map_err(|e| e.to_string())?;
-                Ok(id.map(|execution_id| Taken::Started { key: obj.key.clone(), version: obj.version.clone(), execution_id }))
+                let id = self
+                    .store
+                    .submit_from_intake(&plan, &self.source, &obj.key, &obj.version, now)
+                    .map_err(|e| e.to_string())?;
+                Ok(id.map(|execution_id| Taken::Started {
+                    key: obj.key.clone(),
+                    version: obj.version.clone(),
+                    execution_id,
+                }))
             }
             Err(report) => {
                 self.report(client, &loc, &report).await?;
-                self.store.refuse_intake(&self.source, &obj.key, &obj.version, now).map_err(|e| e.to_string())?;
+                self.store
+                    .refuse_intake(&self.source, &obj.key, &obj.version, now)
+                    .map_err(|e| e.to_string())?;
                 let problems = report.diagnostics.iter().map(|d| d.message.clone()).collect();
-                Ok(Some(Taken::Refused { key: obj.key.clone(), version: obj.version.clone(), problems }))
+                Ok(Some(Taken::Refused {
+                    key: obj.key.clone(),
+                    version: obj.version.clone(),
+                    problems,
+                }))
             }
         }
     }
 
     /// Writes `<key>.errors.json` and publishes the errors to the configured topic (if any).
     async fn report(&self, client: &aws_sdk_s3::Client, loc: &S3Location, report: &Report) -> Result<(), String> {
-        let errors_at = S3Location { bucket: loc.bucket.clone(), key: format!("{}.errors.json", loc.key) };
+        let errors_at = S3Location {
+            bucket: loc.bucket.clone(),
+            key: format!("{}.errors.json", loc.key),
+        };
         let body = serde_json::to_vec_pretty(&report_json(report)).map_err(|e| e.to_string())?;
         s3::put(client, &errors_at, body, "application/json").await?;
         if let Some(topic) = self.aws.settings.topic_arn.clone() {
@@ -140,7 +191,7 @@ impl Intake {
     pub async fn run(
         &self,
         interval: Duration,
-        shutdown: impl std::future::Future<Output = ()>,
+        shutdown: impl Future<Output = ()>,
         on_taken: impl Fn(&Taken),
         on_error: impl Fn(&str),
     ) {

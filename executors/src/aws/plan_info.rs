@@ -18,7 +18,10 @@ pub struct PlanInfo {
 impl PlanInfo {
     /// The name of stage `stage`, or `stage N` if the plan has no such stage.
     pub fn stage_name(&self, stage: usize) -> String {
-        self.stage_names.get(stage).cloned().unwrap_or_else(|| format!("stage {}", stage + 1))
+        self.stage_names
+            .get(stage)
+            .cloned()
+            .unwrap_or_else(|| format!("stage {}", stage + 1))
     }
 }
 
@@ -35,7 +38,10 @@ impl PlanInfoCache {
         if let Some(info) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
             return Ok(info.clone());
         }
-        let record = ctx.store.load(&id).map_err(|e| ExecError::new(format!("cannot read the plan of execution {id}: {e}")))?;
+        let record = ctx
+            .store
+            .load(&id)
+            .map_err(|e| ExecError::new(format!("cannot read the plan of execution {id}: {e}")))?;
         let info = Arc::new(PlanInfo {
             plan_name: record.plan.name.clone(),
             defaults: record.plan.defaults.clone(),

@@ -15,7 +15,7 @@
 //! by the next registration, so it never outlives the runtime that needs it.
 
 use super::backoff;
-use super::errors::{classify, Kind};
+use super::errors::{Kind, classify};
 use aws_sdk_codebuild::types::{Build, StatusType};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,7 +84,13 @@ pub struct BuildPoller {
 impl BuildPoller {
     /// A poller reading with `client` every `interval`; `name` (the target) appears in messages.
     pub fn new(client: aws_sdk_codebuild::Client, interval: Duration, name: String) -> Arc<BuildPoller> {
-        Arc::new(BuildPoller { client, interval, name, inner: Mutex::new(Inner::default()), stats: PollerStats::default() })
+        Arc::new(BuildPoller {
+            client,
+            interval,
+            name,
+            inner: Mutex::new(Inner::default()),
+            stats: PollerStats::default(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -94,14 +100,23 @@ impl BuildPoller {
     /// Waits until build `id` ends (or cannot be read). Dropping the future unregisters it.
     pub async fn wait(self: &Arc<Self>, id: &str) -> Watch {
         let rx = self.register(id);
-        rx.await.unwrap_or_else(|_| Watch::Lost(format!("the build poller for {} stopped", self.name)))
+        rx.await
+            .unwrap_or_else(|_| Watch::Lost(format!("the build poller for {} stopped", self.name)))
     }
 
     /// Registers interest in build `id`; the answer comes on the returned receiver.
     pub fn register(self: &Arc<Self>, id: &str) -> oneshot::Receiver<Watch> {
         let (tx, rx) = oneshot::channel();
         let mut inner = self.lock();
-        inner.waiting.entry(id.to_string()).or_insert_with(|| Waiter { senders: Vec::new(), misses: 0 }).senders.push(tx);
+        inner
+            .waiting
+            .entry(id.to_string())
+            .or_insert_with(|| Waiter {
+                senders: Vec::new(),
+                misses: 0,
+            })
+            .senders
+            .push(tx);
         if !inner.running {
             inner.running = true;
             tokio::spawn(self.clone().run());
@@ -165,7 +180,10 @@ impl BuildPoller {
                 }
             };
             if lost {
-                self.answer(id, Watch::Lost(format!("CodeBuild in {} does not know build {id}", self.name)));
+                self.answer(
+                    id,
+                    Watch::Lost(format!("CodeBuild in {} does not know build {id}", self.name)),
+                );
             }
         }
     }
@@ -174,7 +192,11 @@ impl BuildPoller {
         let mut failures = 0u32;
         let mut permanent = 0u32;
         loop {
-            let delay = if failures == 0 { self.interval } else { backoff::delay(self.interval, failures) };
+            let delay = if failures == 0 {
+                self.interval
+            } else {
+                backoff::delay(self.interval, failures)
+            };
             tokio::time::sleep(delay).await;
             let Some(ids) = self.due() else { return };
             self.stats.ticks.fetch_add(1, Ordering::Relaxed);
@@ -182,7 +204,13 @@ impl BuildPoller {
             let mut last_error = String::new();
             for chunk in ids.chunks(BATCH) {
                 self.stats.calls.fetch_add(1, Ordering::Relaxed);
-                match self.client.batch_get_builds().set_ids(Some(chunk.to_vec())).send().await {
+                match self
+                    .client
+                    .batch_get_builds()
+                    .set_ids(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                {
                     Ok(out) => self.settle(chunk, out.builds(), out.builds_not_found()),
                     Err(e) => {
                         let err = classify(&format!("BatchGetBuilds in {}", self.name), &e);

@@ -28,12 +28,17 @@ pub fn is_s3_url(text: &str) -> bool {
 
 /// Parses `s3://bucket/key`. The key may be empty (a whole bucket) or a prefix.
 pub fn parse(url: &str) -> Result<S3Location, String> {
-    let rest = url.strip_prefix("s3://").ok_or_else(|| format!("\"{url}\" is not an S3 URL (expected s3://bucket/key)"))?;
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("\"{url}\" is not an S3 URL (expected s3://bucket/key)"))?;
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err(format!("\"{url}\" names no bucket (expected s3://bucket/key)"));
     }
-    Ok(S3Location { bucket: bucket.to_string(), key: key.to_string() })
+    Ok(S3Location {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+    })
 }
 
 /// An object's content and identity.
@@ -70,12 +75,27 @@ pub async fn get(client: &aws_sdk_s3::Client, loc: &S3Location, version: Option<
         .map_err(|e| classify(&what, &e).message)?;
     let etag = out.e_tag().map(|e| e.trim_matches('"').to_string());
     let version_id = out.version_id().map(str::to_string);
-    let bytes = out.body.collect().await.map_err(|e| format!("{what} failed while downloading: {e}"))?.into_bytes().to_vec();
-    Ok(S3Object { bytes, etag, version_id })
+    let bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| format!("{what} failed while downloading: {e}"))?
+        .into_bytes()
+        .to_vec();
+    Ok(S3Object {
+        bytes,
+        etag,
+        version_id,
+    })
 }
 
 /// Writes `body` to `loc`.
-pub async fn put(client: &aws_sdk_s3::Client, loc: &S3Location, body: Vec<u8>, content_type: &str) -> Result<(), String> {
+pub async fn put(
+    client: &aws_sdk_s3::Client,
+    loc: &S3Location,
+    body: Vec<u8>,
+    content_type: &str,
+) -> Result<(), String> {
     let what = format!("PutObject of {loc}");
     client
         .put_object()
@@ -121,7 +141,10 @@ pub async fn list_latest(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str
                 Some(id) if id != "null" => id.to_string(),
                 _ => format!("etag:{}", v.e_tag().unwrap_or_default().trim_matches('"')),
             };
-            out.push(Listed { key: key.to_string(), version });
+            out.push(Listed {
+                key: key.to_string(),
+                version,
+            });
         }
         if page.is_truncated() != Some(true) {
             break;
@@ -142,8 +165,20 @@ mod tests {
 
     #[test]
     fn parses_s3_urls() {
-        assert_eq!(parse("s3://b/plans/input.json"), Ok(S3Location { bucket: "b".into(), key: "plans/input.json".into() }));
-        assert_eq!(parse("s3://b"), Ok(S3Location { bucket: "b".into(), key: "".into() }));
+        assert_eq!(
+            parse("s3://b/plans/input.json"),
+            Ok(S3Location {
+                bucket: "b".into(),
+                key: "plans/input.json".into()
+            })
+        );
+        assert_eq!(
+            parse("s3://b"),
+            Ok(S3Location {
+                bucket: "b".into(),
+                key: "".into()
+            })
+        );
         assert!(parse("s3:///k").is_err());
         assert!(parse("/tmp/plan.json").is_err());
         assert!(is_s3_url("s3://b/k") && !is_s3_url("plan.json"));

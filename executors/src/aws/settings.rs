@@ -23,7 +23,11 @@ pub struct AwsSettings {
 
 impl Default for AwsSettings {
     fn default() -> Self {
-        AwsSettings { topic_arn: None, public_url: DEFAULT_PUBLIC_URL.to_string(), poll_interval: DEFAULT_POLL_INTERVAL }
+        AwsSettings {
+            topic_arn: None,
+            public_url: DEFAULT_PUBLIC_URL.to_string(),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
     }
 }
 
@@ -34,7 +38,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         Some(i) => (&t[..i], t[i..].trim()),
         None => (t, "s"),
     };
-    let value: f64 = number.parse().map_err(|_| format!("\"{text}\" is not a duration (try 30s, 500ms or 2m)"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a duration (try 30s, 500ms or 2m)"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" | "" => value,

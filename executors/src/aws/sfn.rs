@@ -69,7 +69,10 @@ pub enum SfnError {
 
 impl SfnError {
     fn other(message: String) -> SfnError {
-        SfnError::Aws { message, retryable: false }
+        SfnError::Aws {
+            message,
+            retryable: false,
+        }
     }
 
     /// A throttled or transient failure: the same call may work later.
@@ -80,7 +83,10 @@ impl SfnError {
 
 impl From<AwsError> for SfnError {
     fn from(e: AwsError) -> Self {
-        SfnError::Aws { retryable: e.kind != Kind::Permanent, message: e.message }
+        SfnError::Aws {
+            retryable: e.kind != Kind::Permanent,
+            message: e.message,
+        }
     }
 }
 
@@ -97,25 +103,38 @@ pub fn is_execution_arn(text: &str) -> bool {
 
 /// The ARN of execution `name` of state machine `state_machine_arn`.
 pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!("{}:{name}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
 }
 
 /// A state machine name from a plan name: letters, digits, `-` and `_`, at most 80 characters.
 pub fn machine_name(plan_name: &str) -> String {
     let mut out = String::new();
     for c in plan_name.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' };
+        let c = if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            c
+        } else {
+            '-'
+        };
         if !(c == '-' && out.ends_with('-')) {
             out.push(c);
         }
     }
     let trimmed: String = out.trim_matches('-').chars().take(80).collect();
-    if trimmed.is_empty() { "steppy-release".to_string() } else { trimmed }
+    if trimmed.is_empty() {
+        "steppy-release".to_string()
+    } else {
+        trimmed
+    }
 }
 
 impl StepFunctions {
     pub fn new(config: &SdkConfig) -> StepFunctions {
-        StepFunctions { client: aws_sdk_sfn::Client::new(config) }
+        StepFunctions {
+            client: aws_sdk_sfn::Client::new(config),
+        }
     }
 
     /// Creates state machine `name` with `definition`, or updates it if it exists with another
@@ -133,7 +152,10 @@ impl StepFunctions {
             let same_definition = serde_json::from_str::<Value>(current.definition()).ok().as_ref() == Some(definition);
             let same_role = role_arn.is_none_or(|r| r == current.role_arn());
             if same_definition && same_role {
-                return Ok(Deployed { arn, action: DeployAction::Unchanged });
+                return Ok(Deployed {
+                    arn,
+                    action: DeployAction::Unchanged,
+                });
             }
             self.client
                 .update_state_machine()
@@ -143,7 +165,10 @@ impl StepFunctions {
                 .send()
                 .await
                 .map_err(|e| classify(&format!("UpdateStateMachine of {arn}"), &e))?;
-            return Ok(Deployed { arn, action: DeployAction::Updated });
+            return Ok(Deployed {
+                arn,
+                action: DeployAction::Updated,
+            });
         }
         let role = role_arn.ok_or_else(|| SfnError::RoleNeeded(name.to_string()))?;
         let created = self
@@ -156,7 +181,10 @@ impl StepFunctions {
             .send()
             .await
             .map_err(|e| classify(&format!("CreateStateMachine {name}"), &e))?;
-        Ok(Deployed { arn: created.state_machine_arn().to_string(), action: DeployAction::Created })
+        Ok(Deployed {
+            arn: created.state_machine_arn().to_string(),
+            action: DeployAction::Created,
+        })
     }
 
     /// The ARN of the state machine called `name`, if there is one.
@@ -174,7 +202,14 @@ impl StepFunctions {
     /// Starts execution `name` of `state_machine_arn` with `input`, or finds it if it was
     /// started already (so that calling this again after a crash starts nothing twice).
     pub async fn start(&self, state_machine_arn: &str, name: &str, input: &str) -> Result<String, SfnError> {
-        let sent = self.client.start_execution().state_machine_arn(state_machine_arn).name(name).input(input).send().await;
+        let sent = self
+            .client
+            .start_execution()
+            .state_machine_arn(state_machine_arn)
+            .name(name)
+            .input(input)
+            .send()
+            .await;
         match sent {
             Ok(out) => Ok(out.execution_arn().to_string()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_already_exists()) => {
@@ -214,11 +249,16 @@ impl StepFunctions {
             .send()
             .await
             .map_err(|e| classify(&format!("DescribeStateMachineForExecution of {execution_arn}"), &e))?;
-        serde_json::from_str(d.definition()).map_err(|e| SfnError::other(format!("the definition of {execution_arn} is not JSON: {e}")))
+        serde_json::from_str(d.definition())
+            .map_err(|e| SfnError::other(format!("the definition of {execution_arn} is not JSON: {e}")))
     }
 
     /// One page of the history, oldest first, from `next_token`; the token of the next page.
-    pub async fn history_page(&self, execution_arn: &str, next_token: Option<String>) -> Result<(Vec<HistoryEvent>, Option<String>), SfnError> {
+    pub async fn history_page(
+        &self,
+        execution_arn: &str,
+        next_token: Option<String>,
+    ) -> Result<(Vec<HistoryEvent>, Option<String>), SfnError> {
         let page = self
             .client
             .get_execution_history()
@@ -228,7 +268,10 @@ impl StepFunctions {
             .send()
             .await
             .map_err(|e| classify(&format!("GetExecutionHistory of {execution_arn}"), &e))?;
-        Ok((page.events().iter().map(event).collect(), page.next_token().map(String::from)))
+        Ok((
+            page.events().iter().map(event).collect(),
+            page.next_token().map(String::from),
+        ))
     }
 
     /// The whole history, oldest first.
@@ -359,7 +402,10 @@ mod tests {
 
     #[test]
     fn plan_names_become_valid_state_machine_names() {
-        assert_eq!(machine_name("Quickstart: the whole flow, no AWS account needed"), "Quickstart-the-whole-flow-no-AWS-account-needed");
+        assert_eq!(
+            machine_name("Quickstart: the whole flow, no AWS account needed"),
+            "Quickstart-the-whole-flow-no-AWS-account-needed"
+        );
         assert_eq!(machine_name("???"), "steppy-release");
         assert_eq!(machine_name(&"x".repeat(200)).len(), 80);
         assert_eq!(machine_name("été"), "t");

@@ -9,8 +9,10 @@ use aws_sdk_codebuild::operation::batch_get_builds::{BatchGetBuildsError, BatchG
 use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;
 use aws_sdk_codebuild::operation::start_build::StartBuildOutput;
 use aws_sdk_codebuild::operation::stop_build::StopBuildOutput;
-use aws_sdk_codebuild::types::{Build, ComputeType, EnvironmentType, EnvironmentVariable, ProjectEnvironment, StatusType};
-use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_sdk_codebuild::types::{
+    Build, ComputeType, EnvironmentType, EnvironmentVariable, ProjectEnvironment, StatusType,
+};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::error::ErrorMetadata;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,7 +91,11 @@ impl FakeCodeBuild {
         } else {
             b.end.clone()
         };
-        let vars = b.env.iter().map(|(k, v)| EnvironmentVariable::builder().name(k).value(v).build().expect("var")).collect();
+        let vars = b
+            .env
+            .iter()
+            .map(|(k, v)| EnvironmentVariable::builder().name(k).value(v).build().expect("var"))
+            .collect();
         let env = ProjectEnvironment::builder()
             .r#type(EnvironmentType::LinuxContainer)
             .image("fake")
@@ -97,7 +103,14 @@ impl FakeCodeBuild {
             .set_environment_variables(Some(vars))
             .build()
             .expect("environment");
-        Some(Build::builder().id(id).build_status(status).project_name(&b.project).environment(env).build())
+        Some(
+            Build::builder()
+                .id(id)
+                .build_status(status)
+                .project_name(&b.project)
+                .environment(env)
+                .build(),
+        )
     }
 
     pub fn rules(&self) -> Vec<Rule> {
@@ -106,10 +119,25 @@ impl FakeCodeBuild {
             let n = me.start_calls.fetch_add(1, Ordering::SeqCst) + 1;
             let project = req.project_name().unwrap_or("p").to_string();
             let id = format!("{project}:{n:06}");
-            let env = req.environment_variables_override().iter().map(|v| (v.name().to_string(), v.value().to_string())).collect();
+            let env = req
+                .environment_variables_override()
+                .iter()
+                .map(|v| (v.name().to_string(), v.value().to_string()))
+                .collect();
             let reads = me.reads_before_end.load(Ordering::SeqCst) as u32;
-            me.add(&id, FakeBuild { end: end_for(&project), project, reads_left: reads, stopped: false, env });
-            StartBuildOutput::builder().build_value(Build::builder().id(id).build_status(StatusType::InProgress).build()).build()
+            me.add(
+                &id,
+                FakeBuild {
+                    end: end_for(&project),
+                    project,
+                    reads_left: reads,
+                    stopped: false,
+                    env,
+                },
+            );
+            StartBuildOutput::builder()
+                .build_value(Build::builder().id(id).build_status(StatusType::InProgress).build())
+                .build()
         });
         let me = self.clone();
         let batch = mock!(aws_sdk_codebuild::Client::batch_get_builds).then_compute_response(move |req| {
@@ -119,7 +147,10 @@ impl FakeCodeBuild {
                 let mut f = me.failures.lock().expect("lock");
                 if f.0 > 0 {
                     f.0 -= 1;
-                    let err = ErrorMetadata::builder().code(f.1).message("injected by the fake").build();
+                    let err = ErrorMetadata::builder()
+                        .code(f.1)
+                        .message("injected by the fake")
+                        .build();
                     return aws_smithy_mocks::MockResponse::Error(BatchGetBuildsError::generic(err));
                 }
             }
@@ -136,7 +167,15 @@ impl FakeCodeBuild {
         let list = mock!(aws_sdk_codebuild::Client::list_builds_for_project).then_compute_output(move |req| {
             let project = req.project_name().unwrap_or_default().to_string();
             let builds = me.builds.lock().expect("lock");
-            let ids: Vec<String> = me.order.lock().expect("lock").iter().rev().filter(|id| builds.get(*id).map(|b| b.project == project).unwrap_or(false)).cloned().collect();
+            let ids: Vec<String> = me
+                .order
+                .lock()
+                .expect("lock")
+                .iter()
+                .rev()
+                .filter(|id| builds.get(*id).map(|b| b.project == project).unwrap_or(false))
+                .cloned()
+                .collect();
             ListBuildsForProjectOutput::builder().set_ids(Some(ids)).build()
         });
         let me = self.clone();
@@ -163,14 +202,16 @@ impl FakeCodeBuild {
 pub struct FakeCodePipeline {
     pub start_calls: Arc<AtomicUsize>,
     pub executions: Arc<Mutex<HashMap<String, (String, u32)>>>, // token -> (execution id, reads)
-    pub approvals: Arc<Mutex<Vec<(String, String, String)>>>,    // (stage, action, token)
+    pub approvals: Arc<Mutex<Vec<(String, String, String)>>>,   // (stage, action, token)
     pub reads: Arc<AtomicUsize>,
     pub throttle_reads: Arc<AtomicUsize>,
 }
 
 impl FakeCodePipeline {
     pub fn client(&self) -> aws_sdk_codepipeline::Client {
-        use aws_sdk_codepipeline::operation::get_pipeline_execution::{GetPipelineExecutionError, GetPipelineExecutionOutput};
+        use aws_sdk_codepipeline::operation::get_pipeline_execution::{
+            GetPipelineExecutionError, GetPipelineExecutionOutput,
+        };
         use aws_sdk_codepipeline::operation::get_pipeline_state::GetPipelineStateOutput;
         use aws_sdk_codepipeline::operation::put_approval_result::PutApprovalResultOutput;
         use aws_sdk_codepipeline::operation::start_pipeline_execution::StartPipelineExecutionOutput;
@@ -181,15 +222,24 @@ impl FakeCodePipeline {
             let token = req.client_request_token().unwrap_or_default().to_string();
             let mut ex = me.executions.lock().expect("lock");
             let n = ex.len() + 1;
-            let id = ex.entry(token).or_insert_with(|| (format!("{}-exec-{n}", req.name().unwrap_or("p")), 0)).0.clone();
-            StartPipelineExecutionOutput::builder().pipeline_execution_id(id).build()
+            let id = ex
+                .entry(token)
+                .or_insert_with(|| (format!("{}-exec-{n}", req.name().unwrap_or("p")), 0))
+                .0
+                .clone();
+            StartPipelineExecutionOutput::builder()
+                .pipeline_execution_id(id)
+                .build()
         });
         let me = self.clone();
         let get = mock!(aws_sdk_codepipeline::Client::get_pipeline_execution).then_compute_response(move |req| {
             me.reads.fetch_add(1, Ordering::SeqCst);
             if me.throttle_reads.load(Ordering::SeqCst) > 0 {
                 me.throttle_reads.fetch_sub(1, Ordering::SeqCst);
-                let err = ErrorMetadata::builder().code("ThrottlingException").message("Rate exceeded").build();
+                let err = ErrorMetadata::builder()
+                    .code("ThrottlingException")
+                    .message("Rate exceeded")
+                    .build();
                 return aws_smithy_mocks::MockResponse::Error(GetPipelineExecutionError::generic(err));
             }
             let name = req.pipeline_name().unwrap_or_default();
@@ -204,8 +254,15 @@ impl FakeCodePipeline {
                 "failed" => PipelineExecutionStatus::Failed,
                 _ => PipelineExecutionStatus::Succeeded,
             };
-            let exec = PipelineExecution::builder().pipeline_name(name).pipeline_execution_id(id).status(status).status_summary("as the fake says").build();
-            aws_smithy_mocks::MockResponse::Output(GetPipelineExecutionOutput::builder().pipeline_execution(exec).build())
+            let exec = PipelineExecution::builder()
+                .pipeline_name(name)
+                .pipeline_execution_id(id)
+                .status(status)
+                .status_summary("as the fake says")
+                .build();
+            aws_smithy_mocks::MockResponse::Output(
+                GetPipelineExecutionOutput::builder().pipeline_execution(exec).build(),
+            )
         });
         let me = self.clone();
         let state = mock!(aws_sdk_codepipeline::Client::get_pipeline_state).then_compute_output(move |req| {
@@ -215,20 +272,54 @@ impl FakeCodePipeline {
             let approved = !me.approvals.lock().expect("lock").is_empty();
             let source = StageState::builder()
                 .stage_name("Source")
-                .latest_execution(StageExecution::builder().pipeline_execution_id(&id).status(StageExecutionStatus::Succeeded).build().expect("stage"))
-                .action_states(ActionState::builder().action_name("Checkout").latest_execution(ActionExecution::builder().status(ActionExecutionStatus::Succeeded).build()).build())
+                .latest_execution(
+                    StageExecution::builder()
+                        .pipeline_execution_id(&id)
+                        .status(StageExecutionStatus::Succeeded)
+                        .build()
+                        .expect("stage"),
+                )
+                .action_states(
+                    ActionState::builder()
+                        .action_name("Checkout")
+                        .latest_execution(
+                            ActionExecution::builder()
+                                .status(ActionExecutionStatus::Succeeded)
+                                .build(),
+                        )
+                        .build(),
+                )
                 .build();
-            let gate_status = if approved { ActionExecutionStatus::Succeeded } else { ActionExecutionStatus::InProgress };
+            let gate_status = if approved {
+                ActionExecutionStatus::Succeeded
+            } else {
+                ActionExecutionStatus::InProgress
+            };
             let mut action = ActionExecution::builder().status(gate_status);
             if !approved {
                 action = action.token("approval-token-1");
             }
             let gate = StageState::builder()
                 .stage_name("Gate")
-                .latest_execution(StageExecution::builder().pipeline_execution_id(&id).status(StageExecutionStatus::InProgress).build().expect("stage"))
-                .action_states(ActionState::builder().action_name("Manual").latest_execution(action.build()).build())
+                .latest_execution(
+                    StageExecution::builder()
+                        .pipeline_execution_id(&id)
+                        .status(StageExecutionStatus::InProgress)
+                        .build()
+                        .expect("stage"),
+                )
+                .action_states(
+                    ActionState::builder()
+                        .action_name("Manual")
+                        .latest_execution(action.build())
+                        .build(),
+                )
                 .build();
-            GetPipelineStateOutput::builder().pipeline_name(name).stage_states(source).stage_states(gate).build()
+            GetPipelineStateOutput::builder()
+                .pipeline_name(name)
+                .stage_states(source)
+                .stage_states(gate)
+                .build()
         });
         let me = self.clone();
         let put = mock!(aws_sdk_codepipeline::Client::put_approval_result).then_compute_output(move |req| {

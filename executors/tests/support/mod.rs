@@ -27,16 +27,26 @@ pub struct Moto {
 /// harness is shared by the executors' tests and the CLI's).
 pub fn root() -> PathBuf {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.ancestors().find(|d| d.join("scripts/moto").is_file()).map(PathBuf::from).unwrap_or(crate_dir)
+    crate_dir
+        .ancestors()
+        .find(|d| d.join("scripts/moto").is_file())
+        .map(PathBuf::from)
+        .unwrap_or(crate_dir)
 }
 
 /// Panics unless `url` is an http(s) URL on a loopback host.
 pub fn assert_loopback(url: &str) {
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")).unwrap_or("");
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or("");
     let host = rest.split(['/', '?']).next().unwrap_or("");
     let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
     let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]") || host.starts_with("127.");
-    assert!(loopback, "refusing to run AWS tests against {url}: the endpoint must be a loopback address");
+    assert!(
+        loopback,
+        "refusing to run AWS tests against {url}: the endpoint must be a loopback address"
+    );
 }
 
 /// The moto server of this test binary (started on first use).
@@ -55,7 +65,10 @@ pub fn moto() -> &'static Moto {
         let url = line.trim().to_string();
         assert!(!url.is_empty(), "scripts/moto printed no URL");
         assert_loopback(&url);
-        Moto { url, _child: Mutex::new(child) }
+        Moto {
+            url,
+            _child: Mutex::new(child),
+        }
     })
 }
 
@@ -104,8 +117,19 @@ pub async fn create_project(config: &SdkConfig, name: &str) {
     let cb = aws_sdk_codebuild::Client::new(config);
     cb.create_project()
         .name(name)
-        .source(ProjectSource::builder().r#type(SourceType::S3).location("bucket/source.zip").build().expect("source"))
-        .artifacts(ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build().expect("artifacts"))
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::S3)
+                .location("bucket/source.zip")
+                .build()
+                .expect("source"),
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()
+                .expect("artifacts"),
+        )
         .environment(
             ProjectEnvironment::builder()
                 .r#type(EnvironmentType::LinuxContainer)
@@ -125,8 +149,24 @@ pub async fn create_project(config: &SdkConfig, name: &str) {
 pub async fn topic_with_queue(config: &SdkConfig, name: &str) -> (String, String) {
     let sns = aws_sdk_sns::Client::new(config);
     let sqs = aws_sdk_sqs::Client::new(config);
-    let topic = sns.create_topic().name(name).send().await.expect("create topic").topic_arn().expect("topic arn").to_string();
-    let queue = sqs.create_queue().queue_name(name).send().await.expect("create queue").queue_url().expect("queue url").to_string();
+    let topic = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn()
+        .expect("topic arn")
+        .to_string();
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url()
+        .expect("queue url")
+        .to_string();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&queue)
@@ -134,8 +174,18 @@ pub async fn topic_with_queue(config: &SdkConfig, name: &str) -> (String, String
         .send()
         .await
         .expect("queue attributes");
-    let queue_arn = attrs.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)).expect("queue arn").clone();
-    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.expect("subscribe");
+    let queue_arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+        .expect("queue arn")
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
     (topic, queue)
 }
 
@@ -146,12 +196,24 @@ pub async fn notifications(config: &SdkConfig, queue: &str, want: usize, secs: u
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while out.len() < want && std::time::Instant::now() < deadline {
-        let got = sqs.receive_message().queue_url(queue).max_number_of_messages(10).wait_time_seconds(1).send().await.expect("receive");
+        let got = sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
         for m in got.messages() {
             let body = m.body().unwrap_or_default();
             out.push(serde_json::from_str(body).expect("an SNS envelope"));
             if let Some(h) = m.receipt_handle() {
-                sqs.delete_message().queue_url(queue).receipt_handle(h).send().await.expect("delete");
+                sqs.delete_message()
+                    .queue_url(queue)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .expect("delete");
             }
         }
     }
@@ -163,15 +225,32 @@ pub async fn notifications(config: &SdkConfig, queue: &str, want: usize, secs: u
 /// not).
 pub async fn builds_of(config: &SdkConfig, project: &str) -> Vec<(String, i64)> {
     let cb = aws_sdk_codebuild::Client::new(config);
-    let ids = cb.list_builds_for_project().project_name(project).send().await.expect("list builds").ids().to_vec();
+    let ids = cb
+        .list_builds_for_project()
+        .project_name(project)
+        .send()
+        .await
+        .expect("list builds")
+        .ids()
+        .to_vec();
     if ids.is_empty() {
         return Vec::new();
     }
-    let read = cb.batch_get_builds().set_ids(Some(ids)).send().await.expect("read builds");
+    let read = cb
+        .batch_get_builds()
+        .set_ids(Some(ids))
+        .send()
+        .await
+        .expect("read builds");
     let mut out: Vec<(String, i64)> = read
         .builds()
         .iter()
-        .map(|b| (b.id().unwrap_or_default().to_string(), b.start_time().and_then(|t| t.to_millis().ok()).unwrap_or(0)))
+        .map(|b| {
+            (
+                b.id().unwrap_or_default().to_string(),
+                b.start_time().and_then(|t| t.to_millis().ok()).unwrap_or(0),
+            )
+        })
         .collect();
     out.sort_by_key(|(id, at)| (*at, id.clone()));
     out

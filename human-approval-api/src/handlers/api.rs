@@ -1,14 +1,14 @@
 //! The JSON API: decisions for scripts, chat bots and `steppy approve --server`, and read-only
 //! views of executions and approvals. No answer ever carries a token or a token hash.
 
-use super::{check_same_origin, clean_comment, decide, Asked, Peer};
-use crate::error::{blocking, ApiError};
-use crate::state::AppState;
+use super::{Asked, Peer, check_same_origin, clean_comment, decide};
+use crate::error::{ApiError, blocking};
 use crate::identity;
+use crate::state::AppState;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use steppy_engine::store::{ApprovalState, Attempt};
@@ -29,17 +29,42 @@ pub async fn decision(
     Path(token): Path<String>,
     Json(body): Json<DecisionBody>,
 ) -> Result<Response, ApiError> {
-    let asked = Asked { decision: &body.decision, typed_name: body.approver.as_deref(), comment: body.comment.as_deref() };
+    let asked = Asked {
+        decision: &body.decision,
+        typed_name: body.approver.as_deref(),
+        comment: body.comment.as_deref(),
+    };
     check_same_origin(&state, peer, &headers, &token, asked).await?;
     let approve = match body.decision.as_str() {
         "approve" => true,
         "reject" => false,
-        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-decision", "decision must be \"approve\" or \"reject\"")),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad-decision",
+                "decision must be \"approve\" or \"reject\"",
+            ));
+        }
     };
     let voter = identity::resolve(&state.config, &headers, body.approver.as_deref())?;
     let comment = clean_comment(body.comment)?;
-    let d = decide(&state, peer, &token, Attempt { approve, voter, comment, source: peer.0.to_string() }).await?;
-    let outcome = if d.decisive { d.approval.state.as_str() } else { "recorded" };
+    let d = decide(
+        &state,
+        peer,
+        &token,
+        Attempt {
+            approve,
+            voter,
+            comment,
+            source: peer.0.to_string(),
+        },
+    )
+    .await?;
+    let outcome = if d.decisive {
+        d.approval.state.as_str()
+    } else {
+        "recorded"
+    };
     Ok(Json(json!({ "outcome": outcome, "decisive": d.decisive, "approval": d.approval })).into_response())
 }
 
@@ -51,7 +76,10 @@ pub struct ApprovalsQuery {
 }
 
 /// `GET /api/approvals`: approvals, newest first, optionally by state.
-pub async fn list_approvals(State(state): State<AppState>, Query(q): Query<ApprovalsQuery>) -> Result<Response, ApiError> {
+pub async fn list_approvals(
+    State(state): State<AppState>,
+    Query(q): Query<ApprovalsQuery>,
+) -> Result<Response, ApiError> {
     let filter = match q.state.as_deref() {
         None | Some("all") => None,
         Some("pending") => Some(ApprovalState::Pending),
@@ -59,8 +87,11 @@ pub async fn list_approvals(State(state): State<AppState>, Query(q): Query<Appro
         Some("rejected") => Some(ApprovalState::Rejected),
         Some("cancelled") => Some(ApprovalState::Cancelled),
         Some(other) => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-state",
-                format!("unknown state '{other}': use pending, approved, rejected, cancelled or all")));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad-state",
+                format!("unknown state '{other}': use pending, approved, rejected, cancelled or all"),
+            ));
         }
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -85,5 +116,9 @@ pub async fn get_execution(State(state): State<AppState>, Path(id): Path<String>
 
 /// Any path no route matches.
 pub async fn no_route() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no-route", "no such endpoint; see schemas/approval-api.openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        "no such endpoint; see schemas/approval-api.openapi.json",
+    )
 }

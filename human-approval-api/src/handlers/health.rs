@@ -3,10 +3,10 @@
 
 use crate::readiness;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use steppy_engine::clock::system_now_ms;
 
 /// `GET /healthz`.
@@ -20,6 +20,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Some(health) => health.readiness(system_now_ms()),
         None => readiness::without_engine(&state.store_probe.check(&state.store).await),
     };
-    let status = if readiness.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(readiness)).into_response()
 }

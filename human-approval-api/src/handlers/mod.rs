@@ -17,8 +17,8 @@ pub mod sfn;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use steppy_engine::store::{ApprovalView, Attempt, Decided, Refusal};
@@ -30,7 +30,11 @@ pub struct Peer(pub IpAddr);
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         Ok(Peer(ip))
     }
 }
@@ -68,7 +72,11 @@ pub async fn lookup(state: &AppState, peer: Peer, token: &str) -> Result<Approva
 /// Casts `attempt` with `token`: the one place a decision is made over HTTP.
 pub async fn decide(state: &AppState, peer: Peer, token: &str, attempt: Attempt) -> Result<Decided, ApiError> {
     let hash = token_hash(state, peer, token)?;
-    state.decisions.decide(&state.store, hash, attempt).await.inspect_err(|e| note_miss(state, peer, e))
+    state
+        .decisions
+        .decide(&state.store, hash, attempt)
+        .await
+        .inspect_err(|e| note_miss(state, peer, e))
 }
 
 /// What a decision request asked for, as far as it can be told before it is checked: kept in
@@ -84,14 +92,27 @@ pub struct Asked<'a> {
 /// refused (403), and the refusal is audited like every attempt on a known token (an
 /// `ApprovalRefused` event with who, from where and the comment); on an unknown token it counts
 /// as a guess.
-pub async fn check_same_origin(state: &AppState, peer: Peer, headers: &HeaderMap, token: &str, asked: Asked<'_>) -> Result<(), ApiError> {
+pub async fn check_same_origin(
+    state: &AppState,
+    peer: Peer,
+    headers: &HeaderMap,
+    token: &str,
+    asked: Asked<'_>,
+) -> Result<(), ApiError> {
     match crate::security::same_origin(&state.config, headers) {
         Ok(()) => Ok(()),
         Err(refused) => Err(refuse_cross_site(state, peer, headers, token, asked, refused).await),
     }
 }
 
-async fn refuse_cross_site(state: &AppState, peer: Peer, headers: &HeaderMap, token: &str, asked: Asked<'_>, refused: ApiError) -> ApiError {
+async fn refuse_cross_site(
+    state: &AppState,
+    peer: Peer,
+    headers: &HeaderMap,
+    token: &str,
+    asked: Asked<'_>,
+    refused: ApiError,
+) -> ApiError {
     let hash = match token_hash(state, peer, token) {
         Ok(h) => h,
         Err(e) if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS => return e,
@@ -99,9 +120,17 @@ async fn refuse_cross_site(state: &AppState, peer: Peer, headers: &HeaderMap, to
     };
     let attempt = Attempt {
         approve: asked.decision == "approve",
-        voter: crate::identity::resolve(&state.config, headers, asked.typed_name)
-            .unwrap_or_else(|_| asked.typed_name.map(|t| truncate_chars(t.trim(), 200).to_string()).unwrap_or_default()),
-        comment: asked.comment.map(str::trim).filter(|c| !c.is_empty()).map(|c| truncate_chars(c, 2000).to_string()),
+        voter: crate::identity::resolve(&state.config, headers, asked.typed_name).unwrap_or_else(|_| {
+            asked
+                .typed_name
+                .map(|t| truncate_chars(t.trim(), 200).to_string())
+                .unwrap_or_default()
+        }),
+        comment: asked
+            .comment
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| truncate_chars(c, 2000).to_string()),
         source: peer.0.to_string(),
     };
     let store = state.store.clone();

@@ -1,15 +1,15 @@
 //! The pages people reach from approval e-mails. `GET` only shows (mail scanners fetch every
 //! link); the form's `POST` decides and redirects back to the page (post/redirect/get).
 
-use super::{check_same_origin, clean_comment, decide, lookup, Asked, Peer};
+use super::{Asked, Peer, check_same_origin, clean_comment, decide, lookup};
 use crate::error::ApiError;
+use crate::identity;
 use crate::page::{self, PageContext};
 use crate::state::AppState;
-use crate::identity;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::store::Attempt;
@@ -72,10 +72,29 @@ fn preselect(action: Option<&str>) -> Option<bool> {
     }
 }
 
-async fn show(state: &AppState, peer: Peer, headers: &HeaderMap, token: &str, action: Option<&str>, root: &'static str) -> Result<Response, PageError> {
-    let view = lookup(state, peer, token).await.map_err(|error| PageError { error, root })?;
-    let signed_in = state.config.identity_header.as_ref().map(|_| identity::from_header(&state.config, headers));
-    let ctx = PageContext { root, token, preselect: preselect(action), signed_in, now_ms: system_now_ms() };
+async fn show(
+    state: &AppState,
+    peer: Peer,
+    headers: &HeaderMap,
+    token: &str,
+    action: Option<&str>,
+    root: &'static str,
+) -> Result<Response, PageError> {
+    let view = lookup(state, peer, token)
+        .await
+        .map_err(|error| PageError { error, root })?;
+    let signed_in = state
+        .config
+        .identity_header
+        .as_ref()
+        .map(|_| identity::from_header(&state.config, headers));
+    let ctx = PageContext {
+        root,
+        token,
+        preselect: preselect(action),
+        signed_in,
+        now_ms: system_now_ms(),
+    };
     Ok(Html(page::approval(&view, &ctx).into_string()).into_response())
 }
 
@@ -116,16 +135,33 @@ pub async fn decide_form(
 ) -> Result<Response, PageError> {
     let root = "../";
     let fail = |error| PageError { error, root };
-    let asked = Asked { decision: &form.decision, typed_name: form.approver.as_deref(), comment: form.comment.as_deref() };
-    check_same_origin(&state, peer, &headers, &token, asked).await.map_err(fail)?;
+    let asked = Asked {
+        decision: &form.decision,
+        typed_name: form.approver.as_deref(),
+        comment: form.comment.as_deref(),
+    };
+    check_same_origin(&state, peer, &headers, &token, asked)
+        .await
+        .map_err(fail)?;
     let approve = match form.decision.as_str() {
         "approve" => true,
         "reject" => false,
-        _ => return Err(fail(ApiError::new(StatusCode::BAD_REQUEST, "bad-decision", "the decision must be approve or reject"))),
+        _ => {
+            return Err(fail(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad-decision",
+                "the decision must be approve or reject",
+            )));
+        }
     };
     let voter = identity::resolve(&state.config, &headers, form.approver.as_deref()).map_err(fail)?;
     let comment = clean_comment(form.comment).map_err(fail)?;
-    let attempt = Attempt { approve, voter, comment, source: peer.0.to_string() };
+    let attempt = Attempt {
+        approve,
+        voter,
+        comment,
+        source: peer.0.to_string(),
+    };
     decide(&state, peer, &token, attempt).await.map_err(fail)?;
     Ok(Redirect::to(&token).into_response())
 }

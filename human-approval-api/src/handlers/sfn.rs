@@ -5,17 +5,17 @@
 //! [`task_tokens::redeem`]. Thin: parse, check, call, render.
 
 use super::Peer;
-use crate::error::{blocking, ApiError};
+use crate::error::{ApiError, blocking};
 use crate::page::{self, TaskTokenPage};
 use crate::state::AppState;
 use crate::task_tokens::{self, Redeemed};
 use crate::{identity, security, time};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::store::{Attempt, TaskTokenDecision, TaskTokenState};
 
@@ -38,7 +38,10 @@ pub struct TaskTokenDecisionInput {
 // Never printed, but if it were, the token would not be.
 impl std::fmt::Debug for TaskTokenDecisionInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskTokenDecisionInput").field("task_token", &"[redacted]").field("decision", &self.decision).finish_non_exhaustive()
+        f.debug_struct("TaskTokenDecisionInput")
+            .field("task_token", &"[redacted]")
+            .field("decision", &self.decision)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +54,11 @@ fn error_page(e: ApiError) -> Response {
         StatusCode::FORBIDDEN => "Not allowed",
         _ => "Something went wrong",
     };
-    let mut response = (e.status, Html(page::task_token_notice(title, &e.message, None).into_string())).into_response();
+    let mut response = (
+        e.status,
+        Html(page::task_token_notice(title, &e.message, None).into_string()),
+    )
+        .into_response();
     retry_after(&mut response, e.retry_after);
     response
 }
@@ -64,14 +71,26 @@ fn retry_after(response: &mut Response, secs: Option<u64>) {
 
 /// `GET /humanConfirmation?taskToken=T&action=…` for a task token (the caller routes Steppy's
 /// own tokens elsewhere): the page. Only reads.
-pub async fn page(state: &AppState, peer: Peer, headers: &HeaderMap, raw_token: &str, preselect: Option<bool>) -> Response {
+pub async fn page(
+    state: &AppState,
+    peer: Peer,
+    headers: &HeaderMap,
+    raw_token: &str,
+    preselect: Option<bool>,
+) -> Response {
     match show(state, peer, headers, raw_token, preselect).await {
         Ok(r) => r,
         Err(e) => error_page(e),
     }
 }
 
-async fn show(state: &AppState, peer: Peer, headers: &HeaderMap, raw_token: &str, preselect: Option<bool>) -> Result<Response, ApiError> {
+async fn show(
+    state: &AppState,
+    peer: Peer,
+    headers: &HeaderMap,
+    raw_token: &str,
+    preselect: Option<bool>,
+) -> Result<Response, ApiError> {
     state.guesses.check(peer.0).map_err(ApiError::rate_limited)?;
     if state.task_tokens.is_none() {
         state.guesses.record_miss(peer.0);
@@ -80,8 +99,17 @@ async fn show(state: &AppState, peer: Peer, headers: &HeaderMap, raw_token: &str
     let token = task_tokens::normalize_token(raw_token).map_err(|p| p.to_error())?;
     let (store, hash) = (state.store.clone(), task_tokens::token_hash(&token));
     let decision = blocking(move || store.task_token_decision(&hash, system_now_ms())).await?;
-    let signed_in = state.config.identity_header.as_ref().map(|_| identity::from_header(&state.config, headers));
-    let p = TaskTokenPage { token: &token, preselect, signed_in, decision: decision.as_ref() };
+    let signed_in = state
+        .config
+        .identity_header
+        .as_ref()
+        .map(|_| identity::from_header(&state.config, headers));
+    let p = TaskTokenPage {
+        token: &token,
+        preselect,
+        signed_in,
+        decision: decision.as_ref(),
+    };
     Ok(Html(page::task_token(&p).into_string()).into_response())
 }
 
@@ -104,8 +132,11 @@ async fn prepare(
     let token = task_tokens::normalize_token(raw_token).map_err(|p| p.to_error())?;
     if task_tokens::is_steppy_token(&token) {
         // Never hand one of Steppy's own tokens to AWS: it is decided on its own page.
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "steppy-token",
-            "this is a Steppy approval token, not a Step Functions task token: decide on its page, /approvals/{token}"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "steppy-token",
+            "this is a Steppy approval token, not a Step Functions task token: decide on its page, /approvals/{token}",
+        ));
     }
     let approve = match decision {
         "approve" => Some(true),
@@ -115,22 +146,48 @@ async fn prepare(
     let typed = approver.map(str::trim).filter(|a| !a.is_empty());
     // A request from another site is refused first, and audited like the other refusals.
     let checked = security::same_origin(&state.config, headers).and_then(|()| match approve {
-        None => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad-decision", "decision must be \"approve\" or \"reject\"")),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-decision",
+            "decision must be \"approve\" or \"reject\"",
+        )),
         Some(approve) => identity::resolve(&state.config, headers, approver)
             .and_then(|voter| super::clean_comment(comment.clone()).map(|comment| (approve, voter, comment))),
     });
     match checked {
-        Ok((approve, voter, comment)) => Ok((token, Attempt { approve, voter, comment, source: peer.0.to_string() })),
+        Ok((approve, voter, comment)) => Ok((
+            token,
+            Attempt {
+                approve,
+                voter,
+                comment,
+                source: peer.0.to_string(),
+            },
+        )),
         Err(e) => {
             // Any token can be written into a request, and each refusal writes an audit row:
             // refusals count against the address like unknown-token guesses.
             state.guesses.record_miss(peer.0);
-            let (store, hash, code, reason) = (state.store.clone(), task_tokens::token_hash(&token), e.code, e.message.clone());
+            let (store, hash, code, reason) = (
+                state.store.clone(),
+                task_tokens::token_hash(&token),
+                e.code,
+                e.message.clone(),
+            );
             let typed = typed.map(|t| task_tokens::truncate_utf16(t, 200).to_string());
             let comment = comment.map(|c| task_tokens::truncate_utf16(&c, 2000).to_string());
             let source = peer.0.to_string();
             blocking(move || {
-                store.task_token_refused(&hash, code, approve, typed.as_deref(), comment.as_deref(), &source, &reason, system_now_ms())
+                store.task_token_refused(
+                    &hash,
+                    code,
+                    approve,
+                    typed.as_deref(),
+                    comment.as_deref(),
+                    &source,
+                    &reason,
+                    system_now_ms(),
+                )
             })
             .await?;
             Err(e)
@@ -141,32 +198,48 @@ async fn prepare(
 /// The sentence and status of each outcome, and counting a closed token against the limiter.
 fn outcome(state: &AppState, peer: Peer, r: &Redeemed) -> (StatusCode, &'static str, String) {
     match r {
-        Redeemed::Sent(d) => (StatusCode::OK, if d.approve { "approved" } else { "rejected" }, format!(
-            "{} by {}; Step Functions has it and the execution moves on.",
-            if d.approve { "Approved" } else { "Rejected" },
-            d.approver
-        )),
-        Redeemed::Conflict(d) if d.in_flight => (StatusCode::CONFLICT, "already-decided", format!(
-            "{} by {} is being sent to Step Functions right now; a decision is final.",
-            if d.approve { "Approved" } else { "Rejected" },
-            d.approver
-        )),
-        Redeemed::Conflict(d) => (StatusCode::CONFLICT, "already-decided", format!(
-            "This approval was already {} by {}; a decision is final.",
+        Redeemed::Sent(d) => (
+            StatusCode::OK,
             if d.approve { "approved" } else { "rejected" },
-            d.approver
-        )),
+            format!(
+                "{} by {}; Step Functions has it and the execution moves on.",
+                if d.approve { "Approved" } else { "Rejected" },
+                d.approver
+            ),
+        ),
+        Redeemed::Conflict(d) if d.in_flight => (
+            StatusCode::CONFLICT,
+            "already-decided",
+            format!(
+                "{} by {} is being sent to Step Functions right now; a decision is final.",
+                if d.approve { "Approved" } else { "Rejected" },
+                d.approver
+            ),
+        ),
+        Redeemed::Conflict(d) => (
+            StatusCode::CONFLICT,
+            "already-decided",
+            format!(
+                "This approval was already {} by {}; a decision is final.",
+                if d.approve { "approved" } else { "rejected" },
+                d.approver
+            ),
+        ),
         Redeemed::Closed(_) => {
             // A token Step Functions does not know counts like an unknown Steppy token.
             state.guesses.record_miss(peer.0);
             (StatusCode::GONE, "no-longer-waiting",
                 "Step Functions says this approval is no longer waiting (it timed out, its execution ended, or the link is not valid): nothing was decided.".to_string())
         }
-        Redeemed::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "not-delivered", format!(
-            "Your decision ({} by {}) is recorded, but Step Functions could not be reached. It will be sent again automatically while this service runs; you can also open the link later and send it again.",
-            if d.approve { "approve" } else { "reject" },
-            d.approver
-        )),
+        Redeemed::Unavailable(d) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-delivered",
+            format!(
+                "Your decision ({} by {}) is recorded, but Step Functions could not be reached. It will be sent again automatically while this service runs; you can also open the link later and send it again.",
+                if d.approve { "approve" } else { "reject" },
+                d.approver
+            ),
+        ),
     }
 }
 
@@ -212,8 +285,22 @@ fn encode_query_value(s: &str) -> String {
 
 /// `POST /humanConfirmation`: the page's form. 303 back to the page when Step Functions took
 /// the decision; otherwise a page saying why (409, 410, 503).
-pub async fn decide_form(State(state): State<AppState>, peer: Peer, headers: HeaderMap, Form(form): Form<TaskTokenDecisionInput>) -> Response {
-    let prepared = prepare(&state, peer, &headers, &form.task_token, &form.decision, form.approver.as_deref(), form.comment).await;
+pub async fn decide_form(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<TaskTokenDecisionInput>,
+) -> Response {
+    let prepared = prepare(
+        &state,
+        peer,
+        &headers,
+        &form.task_token,
+        &form.decision,
+        form.approver.as_deref(),
+        form.comment,
+    )
+    .await;
     let (token, attempt) = match prepared {
         Ok(p) => p,
         Err(e) => return error_page(e),
@@ -231,7 +318,11 @@ pub async fn decide_form(State(state): State<AppState>, peer: Peer, headers: Hea
         StatusCode::GONE => "Approval closed",
         _ => "Decision recorded, not delivered yet",
     };
-    let mut response = (status, Html(page::task_token_notice(title, &sentence, Some(decision_of(&redeemed))).into_string())).into_response();
+    let mut response = (
+        status,
+        Html(page::task_token_notice(title, &sentence, Some(decision_of(&redeemed))).into_string()),
+    )
+        .into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
         retry_after(&mut response, Some(RETRY_AFTER_SECS));
     }
@@ -239,8 +330,22 @@ pub async fn decide_form(State(state): State<AppState>, peer: Peer, headers: Hea
 }
 
 /// `POST /api/task-tokens/decision`: the same decision for scripts, in JSON.
-pub async fn decide_json(State(state): State<AppState>, peer: Peer, headers: HeaderMap, Json(body): Json<TaskTokenDecisionInput>) -> Result<Response, ApiError> {
-    let (token, attempt) = prepare(&state, peer, &headers, &body.task_token, &body.decision, body.approver.as_deref(), body.comment).await?;
+pub async fn decide_json(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Json(body): Json<TaskTokenDecisionInput>,
+) -> Result<Response, ApiError> {
+    let (token, attempt) = prepare(
+        &state,
+        peer,
+        &headers,
+        &body.task_token,
+        &body.decision,
+        body.approver.as_deref(),
+        body.comment,
+    )
+    .await?;
     let redeemed = task_tokens::redeem(&state, &token, attempt).await?;
     let (status, code, sentence) = outcome(&state, peer, &redeemed);
     let decision = decision_json(decision_of(&redeemed));

@@ -41,7 +41,14 @@ pub struct Activity {
 
 impl Activity {
     pub fn new(now: Instant) -> Activity {
-        Activity { phase: Mutex::new(Phase::Waiting { since: now, kept_alive: false }), close: Notify::new(), closing: AtomicBool::new(false) }
+        Activity {
+            phase: Mutex::new(Phase::Waiting {
+                since: now,
+                kept_alive: false,
+            }),
+            close: Notify::new(),
+            closing: AtomicBool::new(false),
+        }
     }
 
     fn phase(&self) -> MutexGuard<'_, Phase> {
@@ -58,7 +65,9 @@ impl Activity {
         if let Phase::Waiting { since, kept_alive } = *p {
             // A connection's first request counts from the accept, so trickling the first
             // byte late buys no time.
-            *p = Phase::Head { since: if kept_alive { Instant::now() } else { since } };
+            *p = Phase::Head {
+                since: if kept_alive { Instant::now() } else { since },
+            };
         }
     }
 
@@ -69,14 +78,24 @@ impl Activity {
 
     /// The response was written (or abandoned).
     fn response_done(&self) {
-        *self.phase() = Phase::Waiting { since: Instant::now(), kept_alive: true };
+        *self.phase() = Phase::Waiting {
+            since: Instant::now(),
+            kept_alive: true,
+        };
     }
 
     /// When this connection is to be closed unless something happens first (`None` while busy).
     pub fn deadline(&self, limits: &ServeLimits) -> Option<Instant> {
         match self.now() {
-            Phase::Waiting { since, kept_alive: true } => Some(since + limits.idle_timeout),
-            Phase::Waiting { since, kept_alive: false } | Phase::Head { since } => Some(since + limits.header_read_timeout),
+            Phase::Waiting {
+                since,
+                kept_alive: true,
+            } => Some(since + limits.idle_timeout),
+            Phase::Waiting {
+                since,
+                kept_alive: false,
+            }
+            | Phase::Head { since } => Some(since + limits.header_read_timeout),
             Phase::Busy => None,
         }
     }
@@ -139,7 +158,11 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
     }
 
@@ -176,7 +199,10 @@ impl Registry {
     pub fn enter(self: &Arc<Self>, activity: Arc<Activity>) -> Entry {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.open().insert(id, activity);
-        Entry { registry: self.clone(), id }
+        Entry {
+            registry: self.clone(),
+            id,
+        }
     }
 
     /// Asks the idlest connection to close: the one waiting longest for a request, else the
@@ -188,7 +214,11 @@ impl Registry {
             Phase::Head { since } => Some((1, since)),
             Phase::Busy => None,
         };
-        let idlest = open.values().filter(|a| !a.closing.load(Ordering::SeqCst)).filter_map(|a| rank(a).map(|r| (r, a))).min_by_key(|(r, _)| *r);
+        let idlest = open
+            .values()
+            .filter(|a| !a.closing.load(Ordering::SeqCst))
+            .filter_map(|a| rank(a).map(|r| (r, a)))
+            .min_by_key(|(r, _)| *r);
         match idlest {
             Some((_, a)) => {
                 a.ask_to_close();
@@ -221,12 +251,20 @@ mod tests {
 
     #[test]
     fn phases_and_deadlines() {
-        let limits = ServeLimits { header_read_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(45), ..ServeLimits::default() };
+        let limits = ServeLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(45),
+            ..ServeLimits::default()
+        };
         let t0 = Instant::now();
         let a = Activity::new(t0);
         assert_eq!(a.deadline(&limits), Some(t0 + Duration::from_secs(10)));
         a.bytes_read();
-        assert_eq!(a.now(), Phase::Head { since: t0 }, "the first request counts from the accept");
+        assert_eq!(
+            a.now(),
+            Phase::Head { since: t0 },
+            "the first request counts from the accept"
+        );
         a.request_started();
         assert_eq!(a.deadline(&limits), None);
         a.response_done();
@@ -245,7 +283,10 @@ mod tests {
         let waiting = Arc::new(Activity::new(t0 + Duration::from_millis(5)));
         let _e = [r.enter(busy.clone()), r.enter(head.clone()), r.enter(waiting.clone())];
         assert!(r.close_idlest());
-        assert!(waiting.closing.load(Ordering::SeqCst), "waiting goes before a head in progress");
+        assert!(
+            waiting.closing.load(Ordering::SeqCst),
+            "waiting goes before a head in progress"
+        );
         assert!(r.close_idlest());
         assert!(head.closing.load(Ordering::SeqCst));
         assert!(!r.close_idlest(), "a busy connection is never closed to make room");

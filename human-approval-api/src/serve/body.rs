@@ -25,7 +25,11 @@ pub struct Deadline<B> {
 
 impl<B> Deadline<B> {
     pub fn new(inner: B, limit: Duration) -> Deadline<B> {
-        Deadline { inner, limit, timer: Box::pin(tokio::time::sleep(limit)) }
+        Deadline {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
     }
 }
 

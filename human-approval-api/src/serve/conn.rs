@@ -6,9 +6,9 @@
 use super::activity::{Activity, ResponseDone, Watched};
 use super::body::{Deadline, Tracked};
 use super::limits::ServeLimits;
+use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;

@@ -45,7 +45,11 @@ impl ServeLimits {
     /// At least one, so that the service still answers, one connection at a time.
     pub fn connection_cap(&self, nofile_soft: Option<u64>) -> usize {
         let by_descriptors = nofile_soft
-            .map(|soft| usize::try_from(soft).unwrap_or(usize::MAX).saturating_sub(self.fd_reserve))
+            .map(|soft| {
+                usize::try_from(soft)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(self.fd_reserve)
+            })
             .unwrap_or(usize::MAX);
         self.max_connections.min(by_descriptors).max(1)
     }
@@ -63,7 +67,11 @@ mod tests {
 
     #[test]
     fn the_cap_leaves_the_reserve_to_the_engine() {
-        let l = ServeLimits { max_connections: 1024, fd_reserve: 256, ..ServeLimits::default() };
+        let l = ServeLimits {
+            max_connections: 1024,
+            fd_reserve: 256,
+            ..ServeLimits::default()
+        };
         assert_eq!(l.connection_cap(Some(1024)), 768);
         assert_eq!(l.connection_cap(Some(1 << 20)), 1024);
         assert_eq!(l.connection_cap(None), 1024);

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steppy_engine::text::printable;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{Semaphore, watch};
 
 /// How long a new connection waits for the place of the connection closed to make room.
 const ROOM_WAIT: Duration = Duration::from_millis(200);
@@ -41,7 +41,11 @@ const NOTE_EVERY: Duration = Duration::from_secs(10);
 
 /// Serves `state`'s router on `listener` with the default [`ServeLimits`] until `shutdown`
 /// resolves.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     serve_with(listener, state, ServeLimits::default(), shutdown).await
 }
 
@@ -85,7 +89,13 @@ pub async fn serve_with(
             Err(e) if gone_before_accept(&e) => continue,
             Err(e) => {
                 backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
-                accept_failing.note(|| format!("the approval service cannot accept connections: {} (pausing {} ms)", printable(&e.to_string()), backoff.as_millis()));
+                accept_failing.note(|| {
+                    format!(
+                        "the approval service cannot accept connections: {} (pausing {} ms)",
+                        printable(&e.to_string()),
+                        backoff.as_millis()
+                    )
+                });
                 if out_of_descriptors(&e) {
                     // An idle connection's descriptor is the one we can give back.
                     registry.close_idlest();
@@ -119,7 +129,10 @@ pub async fn serve_with(
     drop(listener);
     let _ = stop.send(true);
     let all = u32::try_from(cap).unwrap_or(u32::MAX);
-    if tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(limits.shutdown_grace, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
         registry.close_all();
     }
     Ok(())
@@ -131,7 +144,10 @@ async fn make_room(registry: &Registry, slots: &Arc<Semaphore>) -> Option<tokio:
     if !registry.close_idlest() {
         return None;
     }
-    tokio::time::timeout(ROOM_WAIT, slots.clone().acquire_owned()).await.ok()?.ok()
+    tokio::time::timeout(ROOM_WAIT, slots.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
 }
 
 /// `EMFILE` or `ENFILE`: this process or the system is out of descriptors.
@@ -141,5 +157,8 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 
 /// Errors about one connection that went away before it was accepted: nothing to wait for.
 fn gone_before_accept(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused)
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+    )
 }

@@ -14,7 +14,11 @@ pub struct Throttled {
 
 impl Throttled {
     pub fn new(every: Duration) -> Throttled {
-        Throttled { every, last: None, suppressed: 0 }
+        Throttled {
+            every,
+            last: None,
+            suppressed: 0,
+        }
     }
 
     /// Prints `line()` (plus how many were held back since the last one) if the interval has

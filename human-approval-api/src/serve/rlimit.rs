@@ -16,18 +16,27 @@ pub struct NofileLimit {
 #[cfg(unix)]
 #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux and macOS, i64 on some BSDs
 pub fn nofile_limit() -> io::Result<NofileLimit> {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `rl` is a valid, writable rlimit for the duration of the call.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(NofileLimit { soft: rl.rlim_cur as u64, hard: rl.rlim_max as u64 })
+    Ok(NofileLimit {
+        soft: rl.rlim_cur as u64,
+        hard: rl.rlim_max as u64,
+    })
 }
 
 #[cfg(not(unix))]
 pub fn nofile_limit() -> io::Result<NofileLimit> {
-    Err(io::Error::new(io::ErrorKind::Unsupported, "no RLIMIT_NOFILE on this platform"))
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no RLIMIT_NOFILE on this platform",
+    ))
 }
 
 /// The most a soft limit is raised to when the hard limit is unlimited (Linux's default
@@ -40,11 +49,18 @@ const UNLIMITED_TARGET: u64 = 1 << 20;
 #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux and macOS, i64 on some BSDs
 pub fn raise_nofile_limit() -> io::Result<(NofileLimit, NofileLimit)> {
     let before = nofile_limit()?;
-    let target = if before.hard == libc::RLIM_INFINITY as u64 { UNLIMITED_TARGET.max(before.soft) } else { before.hard };
+    let target = if before.hard == libc::RLIM_INFINITY as u64 {
+        UNLIMITED_TARGET.max(before.soft)
+    } else {
+        before.hard
+    };
     if before.soft >= target {
         return Ok((before, before));
     }
-    let rl = libc::rlimit { rlim_cur: target as libc::rlim_t, rlim_max: before.hard as libc::rlim_t };
+    let rl = libc::rlimit {
+        rlim_cur: target as libc::rlim_t,
+        rlim_max: before.hard as libc::rlim_t,
+    };
     // SAFETY: `rl` is a valid rlimit; setrlimit only reads it.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
     if rc != 0 {

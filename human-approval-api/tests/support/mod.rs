@@ -9,11 +9,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use steppy_engine::executor::BoxFuture;
 use steppy_engine::executor::Notices;
 use steppy_engine::scheduler::{Engine, NoObserver};
 use steppy_engine::state::ExecutionState;
 use steppy_engine::store::Store;
-use steppy_engine::executor::BoxFuture;
 use steppy_human_approval_api::{ApiConfig, AppState, RedeemError, TaskTokens};
 
 /// Tokens as issued: (execution id, step name, token).
@@ -23,7 +23,10 @@ pub struct Tokens(Mutex<Vec<(String, String, String)>>);
 impl Notices for Tokens {
     fn notice(&self, _: &str, _: &str, _: &str) {}
     fn approval_token(&self, execution_id: &str, step: &str, token: &str) {
-        self.0.lock().expect("tokens").push((execution_id.into(), step.into(), token.into()));
+        self.0
+            .lock()
+            .expect("tokens")
+            .push((execution_id.into(), step.into(), token.into()));
     }
 }
 
@@ -49,7 +52,10 @@ impl Harness {
     }
 
     /// Starts everything with `task_tokens` redeeming Step Functions task tokens.
-    pub async fn start_with_task_tokens(tune: impl FnOnce(&mut ApiConfig), task_tokens: Arc<dyn TaskTokens>) -> Harness {
+    pub async fn start_with_task_tokens(
+        tune: impl FnOnce(&mut ApiConfig),
+        task_tokens: Arc<dyn TaskTokens>,
+    ) -> Harness {
         Self::start_full(tune, Some(task_tokens)).await
     }
 
@@ -59,7 +65,9 @@ impl Harness {
         let tokens = Arc::new(Tokens::default());
         let registry = steppy_executors::local_registry(dir.path().join("outbox.jsonl"));
         let engine = Engine::new(store.clone(), Arc::new(registry), tokens.clone(), Arc::new(NoObserver));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut config = ApiConfig::new(base.clone());
         tune(&mut config);
@@ -67,21 +75,47 @@ impl Harness {
         if let Some(t) = task_tokens {
             state = state.with_task_tokens(t);
         }
-        tokio::spawn(steppy_human_approval_api::serve(listener, state.clone(), std::future::pending()));
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Harness { base, store, engine, tokens, client, state, _dir: dir }
+        tokio::spawn(steppy_human_approval_api::serve(
+            listener,
+            state.clone(),
+            std::future::pending(),
+        ));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Harness {
+            base,
+            store,
+            engine,
+            tokens,
+            client,
+            state,
+            _dir: dir,
+        }
     }
 
     /// Submits `plan` as started by `started_by`, runs it on the engine in the background, and
     /// returns the execution id and the token of its first approval.
     pub async fn run_plan(&self, plan: Value, started_by: &str) -> (String, String) {
         let plan: steppy_engine::Plan = serde_json::from_value(plan).expect("plan");
-        let id = self.store.submit_as(&plan, steppy_engine::clock::system_now_ms(), Some(started_by)).expect("submit");
+        let id = self
+            .store
+            .submit_as(&plan, steppy_engine::clock::system_now_ms(), Some(started_by))
+            .expect("submit");
         let engine = self.engine.clone();
         let run_id = id.clone();
         tokio::spawn(async move { engine.run(&[run_id]).await });
         for _ in 0..1000 {
-            if let Some(t) = self.tokens.0.lock().expect("tokens").iter().find(|t| t.0 == id).map(|t| t.2.clone()) {
+            if let Some(t) = self
+                .tokens
+                .0
+                .lock()
+                .expect("tokens")
+                .iter()
+                .find(|t| t.0 == id)
+                .map(|t| t.2.clone())
+            {
                 return (id, t);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -107,7 +141,12 @@ impl Harness {
 
     /// The history's event types and details, as JSON text per event.
     pub fn history(&self, id: &str) -> Vec<(String, Value)> {
-        self.store.history(id).expect("history").into_iter().map(|e| (e.kind.as_str().to_string(), e.details)).collect()
+        self.store
+            .history(id)
+            .expect("history")
+            .into_iter()
+            .map(|e| (e.kind.as_str().to_string(), e.details))
+            .collect()
     }
 
     pub fn count(&self, id: &str, kind: &str) -> usize {
@@ -115,7 +154,11 @@ impl Harness {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.base)).send().await.expect("GET")
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET")
     }
 
     /// Posts the decision form as a browser on the page would.
@@ -151,8 +194,15 @@ pub fn human_plan(human: Value) -> Value {
 /// One call the API made to [`FakeSfn`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Succeed { token: String, output: Value },
-    Fail { token: String, error: String, cause: String },
+    Succeed {
+        token: String,
+        output: Value,
+    },
+    Fail {
+        token: String,
+        error: String,
+        cause: String,
+    },
 }
 
 /// A **fake** Step Functions, in process: it is not AWS and checks nothing about tokens. It
@@ -194,10 +244,17 @@ impl FakeSfn {
 impl TaskTokens for FakeSfn {
     fn succeed<'a>(&'a self, token: &'a str, output_json: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
         let output = serde_json::from_str(output_json).expect("the output is JSON");
-        Box::pin(self.answer(Call::Succeed { token: token.into(), output }))
+        Box::pin(self.answer(Call::Succeed {
+            token: token.into(),
+            output,
+        }))
     }
 
     fn fail<'a>(&'a self, token: &'a str, error: &'a str, cause: &'a str) -> BoxFuture<'a, Result<(), RedeemError>> {
-        Box::pin(self.answer(Call::Fail { token: token.into(), error: error.into(), cause: cause.into() }))
+        Box::pin(self.answer(Call::Fail {
+            token: token.into(),
+            error: error.into(),
+            cause: cause.into(),
+        }))
     }
 }

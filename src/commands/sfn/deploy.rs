@@ -15,7 +15,9 @@ pub fn run(plan_path: &Path, aws: &AwsArgs, sfn: &SfnArgs) -> ExitCode {
     };
     let public_url = aws.public_url.clone().unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_string());
     if aws.public_url.is_none() {
-        eprintln!("steppy: warning: approval links will point at {public_url}; pass --public-url with the address of your `steppy serve`");
+        eprintln!(
+            "steppy: warning: approval links will point at {public_url}; pass --public-url with the address of your `steppy serve`"
+        );
     }
     let compiled = match super::compiled(&plan, plan_path, aws, sfn, &public_url) {
         Ok(c) => c,
@@ -26,7 +28,12 @@ pub fn run(plan_path: &Path, aws: &AwsArgs, sfn: &SfnArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let deployed = runtime.block_on(async { super::client().await.deploy(&name, sfn.role_arn.as_deref(), &compiled.definition).await });
+    let deployed = runtime.block_on(async {
+        super::client()
+            .await
+            .deploy(&name, sfn.role_arn.as_deref(), &compiled.definition)
+            .await
+    });
     match deployed {
         Ok(d) => {
             eprintln!("state machine {name} {}", d.action.as_str());

@@ -17,7 +17,9 @@ pub struct Printer {
 
 impl Default for Printer {
     fn default() -> Self {
-        Printer { started: Instant::now() }
+        Printer {
+            started: Instant::now(),
+        }
     }
 }
 
@@ -34,9 +36,16 @@ impl Printer {
     /// The line(s) for one update, in the local engine's wording.
     pub fn show(&self, replay: &Replay, name: &str, u: &Update) {
         let label = |s: usize, k: usize| {
-            replay.outline.step(s, k).map(|st| format!("  {} \"{}\"", st.kind, st.name)).unwrap_or_default()
+            replay
+                .outline
+                .step(s, k)
+                .map(|st| format!("  {} \"{}\"", st.kind, st.name))
+                .unwrap_or_default()
         };
-        let took = |ms: &Option<i64>| ms.map(|m| format!("{:.1}s", m as f64 / 1000.0)).unwrap_or_else(|| "-".into());
+        let took = |ms: &Option<i64>| {
+            ms.map(|m| format!("{:.1}s", m as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into())
+        };
         match u {
             Update::ExecutionStarted => self.line(&format!(
                 "execution {name} started on Step Functions ({} stages, {} steps)",
@@ -50,9 +59,18 @@ impl Printer {
                 replay.outline.stages.get(*s).map(|st| st.name.as_str()).unwrap_or("")
             )),
             Update::StepRunning(s, k) => self.line(&format!("{} running", label(*s, *k))),
-            Update::ApprovalRequested { stage, step, approve, reject } => {
+            Update::ApprovalRequested {
+                stage,
+                step,
+                approve,
+                reject,
+            } => {
                 self.line(&format!("{} waiting", label(*stage, *step)));
-                let step_name = replay.outline.step(*stage, *step).map(|st| st.name.as_str()).unwrap_or("");
+                let step_name = replay
+                    .outline
+                    .step(*stage, *step)
+                    .map(|st| st.name.as_str())
+                    .unwrap_or("");
                 self.line(&format!("  \"{step_name}\" needs a decision:"));
                 if let Some(a) = approve {
                     self.line(&format!("    open to approve: {a}"));
@@ -61,21 +79,49 @@ impl Printer {
                     self.line(&format!("    open to reject:  {r}"));
                 }
             }
-            Update::StepSucceeded { stage, step, took_ms, approved_by: Some(by) } => {
-                self.line(&format!("{} approved by {by} after {}", label(*stage, *step), took(took_ms)))
-            }
-            Update::StepSucceeded { stage, step, took_ms, approved_by: None } => {
-                self.line(&format!("{} succeeded after {}", label(*stage, *step), took(took_ms)))
-            }
-            Update::StepFailed { stage, step, took_ms, reason } => {
-                self.line(&format!("{} failed after {}: {reason}", label(*stage, *step), took(took_ms)))
-            }
-            Update::StepRejected { stage, step, took_ms, reason } => {
-                self.line(&format!("{} rejected after {}: {reason}", label(*stage, *step), took(took_ms)))
-            }
-            Update::ExecutionEnded { status: RunStatus::Succeeded, .. } => {
-                self.line(&format!("execution {name} SUCCEEDED in {:.1}s", self.started.elapsed().as_secs_f64()))
-            }
+            Update::StepSucceeded {
+                stage,
+                step,
+                took_ms,
+                approved_by: Some(by),
+            } => self.line(&format!(
+                "{} approved by {by} after {}",
+                label(*stage, *step),
+                took(took_ms)
+            )),
+            Update::StepSucceeded {
+                stage,
+                step,
+                took_ms,
+                approved_by: None,
+            } => self.line(&format!("{} succeeded after {}", label(*stage, *step), took(took_ms))),
+            Update::StepFailed {
+                stage,
+                step,
+                took_ms,
+                reason,
+            } => self.line(&format!(
+                "{} failed after {}: {reason}",
+                label(*stage, *step),
+                took(took_ms)
+            )),
+            Update::StepRejected {
+                stage,
+                step,
+                took_ms,
+                reason,
+            } => self.line(&format!(
+                "{} rejected after {}: {reason}",
+                label(*stage, *step),
+                took(took_ms)
+            )),
+            Update::ExecutionEnded {
+                status: RunStatus::Succeeded,
+                ..
+            } => self.line(&format!(
+                "execution {name} SUCCEEDED in {:.1}s",
+                self.started.elapsed().as_secs_f64()
+            )),
             Update::ExecutionEnded { status, reason } => self.line(&format!(
                 "execution {name} {}: {}",
                 status.as_str().to_uppercase(),
@@ -86,7 +132,14 @@ impl Printer {
 }
 
 /// Follows execution `arn` until it ends; prints with `printer` if given. Returns how it ended.
-pub async fn follow(sfn: &StepFunctions, arn: &str, name: &str, replay: &mut Replay, interval: Duration, printer: Option<&Printer>) -> Result<RunStatus, SfnError> {
+pub async fn follow(
+    sfn: &StepFunctions,
+    arn: &str,
+    name: &str,
+    replay: &mut Replay,
+    interval: Duration,
+    printer: Option<&Printer>,
+) -> Result<RunStatus, SfnError> {
     let mut last = 0;
     let mut failures = 0u32;
     loop {

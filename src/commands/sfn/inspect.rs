@@ -17,7 +17,9 @@ fn aws_fail(arn: &str, e: &SfnError) -> ExitCode {
 }
 
 pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitCode {
-    let Ok(runtime) = setup::runtime() else { return ExitCode::from(2) };
+    let Ok(runtime) = setup::runtime() else {
+        return ExitCode::from(2);
+    };
     let read = runtime.block_on(async {
         let sfn = super::client().await;
         let info = sfn.describe(arn).await?;
@@ -76,7 +78,9 @@ pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitC
 }
 
 pub fn history(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitCode {
-    let Ok(runtime) = setup::runtime() else { return ExitCode::from(2) };
+    let Ok(runtime) = setup::runtime() else {
+        return ExitCode::from(2);
+    };
     let events = match runtime.block_on(async { super::client().await.history(arn).await }) {
         Ok(e) => e,
         Err(e) => return aws_fail(arn, &e),
@@ -94,7 +98,14 @@ pub fn history(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> Exit
             (Some(err), None) => err.clone(),
             _ => String::new(),
         };
-        say!("{:>6}  {}  {:<28} {}  {}", e.id, when(e.at_ms), e.kind, e.state.as_deref().unwrap_or("-"), detail);
+        say!(
+            "{:>6}  {}  {:<28} {}  {}",
+            e.id,
+            when(e.at_ms),
+            e.kind,
+            e.state.as_deref().unwrap_or("-"),
+            detail
+        );
     }
     ExitCode::SUCCESS
 }

@@ -19,10 +19,10 @@ use super::setup;
 use crate::cli::{AwsArgs, SfnArgs};
 use std::path::Path;
 use std::process::ExitCode;
-use steppy_engine::asl::{compile, Compiled, Options};
+use steppy_engine::asl::{Compiled, Options, compile};
 use steppy_engine::plan::Plan;
 use steppy_engine::validate::LoadError;
-use steppy_executors::aws::sfn::{machine_name, StepFunctions};
+use steppy_executors::aws::sfn::{StepFunctions, machine_name};
 
 /// Loads and validates the plan (exit 2 if unreadable, 1 if invalid).
 pub fn load(plan_path: &Path) -> Result<Plan, ExitCode> {
@@ -34,12 +34,23 @@ pub fn load(plan_path: &Path) -> Result<Plan, ExitCode> {
 }
 
 /// Compiles the plan with approval links under `public_url`; warnings go to standard error.
-pub fn compiled(plan: &Plan, plan_path: &Path, aws: &AwsArgs, sfn: &SfnArgs, public_url: &str) -> Result<Compiled, ExitCode> {
+pub fn compiled(
+    plan: &Plan,
+    plan_path: &Path,
+    aws: &AwsArgs,
+    sfn: &SfnArgs,
+    public_url: &str,
+) -> Result<Compiled, ExitCode> {
     if sfn.pipeline_poll_seconds == 0 {
         return Err(setup::fail(2, "--pipeline-poll-seconds must be at least 1"));
     }
-    let options = Options { topic_arn: aws.topic_arn.clone(), public_url: public_url.to_string(), pipeline_poll_seconds: sfn.pipeline_poll_seconds };
-    let compiled = compile(plan, &options).map_err(|e| setup::fail(1, &format!("cannot compile {}: {e}", plan_path.display())))?;
+    let options = Options {
+        topic_arn: aws.topic_arn.clone(),
+        public_url: public_url.to_string(),
+        pipeline_poll_seconds: sfn.pipeline_poll_seconds,
+    };
+    let compiled =
+        compile(plan, &options).map_err(|e| setup::fail(1, &format!("cannot compile {}: {e}", plan_path.display())))?;
     for w in &compiled.warnings {
         crate::terminal::say_err!("steppy: warning: {w}");
     }
@@ -51,7 +62,12 @@ pub fn name_of(plan: &Plan, plan_path: &Path, sfn: &SfnArgs) -> String {
     match (&sfn.name, &plan.name) {
         (Some(n), _) => n.clone(),
         (None, Some(n)) => machine_name(n),
-        (None, None) => machine_name(&plan_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+        (None, None) => machine_name(
+            &plan_path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
     }
 }
 

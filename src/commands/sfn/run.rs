@@ -11,7 +11,7 @@
 //! Exit codes as for a local run: 0 succeeded, 1 failed, aborted or rejected, 2 trouble.
 
 use super::super::{setup, web};
-use super::follow::{follow, Printer};
+use super::follow::{Printer, follow};
 use crate::cli::{AwsArgs, SfnArgs, WebArgs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,7 +36,13 @@ fn follow_interval() -> Duration {
     setup::aws().settings.poll_interval.min(Duration::from_secs(2))
 }
 
-pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnArgs, options: SfnRunOptions) -> ExitCode {
+pub fn run(
+    db: Option<PathBuf>,
+    plan_path: &Path,
+    aws: &AwsArgs,
+    sfn_args: &SfnArgs,
+    options: SfnRunOptions,
+) -> ExitCode {
     let plan = match super::load(plan_path) {
         Ok(p) => p,
         Err(code) => return code,
@@ -51,7 +57,10 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
     };
     runtime.block_on(async {
         // The approval pages first: the compiled links point at them.
-        let mut public_url = aws.public_url.clone().unwrap_or_else(|| steppy_executors::aws::settings::DEFAULT_PUBLIC_URL.to_string());
+        let mut public_url = aws
+            .public_url
+            .clone()
+            .unwrap_or_else(|| steppy_executors::aws::settings::DEFAULT_PUBLIC_URL.to_string());
         if !options.detach {
             let listen = options.listen.as_deref().unwrap_or("127.0.0.1:0");
             match web::bind(store.clone(), listen, &options.web).await {
@@ -69,7 +78,10 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
         };
         let name = super::name_of(&plan, plan_path, sfn_args);
         let sfn = super::client().await;
-        let deployed = match sfn.deploy(&name, sfn_args.role_arn.as_deref(), &compiled.definition).await {
+        let deployed = match sfn
+            .deploy(&name, sfn_args.role_arn.as_deref(), &compiled.definition)
+            .await
+        {
             Ok(d) => d,
             Err(e) => return setup::fail(2, &format!("cannot deploy {name}: {e}")),
         };
@@ -98,23 +110,43 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, aws: &AwsArgs, sfn_args: &SfnA
 
 /// Starts the recorded execution `name` of `machine_arn` (or finds it started) and records its
 /// ARN.
-async fn start(sfn: &StepFunctions, store: &Store, machine_arn: &str, name: &str, input: &str) -> Result<String, ExitCode> {
+async fn start(
+    sfn: &StepFunctions,
+    store: &Store,
+    machine_arn: &str,
+    name: &str,
+    input: &str,
+) -> Result<String, ExitCode> {
     let machine = machine_arn.rsplit(':').next().unwrap_or_default();
     fault::hit("sfn-recorded", machine);
-    let arn = sfn
-        .start(machine_arn, name, input)
-        .await
-        .map_err(|e| setup::fail(2, &format!("cannot start execution {name}: {e}; `steppy resume` tries again")))?;
+    let arn = sfn.start(machine_arn, name, input).await.map_err(|e| {
+        setup::fail(
+            2,
+            &format!("cannot start execution {name}: {e}; `steppy resume` tries again"),
+        )
+    })?;
     fault::hit("sfn-started", machine);
     store.sfn_started(name, &arn).map_err(|e| setup::store_fail(&e))?;
     Ok(arn)
 }
 
 /// Follows the execution to its end, records the end, and maps it to an exit code.
-async fn finish(sfn: &StepFunctions, store: &Store, name: &str, arn: &str, replay: &mut Replay, printer: Option<&Printer>) -> ExitCode {
+async fn finish(
+    sfn: &StepFunctions,
+    store: &Store,
+    name: &str,
+    arn: &str,
+    replay: &mut Replay,
+    printer: Option<&Printer>,
+) -> ExitCode {
     let status = match follow(sfn, arn, name, replay, follow_interval(), printer).await {
         Ok(s) => s,
-        Err(e) => return setup::fail(2, &format!("cannot follow {arn}: {e}; `steppy resume` follows it again")),
+        Err(e) => {
+            return setup::fail(
+                2,
+                &format!("cannot follow {arn}: {e}; `steppy resume` follows it again"),
+            );
+        }
     };
     if let Err(e) = store.sfn_ended(name, status.as_str(), replay.reason.as_deref(), system_now_ms()) {
         return setup::store_fail(&e);
