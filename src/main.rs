@@ -1,8 +1,10 @@
 //! `steppy`: the command-line program. Parses arguments and hands each subcommand to
-//! [`commands`]; all real work lives in the engine and executor crates.
+//! [`commands`]; all real work lives in the engine and executor crates. Errors come back as
+//! one [`error::CliError`], printed and turned into the exit code here and nowhere else.
 
 mod cli;
 mod commands;
+mod error;
 mod http;
 mod progress;
 mod terminal;
@@ -12,5 +14,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    commands::dispatch(cli)
+    match commands::dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.report(),
+    }
 }

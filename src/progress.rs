@@ -48,8 +48,24 @@ pub struct Progress {
     tokens: Mutex<TokenDisplay>,
 }
 
+/// How a [`Progress`] prints (a config struct rather than boolean arguments).
+#[derive(Clone, Debug, Default)]
+pub struct ProgressConfig {
+    /// The `--db PATH` to repeat in the commands shown (empty for the default database).
+    pub db_flag: String,
+    /// Prefix lines with a short execution id (several executions at once).
+    pub tag_executions: bool,
+    /// Mention the inline keys (`a`/`r`) next to approval commands.
+    pub inline_keys: bool,
+}
+
 impl Progress {
-    pub fn new(db_flag: String, tag_executions: bool, inline_keys: bool) -> Progress {
+    pub fn new(config: ProgressConfig) -> Progress {
+        let ProgressConfig {
+            db_flag,
+            tag_executions,
+            inline_keys,
+        } = config;
         Progress {
             started: Instant::now(),
             db_flag,

@@ -16,6 +16,7 @@
 //! Steppy looped forever on the last three). Builds are read by the shared
 //! [`BuildPoller`](crate::aws::poller::BuildPoller) of the step's (role, region).
 
+use crate::Completion;
 use crate::aws::backoff;
 use crate::aws::clients::{Aws, Target, execution_session};
 use crate::aws::errors::{AwsError, classify};
@@ -39,12 +40,12 @@ const RETRY_BASE: Duration = Duration::from_millis(500);
 /// The `CodeBuild` (`wait = true`) or `CodeBuildNoWait` executor.
 pub struct CodeBuildExecutor {
     aws: Arc<Aws>,
-    wait: bool,
+    completion: Completion,
 }
 
 impl CodeBuildExecutor {
-    pub fn new(aws: Arc<Aws>, wait: bool) -> Self {
-        CodeBuildExecutor { aws, wait }
+    pub fn new(aws: Arc<Aws>, completion: Completion) -> Self {
+        CodeBuildExecutor { aws, completion }
     }
 }
 
@@ -261,7 +262,7 @@ impl Executor for CodeBuildExecutor {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            if !self.wait {
+            if self.completion == Completion::StartOnly {
                 return Ok(Outcome::Succeeded(json!({
                     "buildId": build_id,
                     "logs": console_link(&target.region, &project, &build_id),

@@ -11,6 +11,7 @@
 //! slow; builds are the ones that need batching). Throttling and transient errors back off and
 //! never fail the step; a permanent error repeated [`MAX_PERMANENT`] times does.
 
+use crate::Completion;
 use crate::aws::backoff;
 use crate::aws::clients::{Aws, Target, execution_session};
 use crate::aws::errors::{Kind, classify};
@@ -32,12 +33,12 @@ const RETRY_BASE: Duration = Duration::from_millis(500);
 /// The `CodePipeline` (`wait = true`) or `CodePipelineNoWait` executor.
 pub struct CodePipelineExecutor {
     aws: Arc<Aws>,
-    wait: bool,
+    completion: Completion,
 }
 
 impl CodePipelineExecutor {
-    pub fn new(aws: Arc<Aws>, wait: bool) -> Self {
-        CodePipelineExecutor { aws, wait }
+    pub fn new(aws: Arc<Aws>, completion: Completion) -> Self {
+        CodePipelineExecutor { aws, completion }
     }
 }
 
@@ -228,7 +229,7 @@ impl Executor for CodePipelineExecutor {
     fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>> {
         Box::pin(async move {
             let r = running(handle)?;
-            if !self.wait {
+            if self.completion == Completion::StartOnly {
                 return Ok(Outcome::Succeeded(
                     json!({ "executionId": r.execution_id, "pipeline": r.pipeline }),
                 ));

@@ -20,6 +20,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use steppy_engine::executor::Registry;
 
+/// What a build or pipeline step waits for: its end (`CodeBuild`, `CodePipeline`) or only its
+/// start (the `…NoWait` types, which succeed once AWS has accepted the start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    WaitForEnd,
+    StartOnly,
+}
+
 /// The registry of the executors that need no cloud account. `outbox` is the file Notify
 /// appends to.
 pub fn local_registry(outbox: PathBuf) -> Registry {
@@ -45,19 +53,22 @@ pub fn aws_registry(outbox: PathBuf, aws: Arc<aws::Aws>) -> Registry {
     registry.register("Human", Arc::new(human::HumanExecutor::with_courier(courier)));
     registry.register(
         "CodeBuild",
-        Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), true)),
+        Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), Completion::WaitForEnd)),
     );
     registry.register(
         "CodeBuildNoWait",
-        Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), false)),
+        Arc::new(codebuild::CodeBuildExecutor::new(aws.clone(), Completion::StartOnly)),
     );
     registry.register(
         "CodePipeline",
-        Arc::new(codepipeline::CodePipelineExecutor::new(aws.clone(), true)),
+        Arc::new(codepipeline::CodePipelineExecutor::new(
+            aws.clone(),
+            Completion::WaitForEnd,
+        )),
     );
     registry.register(
         "CodePipelineNoWait",
-        Arc::new(codepipeline::CodePipelineExecutor::new(aws, false)),
+        Arc::new(codepipeline::CodePipelineExecutor::new(aws, Completion::StartOnly)),
     );
     registry
 }

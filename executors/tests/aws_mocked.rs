@@ -18,6 +18,7 @@ use steppy_engine::plan::Plan;
 use steppy_engine::scheduler::{Engine, NoObserver};
 use steppy_engine::state::ExecutionState;
 use steppy_engine::store::Store;
+use steppy_executors::Completion;
 use steppy_executors::aws::clients::FixedClients;
 use steppy_executors::aws::{Aws, AwsSettings};
 use steppy_executors::codebuild::CodeBuildExecutor;
@@ -166,7 +167,7 @@ async fn a_build_codebuild_does_not_know_fails_the_step_after_three_reads() {
     let plan = one_step(json!({ "name": "b", "type": "CodeBuild", "codeBuildName": "app" }));
     let ctx = context(&store, &plan);
     let handle = json!({ "buildId": "app:gone", "project": "app", "region": "us-east-1" });
-    let outcome = CodeBuildExecutor::new(a, true)
+    let outcome = CodeBuildExecutor::new(a, Completion::WaitForEnd)
         .resume(&ctx, &handle)
         .await
         .expect("resume");
@@ -186,12 +187,12 @@ async fn a_restart_before_the_handle_was_recorded_reattaches_to_the_started_buil
     let store = Store::open_in_memory().expect("store");
     let plan = one_step(json!({ "name": "b", "type": "CodeBuild", "codeBuildName": "app" }));
     let ctx = context(&store, &plan);
-    let first = CodeBuildExecutor::new(aws(Some(&fake), None), true)
+    let first = CodeBuildExecutor::new(aws(Some(&fake), None), Completion::WaitForEnd)
         .start(&ctx)
         .await
         .expect("start");
     // A new process: new executor, new clients, same key.
-    let restarted = CodeBuildExecutor::new(aws(Some(&fake), None), true);
+    let restarted = CodeBuildExecutor::new(aws(Some(&fake), None), Completion::WaitForEnd);
     let second = restarted.start(&ctx).await.expect("start again");
     assert_eq!(first["buildId"], second["buildId"]);
     assert_eq!(fake.start_calls.load(Ordering::SeqCst), 1, "StartBuild called once");
@@ -219,7 +220,7 @@ async fn abort_with_stop_running_stops_the_build() {
     let store = Store::open_in_memory().expect("store");
     let plan = one_step(json!({ "name": "b", "type": "CodeBuild", "codeBuildName": "app" }));
     let ctx = context(&store, &plan);
-    let exec = CodeBuildExecutor::new(a, true);
+    let exec = CodeBuildExecutor::new(a, Completion::WaitForEnd);
     let handle = exec.start(&ctx).await.expect("start");
     exec.cancel(&ctx, &handle, false)
         .await
@@ -275,7 +276,7 @@ async fn without_auto_approve_a_pending_approval_is_left_alone() {
     let store = Store::open_in_memory().expect("store");
     let plan = one_step(json!({ "name": "p", "type": "CodePipeline", "codePipelineName": "approve-ship" }));
     let ctx = context(&store, &plan);
-    let exec = CodePipelineExecutor::new(a, true);
+    let exec = CodePipelineExecutor::new(a, Completion::WaitForEnd);
     let handle = exec.start(&ctx).await.expect("start");
     let waited = tokio::time::timeout(Duration::from_millis(300), exec.resume(&ctx, &handle)).await;
     assert!(waited.is_err(), "still waiting for a person");
@@ -328,11 +329,11 @@ async fn a_pipeline_restart_before_the_handle_reuses_the_execution() {
     let store = Store::open_in_memory().expect("store");
     let plan = one_step(json!({ "name": "p", "type": "CodePipelineNoWait", "codePipelineName": "ship" }));
     let ctx = context(&store, &plan);
-    let a = CodePipelineExecutor::new(aws(None, Some(&fake)), false)
+    let a = CodePipelineExecutor::new(aws(None, Some(&fake)), Completion::StartOnly)
         .start(&ctx)
         .await
         .expect("start");
-    let b = CodePipelineExecutor::new(aws(None, Some(&fake)), false)
+    let b = CodePipelineExecutor::new(aws(None, Some(&fake)), Completion::StartOnly)
         .start(&ctx)
         .await
         .expect("start again");

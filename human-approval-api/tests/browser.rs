@@ -14,8 +14,14 @@ use support::{Harness, human_plan};
 /// job, before any test runs).
 fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser"].iter().find_map(|b| {
-        let out = Command::new("sh").arg("-c").arg(format!("command -v {b}")).output().ok()?;
-        out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {b}"))
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
     })
 }
 

@@ -2,46 +2,36 @@
 //! A decision is final; the first decisive vote wins.
 
 use super::setup;
+use crate::cli::DecisionArgs;
+use crate::error::{CliError, CliResult};
 use crate::terminal::say;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::store::{Decision, OpenMode, Vote};
 use steppy_executors::human::{current_user, token_hash};
 
-pub fn run(
-    db: Option<PathBuf>,
-    token: &str,
-    approve: bool,
-    comment: Option<String>,
-    voter: Option<String>,
-    server: Option<String>,
-) -> ExitCode {
-    if let Some(server) = server {
-        return over_http(
-            &server,
-            token,
-            approve,
-            comment.as_deref(),
-            &voter.unwrap_or_else(current_user),
-        );
+/// Which way the vote goes: `steppy approve` or `steppy reject`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+pub fn run(db: Option<PathBuf>, verdict: Verdict, args: DecisionArgs) -> CliResult {
+    let approve = verdict == Verdict::Approve;
+    let voter = args.voter.unwrap_or_else(current_user);
+    if let Some(server) = args.server {
+        return over_http(&server, &args.token, approve, args.comment.as_deref(), &voter);
     }
-    let (store, _) = match setup::open(db, OpenMode::Existing) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let (store, _) = setup::open(db, OpenMode::Existing)?;
     let vote = Vote {
         approve,
-        voter: voter.unwrap_or_else(current_user),
-        comment,
+        voter,
+        comment: args.comment,
     };
-    match store.vote(&token_hash(token), &vote, system_now_ms()) {
-        Ok(d) => {
-            say!("{}", describe(&d));
-            ExitCode::SUCCESS
-        }
-        Err(e) => setup::store_fail(&e),
-    }
+    let d = store.vote(&token_hash(&args.token), &vote, system_now_ms())?;
+    say!("{}", describe(&d));
+    Ok(())
 }
 
 /// One sentence about what a vote did.
@@ -57,9 +47,11 @@ pub fn describe(d: &Decision) -> String {
 }
 
 /// Decides through a running server's JSON API (`--server URL`).
-fn over_http(server: &str, token: &str, approve: bool, comment: Option<&str>, voter: &str) -> ExitCode {
-    match steppy_human_approval_api::client::post_decision(server, token, approve, comment, voter) {
-        Ok(answer) if answer.status == 200 => {
+fn over_http(server: &str, token: &str, approve: bool, comment: Option<&str>, voter: &str) -> CliResult {
+    let answer = steppy_human_approval_api::client::post_decision(server, token, approve, comment, voter)
+        .map_err(CliError::trouble)?;
+    match answer {
+        answer if answer.status == 200 => {
             let a = &answer.body["approval"];
             match answer.body["outcome"].as_str() {
                 Some("recorded") => say!(
@@ -76,14 +68,12 @@ fn over_http(server: &str, token: &str, approve: bool, comment: Option<&str>, vo
                 ),
                 None => say!("{}", answer.body),
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Ok(answer) => setup::fail(
-            1,
+        answer => Err(CliError::failed(
             answer.body["error"]
                 .as_str()
                 .unwrap_or("the server refused the decision"),
-        ),
-        Err(why) => setup::fail(2, &why),
+        )),
     }
 }

@@ -3,23 +3,18 @@
 
 use super::setup;
 use crate::cli::Engine;
+use crate::error::{CliError, CliResult};
 use std::path::Path;
-use std::process::ExitCode;
-use steppy_engine::validate::LoadError;
 use steppy_executors::aws::iam::{PolicyInput, policy, roles};
 use steppy_executors::aws::s3;
 
-pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>, engine: Engine) -> ExitCode {
-    let plan = match super::plan_source::load(plan_path) {
-        Ok(p) => p,
-        Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
-        Err(e) => return setup::fail_invalid_plan(&e),
-    };
+pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>, engine: Engine) -> CliResult {
+    let plan = super::plan_source::load(plan_path)?;
     let text = plan_path.to_string_lossy();
-    let watch = match watch.map(s3::parse).transpose() {
-        Ok(w) => w,
-        Err(e) => return setup::fail(2, &format!("--watch: {e}")),
-    };
+    let watch = watch
+        .map(s3::parse)
+        .transpose()
+        .map_err(|e| CliError::trouble(format!("--watch: {e}")))?;
     let aws = setup::aws();
     let input = PolicyInput {
         region: std::env::var("AWS_REGION")
@@ -36,33 +31,25 @@ pub fn run(plan_path: &Path, role: Option<&str>, watch: Option<&str>, engine: En
         step_functions: engine == Engine::Sfn,
     };
     if engine == Engine::Sfn && input.watch.is_some() {
-        return setup::fail(
-            2,
+        return Err(CliError::trouble(
             "--engine sfn prints the policy of the state machine's execution role, which reads no plans: drop --watch",
-        );
+        ));
     }
     if let Some(r) = role.filter(|r| !roles(&plan).contains(*r)) {
         let assumed = roles(&plan).into_iter().collect::<Vec<_>>().join(", ");
-        return setup::fail(
-            1,
-            &format!(
-                "the plan assumes no role {r}; it assumes: {}",
-                if assumed.is_empty() { "none" } else { &assumed }
-            ),
+        return Err(CliError::failed(format!(
+            "the plan assumes no role {r}; it assumes: {}",
+            if assumed.is_empty() { "none" } else { &assumed }
+        )));
+    }
+    let text = serde_json::to_string_pretty(&policy(&plan, &input, role)).map_err(CliError::trouble)?;
+    println!("{text}");
+    let assumed = roles(&plan);
+    if role.is_none() && !assumed.is_empty() {
+        eprintln!(
+            "steppy: the plan also assumes {} role(s); print what each needs with --role ARN",
+            assumed.len()
         );
     }
-    match serde_json::to_string_pretty(&policy(&plan, &input, role)) {
-        Ok(text) => {
-            println!("{text}");
-            let assumed = roles(&plan);
-            if role.is_none() && !assumed.is_empty() {
-                eprintln!(
-                    "steppy: the plan also assumes {} role(s); print what each needs with --role ARN",
-                    assumed.len()
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => setup::fail(2, &e.to_string()),
-    }
+    Ok(())
 }

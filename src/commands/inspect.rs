@@ -2,55 +2,24 @@
 //! text (outside text escaped, [`crate::terminal`]) or (`--format json`) JSON. They open the
 //! database read-only: where there is none they say so, creating nothing.
 
+use super::output::{print_json, when};
 use super::setup;
 use crate::cli::OutputFormat;
+use crate::error::CliResult;
 use crate::terminal::say;
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use steppy_engine::store::{OpenMode, Store};
 use steppy_executors::aws::sfn::is_execution_arn;
 
-fn open(db: Option<PathBuf>) -> Result<Store, ExitCode> {
+fn open(db: Option<PathBuf>) -> Result<Store, crate::error::CliError> {
     setup::quiet_on_closed_pipe();
     setup::open(db, OpenMode::ReadOnly).map(|(s, _)| s)
 }
 
-pub fn print_json(v: &serde_json::Value) -> ExitCode {
-    match serde_json::to_string_pretty(v) {
-        Ok(s) => {
-            println!("{s}"); // JSON: serde escapes control characters
-            ExitCode::SUCCESS
-        }
-        Err(e) => setup::fail(2, &e.to_string()),
-    }
-}
-
-pub fn when(ms: i64) -> String {
-    let secs = ms / 1000;
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    // Days since the epoch to a calendar date (civil-from-days, proleptic Gregorian).
-    let z = d + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}Z")
-}
-
-pub fn list(db: Option<PathBuf>, format: OutputFormat) -> ExitCode {
-    let store = match open(db) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let (rows, sfn_runs) = match store.list().and_then(|r| Ok((r, store.sfn_runs()?))) {
-        Ok(r) => r,
-        Err(e) => return setup::store_fail(&e),
-    };
+pub fn list(db: Option<PathBuf>, format: OutputFormat) -> CliResult {
+    let store = open(db)?;
+    let (rows, sfn_runs) = (store.list()?, store.sfn_runs()?);
     if format == OutputFormat::Json {
         // Local executions as before; Step Functions runs after them, marked `"engine": "sfn"`.
         let mut all: Vec<serde_json::Value> = rows.iter().map(|r| json!(r)).collect();
@@ -87,22 +56,16 @@ pub fn list(db: Option<PathBuf>, format: OutputFormat) -> ExitCode {
             "(Step Functions)"
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
+pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> CliResult {
     if is_execution_arn(id) {
         setup::quiet_on_closed_pipe();
-        return super::sfn::inspect::status(id, format, when);
+        return super::sfn::inspect::status(id, format);
     }
-    let store = match open(db) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let rec = match store.load(id) {
-        Ok(r) => r,
-        Err(e) => return setup::store_fail(&e),
-    };
+    let store = open(db)?;
+    let rec = store.load(id)?;
     if format == OutputFormat::Json {
         return print_json(&json!({ "execution": rec.summary, "steps": rec.steps }));
     }
@@ -132,22 +95,16 @@ pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
             );
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn history(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode {
+pub fn history(db: Option<PathBuf>, id: &str, format: OutputFormat) -> CliResult {
     if is_execution_arn(id) {
         setup::quiet_on_closed_pipe();
-        return super::sfn::inspect::history(id, format, when);
+        return super::sfn::inspect::history(id, format);
     }
-    let store = match open(db) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let events = match store.history(id) {
-        Ok(e) => e,
-        Err(e) => return setup::store_fail(&e),
-    };
+    let store = open(db)?;
+    let events = store.history(id)?;
     if format == OutputFormat::Json {
         return print_json(&json!(events));
     }
@@ -166,5 +123,5 @@ pub fn history(db: Option<PathBuf>, id: &str, format: OutputFormat) -> ExitCode 
             e.details
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

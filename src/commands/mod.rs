@@ -1,6 +1,5 @@
-//! One module per subcommand; [`dispatch`] routes a parsed command line to it.
-//!
-//! Exit codes: 0 success, 1 the plan or the release failed, 2 usage or I/O error.
+//! One module per subcommand; [`dispatch`] routes a parsed command line to it. Each returns a
+//! [`CliResult`]; `main` turns it into the exit code (see [`crate::error`]).
 
 mod abort;
 mod compile;
@@ -16,17 +15,17 @@ mod validate;
 
 // Shared by the commands: opening the store and building the engine, serving the approval
 // pages, reading plans from files, standard input or S3.
+mod output;
 mod plan_source;
 mod setup;
 mod web;
 
 use crate::cli::{Cli, Command, Engine};
-use std::process::ExitCode;
+use crate::error::{CliError, CliResult};
+use decide::Verdict;
 
-pub fn dispatch(cli: Cli) -> ExitCode {
-    if let Err(e) = setup::configure_aws(&cli.aws) {
-        return setup::fail(2, &e);
-    }
+pub fn dispatch(cli: Cli) -> CliResult {
+    setup::configure_aws(&cli.aws).map_err(CliError::trouble)?;
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),
@@ -62,10 +61,9 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         }
         Command::Deploy { plan, engine, sfn } => match engine {
             Engine::Sfn => sfn::deploy::run(&plan, &cli.aws, &sfn),
-            Engine::Local => setup::fail(
-                2,
+            Engine::Local => Err(CliError::trouble(
                 "the local engine has nothing to deploy: `steppy run PLAN` runs a plan here",
-            ),
+            )),
         },
         Command::Submit { plan, started_by } => run::run(
             cli.db,
@@ -101,7 +99,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Status { id, format } => inspect::status(cli.db, &id, format),
         Command::History { id, format } => inspect::history(cli.db, &id, format),
         Command::Abort { id, stop_running } => abort::run(cli.db, &id, stop_running),
-        Command::Approve { decision: d } => decide::run(cli.db, &d.token, true, d.comment, d.voter, d.server),
-        Command::Reject { decision: d } => decide::run(cli.db, &d.token, false, d.comment, d.voter, d.server),
+        Command::Approve { decision } => decide::run(cli.db, Verdict::Approve, decision),
+        Command::Reject { decision } => decide::run(cli.db, Verdict::Reject, decision),
     }
 }

@@ -4,26 +4,17 @@
 //! and followed to their end.
 
 use super::setup;
-use crate::progress::Progress;
+use crate::error::{CliError, CliResult, Exit, worse};
+use crate::progress::{Progress, ProgressConfig};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use steppy_engine::state::ExecutionState;
 use steppy_engine::store::{OpenMode, Store};
 
-pub fn run(db: Option<PathBuf>) -> ExitCode {
-    let (store, db_path) = match setup::open(db, OpenMode::Existing) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let ids = match store.unfinished_ids() {
-        Ok(ids) => ids,
-        Err(e) => return setup::store_fail(&e),
-    };
-    let runtime = match setup::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+pub fn run(db: Option<PathBuf>) -> CliResult {
+    let (store, db_path) = setup::open(db, OpenMode::Existing)?;
+    let ids = store.unfinished_ids()?;
+    let runtime = setup::runtime()?;
     let local = if ids.is_empty() {
         None
     } else {
@@ -33,16 +24,10 @@ pub fn run(db: Option<PathBuf>) -> ExitCode {
     match (local, sfn) {
         (None, None) => {
             println!("no unfinished executions");
-            ExitCode::SUCCESS
+            Ok(())
         }
-        (Some(code), None) | (None, Some(code)) => code,
-        (Some(a), Some(b)) => {
-            if a != ExitCode::SUCCESS {
-                a
-            } else {
-                b
-            }
-        }
+        (Some(one), None) | (None, Some(one)) => one,
+        (Some(a), Some(b)) => worse(a, b),
     }
 }
 
@@ -51,26 +36,26 @@ fn resume_local(
     store: Store,
     db_path: &std::path::Path,
     ids: &[String],
-) -> ExitCode {
-    let progress = Arc::new(Progress::new(setup::db_flag(db_path), ids.len() > 1, false));
+) -> CliResult {
+    let progress = Arc::new(Progress::new(ProgressConfig {
+        db_flag: setup::db_flag(db_path),
+        tag_executions: ids.len() > 1,
+        ..ProgressConfig::default()
+    }));
     let engine = setup::engine(store, db_path, progress);
-    match runtime.block_on(engine.run(ids)) {
-        Ok(states) => {
-            let mut code = ExitCode::SUCCESS;
-            for (id, state) in states {
-                match state {
-                    ExecutionState::Succeeded => {}
-                    ExecutionState::Pending | ExecutionState::Running => {
-                        println!("execution {id} is being run by another process; skipped");
-                    }
-                    other => {
-                        println!("execution {id} ended {other}");
-                        code = ExitCode::from(1);
-                    }
-                }
+    let states = runtime.block_on(engine.run(ids)).map_err(CliError::trouble)?;
+    let mut ended = Ok(());
+    for (id, state) in states {
+        match state {
+            ExecutionState::Succeeded => {}
+            ExecutionState::Pending | ExecutionState::Running => {
+                println!("execution {id} is being run by another process; skipped");
             }
-            code
+            other => {
+                println!("execution {id} ended {other}");
+                ended = Err(CliError::said(Exit::Failed));
+            }
         }
-        Err(e) => setup::fail(2, &e.to_string()),
     }
+    ended
 }

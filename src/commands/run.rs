@@ -4,17 +4,16 @@
 //! aborted, 2 I/O or database trouble.
 
 use super::setup;
-use crate::progress::Progress;
+use crate::error::{CliError, CliResult};
+use crate::progress::{Progress, ProgressConfig};
 use crate::terminal::{say, say_err};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::scheduler::check_runnable;
 use steppy_engine::state::ExecutionState;
 use steppy_engine::store::{OpenMode, Store, Vote};
-use steppy_engine::validate::LoadError;
 
 /// How `run`/`submit` was asked to run.
 pub struct RunOptions {
@@ -27,23 +26,19 @@ pub struct RunOptions {
     pub web: Option<crate::cli::WebArgs>,
 }
 
-pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCode {
+pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> CliResult {
     let detach = options.detach;
-    let plan = match super::plan_source::load(plan_path) {
-        Ok(p) => p,
-        Err(e @ LoadError::Io { .. }) => return setup::fail(2, &e.to_string()),
-        Err(e) => return setup::fail_invalid_plan(&e),
-    };
-    let (store, db_path) = match setup::open(db, OpenMode::Create) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+    let plan = super::plan_source::load(plan_path)?;
+    let (store, db_path) = setup::open(db, OpenMode::Create)?;
     let registry = setup::registry(&db_path);
-    if let Err(why) = check_runnable(&registry, &plan) {
-        return setup::fail(1, &format!("cannot run {}: {why}", plan_path.display()));
-    }
+    check_runnable(&registry, &plan)
+        .map_err(|why| CliError::failed(format!("cannot run {}: {why}", plan_path.display())))?;
     let inline_keys = !detach && std::io::stdin().is_terminal();
-    let progress = Arc::new(Progress::new(setup::db_flag(&db_path), false, inline_keys));
+    let progress = Arc::new(Progress::new(ProgressConfig {
+        db_flag: setup::db_flag(&db_path),
+        inline_keys,
+        ..ProgressConfig::default()
+    }));
     let engine = setup::engine(store.clone(), &db_path, progress.clone());
     // Submitted with our lease unless detached, so a `steppy serve` cannot take it first.
     let owner = (!detach).then(|| engine.owner());
@@ -51,22 +46,16 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
         .started_by
         .clone()
         .unwrap_or_else(steppy_executors::human::current_user);
-    let id = match store.submit_leased(&plan, system_now_ms(), owner, Some(&starter)) {
-        Ok(id) => id,
-        Err(e) => return setup::store_fail(&e),
-    };
+    let id = store.submit_leased(&plan, system_now_ms(), owner, Some(&starter))?;
     if detach {
         println!("{id}");
         eprintln!("submitted; `steppy serve` or `steppy resume` will run it");
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     if inline_keys {
         spawn_key_reader(store.clone(), progress.clone());
     }
-    let runtime = match setup::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let runtime = setup::runtime()?;
     let ran = runtime.block_on(async {
         if let Some(args) = &options.web {
             let listen = options.listen.as_deref().unwrap_or("127.0.0.1:0");
@@ -81,18 +70,16 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> ExitCo
         }
         engine.run(std::slice::from_ref(&id)).await
     });
-    match ran {
-        Ok(states) => match states.first().map(|(_, s)| *s) {
-            Some(ExecutionState::Succeeded) => ExitCode::SUCCESS,
-            Some(ExecutionState::Pending | ExecutionState::Running) => {
-                setup::fail(1, &format!("execution {id} is being run by another process"))
-            }
-            _ => {
-                let reason = store.load(&id).ok().and_then(|r| r.summary.reason).unwrap_or_default();
-                setup::fail(1, &format!("execution {id} did not succeed: {reason}"))
-            }
-        },
-        Err(e) => setup::fail(2, &format!("{e}; `steppy resume` continues execution {id}")),
+    let states = ran.map_err(|e| CliError::trouble(format!("{e}; `steppy resume` continues execution {id}")))?;
+    match states.first().map(|(_, s)| *s) {
+        Some(ExecutionState::Succeeded) => Ok(()),
+        Some(ExecutionState::Pending | ExecutionState::Running) => Err(CliError::failed(format!(
+            "execution {id} is being run by another process"
+        ))),
+        _ => {
+            let reason = store.load(&id).ok().and_then(|r| r.summary.reason).unwrap_or_default();
+            Err(CliError::failed(format!("execution {id} did not succeed: {reason}")))
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! `steppy schema`: prints the plan JSON Schema embedded in the engine.
 
-use std::process::ExitCode;
+use crate::error::CliResult;
 
-pub fn run() -> ExitCode {
+pub fn run() -> CliResult {
     println!("{}", steppy_engine::validate::SCHEMA_TEXT.trim_end());
-    ExitCode::SUCCESS
+    Ok(())
 }

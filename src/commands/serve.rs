@@ -14,11 +14,11 @@
 use super::setup;
 use super::web;
 use crate::cli::WebArgs;
-use crate::progress::{Progress, TokenDisplay};
+use crate::error::{CliError, CliResult};
+use crate::progress::{Progress, ProgressConfig, TokenDisplay};
 use crate::terminal::{say, say_err};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 use steppy_engine::health::Health;
 use steppy_engine::scheduler::Engine;
@@ -35,43 +35,43 @@ pub fn run(
     args: &WebArgs,
     max_connections: Option<NonZeroUsize>,
     watch: Option<&str>,
-) -> ExitCode {
-    let (store, db_path) = match setup::open(db, steppy_engine::store::OpenMode::Create) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+) -> CliResult {
+    let (store, db_path) = setup::open(db, steppy_engine::store::OpenMode::Create)?;
     // A damaged file is refused before anything runs on it (issue 10 §5).
-    if let Err(e) = store.check_integrity() {
-        return setup::store_fail(&e);
-    }
+    store.check_integrity()?;
     // The HTTP service's own connection (see the module docs).
-    let http_store = match Store::open_as(&db_path, steppy_engine::store::OpenMode::Existing) {
-        Ok(s) => s,
-        Err(e) => return setup::store_fail(&e),
-    };
-    let runtime = match setup::server_runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let http_store = Store::open_as(&db_path, steppy_engine::store::OpenMode::Existing)?;
+    let runtime = setup::server_runtime()?;
     let health = Arc::new(Health::default());
-    let progress = Arc::new(Progress::new(setup::db_flag(&db_path), true, false));
+    let progress = Arc::new(Progress::new(ProgressConfig {
+        db_flag: setup::db_flag(&db_path),
+        tag_executions: true,
+        ..ProgressConfig::default()
+    }));
     progress.set_token_display(TokenDisplay::UnlessMailed);
     let engine = setup::engine(store.clone(), &db_path, progress.clone()).with_health(health.clone());
     runtime.block_on(async move {
-        let web = match web::bind(http_store, listen, args).await {
-            Ok(w) => w,
-            Err(why) => return setup::fail(2, &why),
-        };
+        let web = web::bind(http_store, listen, args).await.map_err(CliError::trouble)?;
         progress.set_public_url(&web.public_url);
         setup::aws().set_served_at(&web.public_url);
-        println!("steppy serve: http://{listen}  approvals at {}/approvals/...  database {}", web.public_url, db_path.display());
+        println!(
+            "steppy serve: http://{listen}  approvals at {}/approvals/...  database {}",
+            web.public_url,
+            db_path.display()
+        );
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, done_rx) = oneshot::channel();
-        let background = Background { engine, store, db_path: db_path.clone(), watch: watch.map(str::to_string), stop: stop_rx.clone() };
+        let background = Background {
+            engine,
+            store,
+            db_path: db_path.clone(),
+            watch: watch.map(str::to_string),
+            stop: stop_rx.clone(),
+        };
         if let Err(e) = std::thread::Builder::new().name("steppy-engine".into()).spawn(move || {
             let _ = done_tx.send(background.run());
         }) {
-            return setup::fail(2, &format!("cannot start the engine thread: {e}"));
+            return Err(CliError::trouble(format!("cannot start the engine thread: {e}")));
         }
         // Steppy's own approvals, and Step Functions task tokens of compiled plans and of
         // state machines deployed by the original Steppy.
@@ -97,7 +97,9 @@ pub fn run(
                     Ok(Err(why)) => why,
                     Err(_) => "the engine thread panicked".to_string(),
                 };
-                setup::fail(2, &format!("the engine stopped: {why}; exiting so that a supervisor restarts `steppy serve`"))
+                Err(CliError::trouble(format!(
+                    "the engine stopped: {why}; exiting so that a supervisor restarts `steppy serve`"
+                )))
             }
             http = &mut http => {
                 let _ = stop_tx.send(true);
@@ -108,15 +110,10 @@ pub fn run(
     })
 }
 
-/// The exit code once both halves have ended.
-fn finish(engine: Result<(), String>, http: std::io::Result<()>) -> ExitCode {
-    if let Err(why) = engine {
-        return setup::fail(2, &format!("the engine stopped: {why}"));
-    }
-    if let Err(e) = http {
-        return setup::fail(2, &format!("HTTP service: {e}"));
-    }
-    ExitCode::SUCCESS
+/// The outcome once both halves have ended.
+fn finish(engine: Result<(), String>, http: std::io::Result<()>) -> CliResult {
+    engine.map_err(|why| CliError::trouble(format!("the engine stopped: {why}")))?;
+    http.map_err(|e| CliError::trouble(format!("HTTP service: {e}")))
 }
 
 /// Resolves once `stop` turns true (or its sender is gone).

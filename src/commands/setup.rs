@@ -1,14 +1,14 @@
 //! What the engine commands share: finding and opening the database, building the engine with
-//! this build's executors, a tokio runtime, and mapping errors to exit codes.
+//! this build's executors, and a tokio runtime. Errors go back as [`CliError`]s.
 
 use crate::cli::AwsArgs;
+use crate::error::CliError;
 use crate::progress::Progress;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use steppy_engine::executor::Registry;
 use steppy_engine::scheduler::Engine;
-use steppy_engine::store::{OpenMode, Store, StoreError};
+use steppy_engine::store::{OpenMode, Store};
 use steppy_executors::aws::settings::{DEFAULT_PUBLIC_URL, parse_duration};
 use steppy_executors::aws::{Aws, AwsSettings};
 
@@ -27,12 +27,12 @@ pub fn outbox_path(db: &Path) -> PathBuf {
     db.parent().unwrap_or_else(|| Path::new(".")).join("outbox.jsonl")
 }
 
-/// Opens the store as `mode` says, or prints why not (exit code 2): commands that record new
+/// Opens the store as `mode` says, or says why not (exit code 2): commands that record new
 /// work create the database, the others need one to exist, and read-only commands write
 /// nothing to it.
-pub fn open(db: Option<PathBuf>, mode: OpenMode) -> Result<(Store, PathBuf), ExitCode> {
-    let path = db_path(db).map_err(|e| fail(2, &e))?;
-    let store = Store::open_as(&path, mode).map_err(|e| fail(2, &e.to_string()))?;
+pub fn open(db: Option<PathBuf>, mode: OpenMode) -> Result<(Store, PathBuf), CliError> {
+    let path = db_path(db).map_err(CliError::trouble)?;
+    let store = Store::open_as(&path, mode).map_err(CliError::trouble)?;
     Ok((store, path))
 }
 
@@ -73,20 +73,20 @@ pub fn registry(db: &Path) -> Registry {
 /// The tokio runtime for `run`, `resume` and `abort`: one thread. The engine is one driver
 /// task plus light attempt tasks, and on one thread a tick's reports arrive together, which
 /// makes group commit batches as large as they can be.
-pub fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| fail(2, &format!("cannot start the async runtime: {e}")))
+        .map_err(|e| CliError::trouble(format!("cannot start the async runtime: {e}")))
 }
 
 /// The tokio runtime for `serve`: the engine and the HTTP service on two worker threads.
-pub fn server_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub fn server_runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| fail(2, &format!("cannot start the async runtime: {e}")))
+        .map_err(|e| CliError::trouble(format!("cannot start the async runtime: {e}")))
 }
 
 /// Resolves when the process is asked to stop: Ctrl-C (SIGINT), or SIGTERM as sent by systemd,
@@ -105,37 +105,6 @@ pub async fn stop_requested() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
     }
-}
-
-/// Prints `message` to stderr (control characters escaped: errors quote outside text) and
-/// returns exit code `code`.
-pub fn fail(code: u8, message: &str) -> ExitCode {
-    crate::terminal::err(&format!("steppy: {message}"));
-    ExitCode::from(code)
-}
-
-/// Prints why a plan is invalid (its report, one problem a line) and returns exit code 1.
-pub fn fail_invalid_plan(report: &dyn std::fmt::Display) -> ExitCode {
-    crate::terminal::err_lines(&format!("steppy: the plan is not valid:\n{report}"));
-    ExitCode::from(1)
-}
-
-/// The exit code for a store error: 2 for database trouble, 1 for a refused request.
-pub fn store_fail(e: &StoreError) -> ExitCode {
-    let code = match e {
-        StoreError::Locked(_)
-        | StoreError::Corrupt(_)
-        | StoreError::Damaged { .. }
-        | StoreError::NoDatabase(_)
-        | StoreError::Foreign(_)
-        | StoreError::Open { .. }
-        | StoreError::TooNew { .. }
-        | StoreError::Full(_)
-        | StoreError::Io { .. }
-        | StoreError::Sqlite(_) => 2,
-        _ => 1,
-    };
-    fail(code, &e.to_string())
 }
 
 /// The `--db PATH` to repeat in commands shown to the user, if the database is not the default.

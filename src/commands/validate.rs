@@ -5,13 +5,13 @@
 //! `--format json` prints one JSON document on stdout for CI instead of the text report.
 
 use crate::cli::OutputFormat;
+use crate::error::{CliError, CliResult, Exit};
 use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use steppy_engine::validate::validate_bytes;
 
-pub fn run(plans: &[PathBuf], format: OutputFormat) -> ExitCode {
+pub fn run(plans: &[PathBuf], format: OutputFormat) -> CliResult {
     let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (mut invalid, mut unreadable) = (false, false);
     let mut results = Vec::new();
@@ -57,9 +57,10 @@ pub fn run(plans: &[PathBuf], format: OutputFormat) -> ExitCode {
         let doc = json!({ "valid": !invalid && !unreadable, "plans": results });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
+    // Every problem has been printed above; only the exit code is left to give.
     match (unreadable, invalid) {
-        (true, _) => ExitCode::from(2),
-        (false, true) => ExitCode::from(1),
-        (false, false) => ExitCode::SUCCESS,
+        (true, _) => Err(CliError::said(Exit::Trouble)),
+        (false, true) => Err(CliError::said(Exit::Failed)),
+        (false, false) => Ok(()),
     }
 }

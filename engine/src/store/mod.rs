@@ -121,6 +121,20 @@ impl StoreError {
         )
     }
 
+    /// True for trouble with the database (it cannot be opened, read or written as it is), as
+    /// opposed to a refused request (unknown execution, decided approval, illegal transition):
+    /// the command line exits 2 for the first and 1 for the second.
+    pub fn is_database_trouble(&self) -> bool {
+        self.is_transient()
+            || matches!(
+                self,
+                StoreError::Damaged { .. }
+                    | StoreError::NoDatabase(_)
+                    | StoreError::Foreign(_)
+                    | StoreError::TooNew { .. }
+            )
+    }
+
     /// The execution this process must let go of, for [`StoreError::Stale`] and
     /// [`StoreError::LeaseLost`].
     pub fn lost_execution(&self) -> Option<&str> {

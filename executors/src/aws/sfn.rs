@@ -52,12 +52,6 @@ pub struct ExecutionInfo {
     pub cause: Option<String>,
 }
 
-impl ExecutionInfo {
-    pub fn is_running(&self) -> bool {
-        self.status == "RUNNING" || self.status == "PENDING_REDRIVE"
-    }
-}
-
 /// Why a Step Functions call failed, as a sentence.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SfnError {
@@ -316,32 +310,6 @@ impl StepFunctions {
         fresh.sort_by_key(|e| e.id);
         fresh.dedup_by_key(|e| e.id);
         Ok(fresh)
-    }
-
-    /// The executions of `state_machine_arn`, newest first (at most 100).
-    pub async fn executions(&self, state_machine_arn: &str) -> Result<Vec<String>, SfnError> {
-        let out = self
-            .client
-            .list_executions()
-            .state_machine_arn(state_machine_arn)
-            .max_results(100)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("ListExecutions of {state_machine_arn}"), &e))?;
-        Ok(out.executions().iter().map(|e| e.execution_arn().to_string()).collect())
-    }
-
-    /// Stops a running execution (`StopExecution`).
-    pub async fn stop(&self, execution_arn: &str, cause: &str) -> Result<(), SfnError> {
-        self.client
-            .stop_execution()
-            .execution_arn(execution_arn)
-            .error("Steppy.Aborted")
-            .cause(cause)
-            .send()
-            .await
-            .map_err(|e| classify(&format!("StopExecution of {execution_arn}"), &e))?;
-        Ok(())
     }
 }
 

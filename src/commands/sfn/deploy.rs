@@ -4,42 +4,29 @@
 
 use super::super::setup;
 use crate::cli::{AwsArgs, SfnArgs};
+use crate::error::{CliError, CliResult};
 use std::path::Path;
-use std::process::ExitCode;
 use steppy_executors::aws::settings::DEFAULT_PUBLIC_URL;
 
-pub fn run(plan_path: &Path, aws: &AwsArgs, sfn: &SfnArgs) -> ExitCode {
-    let plan = match super::load(plan_path) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+pub fn run(plan_path: &Path, aws: &AwsArgs, sfn: &SfnArgs) -> CliResult {
+    let plan = super::load(plan_path)?;
     let public_url = aws.public_url.clone().unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_string());
     if aws.public_url.is_none() {
         eprintln!(
             "steppy: warning: approval links will point at {public_url}; pass --public-url with the address of your `steppy serve`"
         );
     }
-    let compiled = match super::compiled(&plan, plan_path, aws, sfn, &public_url) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let compiled = super::compiled(&plan, plan_path, aws, sfn, &public_url)?;
     let name = super::name_of(&plan, plan_path, sfn);
-    let runtime = match setup::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+    let runtime = setup::runtime()?;
     let deployed = runtime.block_on(async {
         super::client()
             .await
             .deploy(&name, sfn.role_arn.as_deref(), &compiled.definition)
             .await
     });
-    match deployed {
-        Ok(d) => {
-            eprintln!("state machine {name} {}", d.action.as_str());
-            println!("{}", d.arn);
-            ExitCode::SUCCESS
-        }
-        Err(e) => setup::fail(2, &format!("cannot deploy {name}: {e}")),
-    }
+    let d = deployed.map_err(|e| CliError::trouble(format!("cannot deploy {name}: {e}")))?;
+    eprintln!("state machine {name} {}", d.action.as_str());
+    println!("{}", d.arn);
+    Ok(())
 }

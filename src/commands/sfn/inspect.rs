@@ -2,24 +2,22 @@
 //! description, its definition's [`Outline`] and its history folded by [`Replay`], shown like
 //! a local execution's.
 
-use super::super::inspect::print_json;
+use super::super::output::{print_json, when};
 use super::super::setup;
 use crate::cli::OutputFormat;
+use crate::error::{CliError, CliResult};
 use crate::terminal::say;
 use serde_json::json;
-use std::process::ExitCode;
 use steppy_engine::asl::outline::Outline;
 use steppy_engine::asl::replay::{Replay, StepStatus};
 use steppy_executors::aws::sfn::SfnError;
 
-fn aws_fail(arn: &str, e: &SfnError) -> ExitCode {
-    setup::fail(2, &format!("cannot read {arn}: {e}"))
+fn aws_fail(arn: &str, e: &SfnError) -> CliError {
+    CliError::trouble(format!("cannot read {arn}: {e}"))
 }
 
-pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitCode {
-    let Ok(runtime) = setup::runtime() else {
-        return ExitCode::from(2);
-    };
+pub fn status(arn: &str, format: OutputFormat) -> CliResult {
+    let runtime = setup::runtime()?;
     let read = runtime.block_on(async {
         let sfn = super::client().await;
         let info = sfn.describe(arn).await?;
@@ -27,10 +25,7 @@ pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitC
         let events = sfn.history(arn).await?;
         Ok::<_, SfnError>((info, definition, events))
     });
-    let (info, definition, events) = match read {
-        Ok(r) => r,
-        Err(e) => return aws_fail(arn, &e),
-    };
+    let (info, definition, events) = read.map_err(|e| aws_fail(arn, &e))?;
     let mut replay = Replay::new(Outline::of(&definition));
     for e in &events {
         replay.apply(e);
@@ -74,17 +69,14 @@ pub fn status(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitC
     if stages == 0 {
         say!("(not a Steppy state machine: `steppy history {arn}` shows its events)");
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn history(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> ExitCode {
-    let Ok(runtime) = setup::runtime() else {
-        return ExitCode::from(2);
-    };
-    let events = match runtime.block_on(async { super::client().await.history(arn).await }) {
-        Ok(e) => e,
-        Err(e) => return aws_fail(arn, &e),
-    };
+pub fn history(arn: &str, format: OutputFormat) -> CliResult {
+    let runtime = setup::runtime()?;
+    let events = runtime
+        .block_on(async { super::client().await.history(arn).await })
+        .map_err(|e| aws_fail(arn, &e))?;
     if format == OutputFormat::Json {
         let list: Vec<_> = events
             .iter()
@@ -107,5 +99,5 @@ pub fn history(arn: &str, format: OutputFormat, when: fn(i64) -> String) -> Exit
             detail
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

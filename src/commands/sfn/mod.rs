@@ -17,20 +17,15 @@ pub mod run;
 
 use super::setup;
 use crate::cli::{AwsArgs, SfnArgs};
+use crate::error::CliError;
 use std::path::Path;
-use std::process::ExitCode;
 use steppy_engine::asl::{Compiled, Options, compile};
 use steppy_engine::plan::Plan;
-use steppy_engine::validate::LoadError;
 use steppy_executors::aws::sfn::{StepFunctions, machine_name};
 
 /// Loads and validates the plan (exit 2 if unreadable, 1 if invalid).
-pub fn load(plan_path: &Path) -> Result<Plan, ExitCode> {
-    match super::plan_source::load(plan_path) {
-        Ok(p) => Ok(p),
-        Err(e @ LoadError::Io { .. }) => Err(setup::fail(2, &e.to_string())),
-        Err(e) => Err(setup::fail_invalid_plan(&e)),
-    }
+pub fn load(plan_path: &Path) -> Result<Plan, CliError> {
+    Ok(super::plan_source::load(plan_path)?)
 }
 
 /// Compiles the plan with approval links under `public_url`; warnings go to standard error.
@@ -40,17 +35,17 @@ pub fn compiled(
     aws: &AwsArgs,
     sfn: &SfnArgs,
     public_url: &str,
-) -> Result<Compiled, ExitCode> {
+) -> Result<Compiled, CliError> {
     if sfn.pipeline_poll_seconds == 0 {
-        return Err(setup::fail(2, "--pipeline-poll-seconds must be at least 1"));
+        return Err(CliError::trouble("--pipeline-poll-seconds must be at least 1"));
     }
     let options = Options {
         topic_arn: aws.topic_arn.clone(),
         public_url: public_url.to_string(),
         pipeline_poll_seconds: sfn.pipeline_poll_seconds,
     };
-    let compiled =
-        compile(plan, &options).map_err(|e| setup::fail(1, &format!("cannot compile {}: {e}", plan_path.display())))?;
+    let compiled = compile(plan, &options)
+        .map_err(|e| CliError::failed(format!("cannot compile {}: {e}", plan_path.display())))?;
     for w in &compiled.warnings {
         crate::terminal::say_err!("steppy: warning: {w}");
     }

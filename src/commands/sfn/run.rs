@@ -13,8 +13,8 @@
 use super::super::{setup, web};
 use super::follow::{Printer, follow};
 use crate::cli::{AwsArgs, SfnArgs, WebArgs};
+use crate::error::{CliError, CliResult, Exit, worse};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 use steppy_engine::asl::outline::Outline;
 use steppy_engine::asl::replay::{Replay, RunStatus};
@@ -42,19 +42,10 @@ pub fn run(
     aws: &AwsArgs,
     sfn_args: &SfnArgs,
     options: SfnRunOptions,
-) -> ExitCode {
-    let plan = match super::load(plan_path) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let (store, _) = match setup::open(db, OpenMode::Create) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let runtime = match setup::runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
+) -> CliResult {
+    let plan = super::load(plan_path)?;
+    let (store, _) = setup::open(db, OpenMode::Create)?;
+    let runtime = setup::runtime()?;
     runtime.block_on(async {
         // The approval pages first: the compiled links point at them.
         let mut public_url = aws
@@ -72,34 +63,23 @@ pub fn run(
                 Err(why) => crate::terminal::say_err!("steppy: approval pages are not available: {why}"),
             }
         }
-        let compiled = match super::compiled(&plan, plan_path, aws, sfn_args, &public_url) {
-            Ok(c) => c,
-            Err(code) => return code,
-        };
+        let compiled = super::compiled(&plan, plan_path, aws, sfn_args, &public_url)?;
         let name = super::name_of(&plan, plan_path, sfn_args);
         let sfn = super::client().await;
-        let deployed = match sfn
+        let deployed = sfn
             .deploy(&name, sfn_args.role_arn.as_deref(), &compiled.definition)
             .await
-        {
-            Ok(d) => d,
-            Err(e) => return setup::fail(2, &format!("cannot deploy {name}: {e}")),
-        };
+            .map_err(|e| CliError::trouble(format!("cannot deploy {name}: {e}")))?;
         eprintln!("state machine {name} {}: {}", deployed.action.as_str(), deployed.arn);
         let exec_name = uuid::Uuid::now_v7().to_string();
         // The plan is in the definition: the execution needs no input.
         let input = "{}";
-        if let Err(e) = store.sfn_record(&exec_name, &deployed.arn, plan.name.as_deref(), input, system_now_ms()) {
-            return setup::store_fail(&e);
-        }
-        let arn = match start(&sfn, &store, &deployed.arn, &exec_name, input).await {
-            Ok(arn) => arn,
-            Err(code) => return code,
-        };
+        store.sfn_record(&exec_name, &deployed.arn, plan.name.as_deref(), input, system_now_ms())?;
+        let arn = start(&sfn, &store, &deployed.arn, &exec_name, input).await?;
         if options.detach {
             println!("{arn}");
             eprintln!("started; `steppy status {arn}` shows it, `steppy resume` follows it");
-            return ExitCode::SUCCESS;
+            return Ok(());
         }
         let printer = Printer::default();
         printer.line(&format!("execution {exec_name}: {arn}"));
@@ -116,17 +96,16 @@ async fn start(
     machine_arn: &str,
     name: &str,
     input: &str,
-) -> Result<String, ExitCode> {
+) -> Result<String, CliError> {
     let machine = machine_arn.rsplit(':').next().unwrap_or_default();
     fault::hit("sfn-recorded", machine);
     let arn = sfn.start(machine_arn, name, input).await.map_err(|e| {
-        setup::fail(
-            2,
-            &format!("cannot start execution {name}: {e}; `steppy resume` tries again"),
-        )
+        CliError::trouble(format!(
+            "cannot start execution {name}: {e}; `steppy resume` tries again"
+        ))
     })?;
     fault::hit("sfn-started", machine);
-    store.sfn_started(name, &arn).map_err(|e| setup::store_fail(&e))?;
+    store.sfn_started(name, &arn)?;
     Ok(arn)
 }
 
@@ -138,41 +117,35 @@ async fn finish(
     arn: &str,
     replay: &mut Replay,
     printer: Option<&Printer>,
-) -> ExitCode {
-    let status = match follow(sfn, arn, name, replay, follow_interval(), printer).await {
-        Ok(s) => s,
-        Err(e) => {
-            return setup::fail(
-                2,
-                &format!("cannot follow {arn}: {e}; `steppy resume` follows it again"),
-            );
-        }
-    };
-    if let Err(e) = store.sfn_ended(name, status.as_str(), replay.reason.as_deref(), system_now_ms()) {
-        return setup::store_fail(&e);
-    }
+) -> CliResult {
+    let status = follow(sfn, arn, name, replay, follow_interval(), printer)
+        .await
+        .map_err(|e| CliError::trouble(format!("cannot follow {arn}: {e}; `steppy resume` follows it again")))?;
+    store.sfn_ended(name, status.as_str(), replay.reason.as_deref(), system_now_ms())?;
     match status {
-        RunStatus::Succeeded => ExitCode::SUCCESS,
-        _ => ExitCode::from(1),
+        RunStatus::Succeeded => Ok(()),
+        // The follower has shown how it ended.
+        _ => Err(CliError::said(Exit::Failed)),
     }
 }
 
 /// `steppy resume`'s share: start (idempotently) and follow every recorded Step Functions
-/// execution not seen to end. Returns the exit code, or `None` if there were none.
-pub async fn resume_all(store: &Store) -> Option<ExitCode> {
+/// execution not seen to end. Returns the worst outcome (each failure is printed as it
+/// happens), or `None` if there were none.
+pub async fn resume_all(store: &Store) -> Option<CliResult> {
     let runs = match store.sfn_unfinished() {
         Ok(r) if r.is_empty() => return None,
         Ok(r) => r,
-        Err(e) => return Some(setup::store_fail(&e)),
+        Err(e) => return Some(Err(e.into())),
     };
     let sfn = super::client().await;
     let printer = Printer::default();
-    let mut code = ExitCode::SUCCESS;
+    let mut outcome = Ok(());
     for run in runs {
         let arn = match start(&sfn, store, &run.state_machine_arn, &run.name, &run.input).await {
             Ok(a) => a,
-            Err(c) => {
-                code = c;
+            Err(e) => {
+                outcome = worse(outcome, Err(e.print_now()));
                 continue;
             }
         };
@@ -180,15 +153,14 @@ pub async fn resume_all(store: &Store) -> Option<ExitCode> {
         let definition = match sfn.definition_of(&arn).await {
             Ok(d) => d,
             Err(e) => {
-                code = setup::fail(2, &format!("cannot read the definition of {arn}: {e}"));
+                let e = CliError::trouble(format!("cannot read the definition of {arn}: {e}"));
+                outcome = worse(outcome, Err(e.print_now()));
                 continue;
             }
         };
         let mut replay = Replay::new(Outline::of(&definition));
-        let c = finish(&sfn, store, &run.name, &arn, &mut replay, Some(&printer)).await;
-        if c != ExitCode::SUCCESS {
-            code = c;
-        }
+        let ended = finish(&sfn, store, &run.name, &arn, &mut replay, Some(&printer)).await;
+        outcome = worse(outcome, ended.map_err(CliError::print_now));
     }
-    Some(code)
+    Some(outcome)
 }
