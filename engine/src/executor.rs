@@ -11,8 +11,10 @@
 //!    engine skips straight to this step with the recorded handle;
 //! 5. [`Executor::cancel`] if the execution is aborted or the step is cancelled.
 //!
-//! Adding a step type is one module implementing [`Executor`] plus one [`Registry::register`]
-//! line.
+//! A step type's executor is one module implementing [`Executor`]; the registries
+//! (`steppy_executors::{local_registry, aws_registry}`) match on every
+//! [`StepType`](crate::plan::StepType), so a new type is refused by the compiler until it has
+//! one. `ARCHITECTURE.md` ("Adding a step type") lists every other place.
 
 use crate::clock::Clock;
 use crate::plan::Step;

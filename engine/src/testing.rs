@@ -62,12 +62,15 @@ impl Scripted {
     /// A registry with `external` registered for the build/pipeline types and `internal` for
     /// `Wait`, `Notify` and `Human`.
     pub fn registry(external: Arc<Scripted>, internal: Arc<Scripted>) -> Registry {
+        use crate::plan::StepType;
+        use crate::plan::step_type::Needs;
         let mut r = Registry::new();
-        for t in ["CodeBuild", "CodeBuildNoWait", "CodePipeline", "CodePipelineNoWait"] {
-            r.register(t, external.clone());
-        }
-        for t in ["Wait", "Notify", "Human"] {
-            r.register(t, internal.clone());
+        for t in StepType::ALL {
+            let executor = match t.describe().needs {
+                Needs::Aws => external.clone(),
+                Needs::Nothing => internal.clone(),
+            };
+            r.register(t.name(), executor);
         }
         r
     }

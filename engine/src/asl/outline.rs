@@ -152,19 +152,10 @@ fn stage_name(state: &Value) -> Option<String> {
     Some(inner.to_string())
 }
 
-/// The plan's step type of a step's first state.
+/// The plan's step type of a step's first state (each type's
+/// [`FirstState`](crate::plan::step_type::FirstState) says how it is recognised).
 fn kind_of(state: &Value) -> &'static str {
-    let resource = state.get("Resource").and_then(Value::as_str).unwrap_or("");
-    match (state.get("Type").and_then(Value::as_str), resource) {
-        (Some("Wait"), _) => "Wait",
-        (Some("Parallel"), _) => "CodePipeline",
-        (_, r) if r.ends_with("sns:publish.waitForTaskToken") => "Human",
-        (_, r) if r.ends_with("sns:publish") => "Notify",
-        (_, r) if r.ends_with("codebuild:startBuild.sync") => "CodeBuild",
-        (_, r) if r.ends_with("codebuild:startBuild") => "CodeBuildNoWait",
-        (_, r) if r.contains("codepipeline:startPipelineExecution") => "CodePipelineNoWait",
-        _ => "Unknown",
-    }
+    crate::plan::StepType::of_first_state(state).map_or("Unknown", crate::plan::StepType::name)
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub fn compile(
     let can_halt = stage
         .steps
         .iter()
-        .any(|s| !s.options.continue_on_failure && !matches!(s.kind, crate::plan::StepKind::Wait(_)));
+        .any(|s| !s.options.continue_on_failure && s.kind.can_fail());
     if !can_halt {
         link(&mut parallel, next);
         states.insert(head.to_string(), Value::Object(parallel));

@@ -4,6 +4,7 @@
 //! (`halts` is true without `continueOnFailure`), so the stage's other steps finish. CodeBuild, Notify and Wait are built here; CodePipeline and Human have their modules.
 
 use super::{CompileError, Ctx, human, pipeline, policy};
+use crate::plan::step_type::Completion;
 use crate::plan::{CodeBuildStep, Step, StepKind};
 use serde_json::{Map, Value, json};
 
@@ -22,8 +23,8 @@ pub fn branch(ctx: &mut Ctx<'_>, step: &Step) -> Result<Value, CompileError> {
     };
     let mut states = Map::new();
     let main = match &step.kind {
-        StepKind::CodeBuild(b) => codebuild(ctx, step, b, true, &ends),
-        StepKind::CodeBuildNoWait(b) => codebuild(ctx, step, b, false, &ends),
+        StepKind::CodeBuild(b) => codebuild(ctx, step, b, Completion::WaitForEnd, &ends),
+        StepKind::CodeBuildNoWait(b) => codebuild(ctx, step, b, Completion::StartOnly, &ends),
         StepKind::CodePipeline(p) => pipeline::wait_for(ctx, step, p, &ends),
         StepKind::CodePipelineNoWait(p) => pipeline::start_only(ctx, step, p, &ends),
         StepKind::Wait(w) => json!({ "Type": "Wait", "Seconds": w.seconds, "Next": ends.ok }),
@@ -38,8 +39,7 @@ pub fn branch(ctx: &mut Ctx<'_>, step: &Step) -> Result<Value, CompileError> {
         json!({ "Type": "Pass", "Result": { "step": step.name, "status": "Succeeded", "halts": false }, "End": true }),
     );
     // A Wait state cannot fail: it has no Catch, and ASL refuses unreachable states.
-    let can_fail = !matches!(step.kind, StepKind::Wait(_));
-    if can_fail {
+    if step.kind.can_fail() {
         ordered.insert(
         ends.failed.clone(),
         json!({
@@ -92,7 +92,7 @@ pub fn note_region(ctx: &Ctx<'_>, step: &Step, state: &mut Map<String, Value>) {
     }
 }
 
-fn codebuild(ctx: &mut Ctx<'_>, step: &Step, b: &CodeBuildStep, wait: bool, ends: &Ends) -> Value {
+fn codebuild(ctx: &mut Ctx<'_>, step: &Step, b: &CodeBuildStep, completion: Completion, ends: &Ends) -> Value {
     let mut params = Map::new();
     params.insert("ProjectName".into(), json!(b.code_build_name));
     if let Some(v) = &b.source_version {
@@ -106,7 +106,7 @@ fn codebuild(ctx: &mut Ctx<'_>, step: &Step, b: &CodeBuildStep, wait: bool, ends
             .collect();
         params.insert("EnvironmentVariablesOverride".into(), Value::Array(vars));
     }
-    let resource = if wait {
+    let resource = if completion == Completion::WaitForEnd {
         "arn:aws:states:::codebuild:startBuild.sync"
     } else {
         "arn:aws:states:::codebuild:startBuild"

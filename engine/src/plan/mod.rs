@@ -4,5 +4,7 @@
 //! The structure mirrors `schemas/plan.schema.json` field for field.
 
 mod model;
+pub mod step_type;
 
 pub use model::*;
+pub use step_type::StepType;

@@ -91,17 +91,28 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// This step's type (see [`super::step_type`] for what each type is).
+    pub fn step_type(&self) -> super::StepType {
+        use super::StepType;
+        match self {
+            StepKind::CodeBuild(_) => StepType::CodeBuild,
+            StepKind::CodeBuildNoWait(_) => StepType::CodeBuildNoWait,
+            StepKind::CodePipeline(_) => StepType::CodePipeline,
+            StepKind::CodePipelineNoWait(_) => StepType::CodePipelineNoWait,
+            StepKind::Wait(_) => StepType::Wait,
+            StepKind::Notify(_) => StepType::Notify,
+            StepKind::Human(_) => StepType::Human,
+        }
+    }
+
     /// The plan's name for this step type, as written in `type`.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            StepKind::CodeBuild(_) => "CodeBuild",
-            StepKind::CodeBuildNoWait(_) => "CodeBuildNoWait",
-            StepKind::CodePipeline(_) => "CodePipeline",
-            StepKind::CodePipelineNoWait(_) => "CodePipelineNoWait",
-            StepKind::Wait(_) => "Wait",
-            StepKind::Notify(_) => "Notify",
-            StepKind::Human(_) => "Human",
-        }
+        self.step_type().name()
+    }
+
+    /// Whether a step of this kind can end in failure ([`super::step_type::CanFail`]).
+    pub fn can_fail(&self) -> bool {
+        self.step_type().describe().can_fail == super::step_type::CanFail::Yes
     }
 }
 

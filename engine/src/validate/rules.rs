@@ -188,10 +188,14 @@ impl Checker<'_> {
                 "remove line breaks, tabs and non-ASCII characters (SNS refuses them)",
             );
         }
-        let step_type = step.get("type").and_then(Value::as_str).unwrap_or("");
+        use crate::plan::StepType;
+        let Some(step_type) = step.get("type").and_then(Value::as_str).and_then(StepType::from_name) else {
+            return; // an unknown type is the schema's to report
+        };
+        // Every type is listed: a new one must say here whether it has rules beyond the schema.
         match step_type {
-            "Human" => self.approvals(step, at),
-            "Wait" => {
+            StepType::Human => self.approvals(step, at),
+            StepType::Wait => {
                 let (Some(seconds), Some(timeout)) = (
                     step.get("seconds").and_then(Value::as_u64),
                     step.get("timeoutSeconds").and_then(Value::as_u64),
@@ -207,7 +211,7 @@ impl Checker<'_> {
                     );
                 }
             }
-            "CodeBuild" | "CodeBuildNoWait" => {
+            StepType::CodeBuild | StepType::CodeBuildNoWait => {
                 let Some(vars) = step.get("environmentVariableOverrides").and_then(Value::as_array) else {
                     return;
                 };
@@ -219,7 +223,7 @@ impl Checker<'_> {
                     "each variable is set once per build",
                 );
             }
-            "CodePipeline" | "CodePipelineNoWait" => {
+            StepType::CodePipeline | StepType::CodePipelineNoWait => {
                 let Some(vars) = step.get("variables").and_then(Value::as_object) else {
                     return;
                 };
@@ -241,7 +245,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            _ => {}
+            StepType::Notify => {}
         }
     }
 

@@ -21,23 +21,17 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 #[cfg(test)]
 mod tests {
     use super::closest;
-
-    const TYPES: [&str; 7] = [
-        "CodeBuild",
-        "CodeBuildNoWait",
-        "CodePipeline",
-        "CodePipelineNoWait",
-        "Wait",
-        "Notify",
-        "Human",
-    ];
+    use crate::plan::StepType;
 
     #[test]
     fn misspellings_find_their_word() {
-        assert_eq!(closest("CodeBuld", TYPES), Some("CodeBuild"));
-        assert_eq!(closest("codebuild", TYPES), Some("CodeBuild"));
-        assert_eq!(closest("CodePipelineNoWiat", TYPES), Some("CodePipelineNoWait"));
-        assert_eq!(closest("Notfy", TYPES), Some("Notify"));
+        assert_eq!(closest("CodeBuld", StepType::names()), Some("CodeBuild"));
+        assert_eq!(closest("codebuild", StepType::names()), Some("CodeBuild"));
+        assert_eq!(
+            closest("CodePipelineNoWiat", StepType::names()),
+            Some("CodePipelineNoWait")
+        );
+        assert_eq!(closest("Notfy", StepType::names()), Some("Notify"));
         assert_eq!(
             closest("codebuildName", ["codeBuildName", "sourceVersion"]),
             Some("codeBuildName")
@@ -46,7 +40,7 @@ mod tests {
 
     #[test]
     fn unrelated_words_find_nothing() {
-        assert_eq!(closest("Lambda", TYPES), None);
+        assert_eq!(closest("Lambda", StepType::names()), None);
         assert_eq!(closest("zzz", ["codeBuildName", "name"]), None);
     }
 }
