@@ -2,24 +2,21 @@
 
 /// `2025-03-01 14:05 UTC` for Unix epoch milliseconds.
 pub fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
+    format(ms, "%Y-%m-%d %H:%M UTC")
 }
 
 /// `2025-03-01T14:05:07.123Z` (RFC 3339, UTC, milliseconds) for Unix epoch milliseconds.
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    format(ms, "%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
+/// `ms` through a jiff `strftime` pattern; an instant no calendar can show (a damaged row, say)
+/// prints as its raw number of milliseconds rather than failing the page.
+fn format(ms: i64, pattern: &str) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(at) => at.strftime(pattern).to_string(),
+        Err(_) => format!("{ms} ms after the epoch"),
+    }
 }
 
 /// A rough distance between now and `at` (both epoch ms): "in 2 h 5 min", "3 min ago".
@@ -42,20 +39,6 @@ pub fn relative(at_ms: i64, now_ms: i64) -> String {
     }
 }
 
-/// Howard Hinnant's days-to-civil: (year, month, day) of a count of days since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +51,7 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(relative(3_900_000, 0), "in 1 h 5 min");
         assert_eq!(relative(0, 180_000), "3 min ago");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(utc(i64::MIN), format!("{} ms after the epoch", i64::MIN));
     }
 }

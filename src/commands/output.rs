@@ -10,19 +10,24 @@ pub fn print_json(v: &serde_json::Value) -> CliResult {
     Ok(())
 }
 
-/// A time in milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ`.
+/// A time in milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ`; a value no calendar can show
+/// (beyond the year 9999, say, from a damaged database) prints as its raw number of milliseconds.
 pub fn when(ms: i64) -> String {
-    let secs = ms / 1000;
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    // Days since the epoch to a calendar date (civil-from-days, proleptic Gregorian).
-    let z = d + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}Z")
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(at) => at.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+        Err(_) => format!("{ms} ms after the epoch"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::when;
+
+    #[test]
+    fn shows_known_instants_and_survives_impossible_ones() {
+        assert_eq!(when(0), "1970-01-01 00:00:00Z");
+        assert_eq!(when(1_709_301_907_123), "2024-03-01 14:05:07Z");
+        assert_eq!(when(-86_400_000), "1969-12-31 00:00:00Z");
+        assert_eq!(when(i64::MAX), format!("{} ms after the epoch", i64::MAX));
+    }
 }

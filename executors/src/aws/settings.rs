@@ -31,26 +31,33 @@ impl Default for AwsSettings {
     }
 }
 
-/// Parses a duration written as `30s`, `500ms`, `2m` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Why a duration option could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Neither a bare number of seconds nor humantime's `30s`, `500ms`, `2m`, `1h 30m`.
+    #[error("\"{text}\" is not a duration (try 30s, 500ms or 2m): {reason}")]
+    Unreadable { text: String, reason: String },
+    /// Zero: a poll interval of nothing would spin.
+    #[error("\"{text}\" must be a positive duration")]
+    NotPositive { text: String },
+}
+
+/// Parses a duration written as humantime reads it (`30s`, `500ms`, `2m`, `1h 30m`) or as a bare
+/// number of seconds (`5`, `0.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
-    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => (&t[..i], t[i..].trim()),
-        None => (t, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a duration (try 30s, 500ms or 2m)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" | "" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("\"{text}\" has an unknown unit \"{unit}\" (use ms, s or m)")),
-    };
-    if !(seconds > 0.0 && seconds.is_finite()) {
-        return Err(format!("\"{text}\" must be a positive duration"));
+    let parsed = match t.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(Duration::from_secs_f64(seconds)),
+        Ok(_) => Err(DurationError::NotPositive { text: text.to_string() }),
+        Err(_) => humantime::parse_duration(t).map_err(|e| DurationError::Unreadable {
+            text: text.to_string(),
+            reason: e.to_string(),
+        }),
+    }?;
+    if parsed.is_zero() {
+        return Err(DurationError::NotPositive { text: text.to_string() });
     }
-    Ok(Duration::from_secs_f64(seconds))
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -64,6 +71,13 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("3h").is_err());
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(matches!(parse_duration("-3"), Err(DurationError::NotPositive { .. })));
+        assert!(matches!(
+            parse_duration("3 parsecs"),
+            Err(DurationError::Unreadable { .. })
+        ));
+        assert!(matches!(parse_duration(""), Err(DurationError::Unreadable { .. })));
     }
 }
