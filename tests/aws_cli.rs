@@ -5,9 +5,9 @@
 //! Every `steppy` started here gets `AWS_ENDPOINT_URL` = the moto server, dummy credentials,
 //! and no AWS profile or config file: nothing can reach real AWS.
 
-#[path = "../executors/tests/support/mod.rs"]
-mod aws_support;
 mod support;
+
+use steppy_test_support::moto as aws_support;
 
 use aws_support::{aws_config, create_project, moto, unique};
 use serde_json::{Value, json};

@@ -44,9 +44,9 @@
 //! Every kill is listed with the windows it fell in (printed, and in the assertion message).
 //! Everything runs on 127.0.0.1 against moto (`executors/tests/support`); nothing reaches AWS.
 
-#[path = "../executors/tests/support/mod.rs"]
-mod aws_support;
 mod support;
+
+use steppy_test_support::moto as aws_support;
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};

@@ -10,9 +10,9 @@
 //! These run against moto on 127.0.0.1 (the harness in `executors/tests/support`); nothing
 //! reaches real AWS.
 
-#[path = "../executors/tests/support/mod.rs"]
-mod aws_support;
 mod support;
+
+use steppy_test_support::moto as aws_support;
 
 use serde_json::{Value, json};
 use std::process::Stdio;

@@ -6,9 +6,9 @@
 //! The silent endpoint is a loopback TCP listener that accepts and never answers (what moto
 //! cannot play); the working SNS is moto, through the shared harness.
 
-#[path = "../executors/tests/support/mod.rs"]
-mod aws_support;
 mod support;
+
+use steppy_test_support::moto as aws_support;
 
 use aws_support::{aws_config, moto, notifications, topic_with_queue, unique};
 use serde_json::{Value, json};

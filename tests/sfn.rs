@@ -14,9 +14,9 @@
 //! Everything runs against moto on 127.0.0.1 (see `executors/tests/support`); no test can reach
 //! real AWS.
 
-#[path = "../executors/tests/support/mod.rs"]
-mod aws_support;
 mod support;
+
+use steppy_test_support::moto as aws_support;
 
 use aws_support::{ACCOUNT, REGION, aws_config, moto, unique};
 use serde_json::{Value, json};

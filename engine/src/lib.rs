@@ -13,7 +13,7 @@
 //! - [`events`], [`clock`], [`fault`]: event types, a tokio-friendly wall clock, crash injection.
 //! - [`health`]: whether the engine can do its work now (driver liveness, database writability).
 //! - [`text`]: outside text made safe for terminals and logs (control characters escaped).
-//! - [`testing`]: a scriptable executor for tests and benchmarks.
+//! - `testing` (feature `testing`): a scriptable executor for tests and benchmarks.
 
 pub mod asl;
 pub mod plan;
@@ -28,6 +28,7 @@ pub mod health;
 pub mod scheduler;
 pub mod state;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
 

@@ -8,8 +8,7 @@
 //!
 //! Set `POLLER_BENCH_INTERVAL_MS` (default 200) to change the interval.
 
-#[path = "../tests/support/fakes.rs"]
-mod fakes;
+use steppy_test_support::fakes;
 
 use fakes::{FakeBuild, FakeCodeBuild};
 use std::sync::atomic::Ordering;

@@ -3,8 +3,7 @@
 //! environment variables and idempotency tokens, never throttles, and cannot start pipelines.
 //! Each test names the path it covers. No request leaves the process.
 
-#[path = "support/fakes.rs"]
-mod fakes;
+use steppy_test_support::fakes;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use fakes::{FakeCodeBuild, FakeCodePipeline};

@@ -10,7 +10,7 @@
 //! - S3 with ListObjectVersions, GetObject, PutObject.
 //! - CodePipeline: moto can create pipelines but not start them (see the last test).
 
-mod support;
+use steppy_test_support::moto as support;
 
 use serde_json::{Value, json};
 use std::sync::Arc;

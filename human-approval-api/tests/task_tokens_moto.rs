@@ -11,8 +11,7 @@
 //! one API redeems the tokens of one region. Executions are named (moto names unnamed ones
 //! "None").
 
-#[path = "../../executors/tests/support/mod.rs"]
-mod support;
+use steppy_test_support::moto as support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! ends the execution in a `Fail` state with that error; `timeoutSeconds` becomes the task's
 //! `TimeoutSeconds`, and the timeout either approves (`onTimeout: approve`) or rejects.
 
-use super::step::{Ends, subject, task, topic};
+use super::task::{Ends, subject, task, topic};
 use super::{CompileError, Ctx, REJECTED};
 use crate::plan::{HumanStep, OnTimeout, Step};
 use serde_json::{Map, Value, json};

@@ -5,21 +5,25 @@
 //!   its own failure into a `Pass` that records it, so the stage's other steps finish; a `Choice`
 //!   after the `Parallel` fails the execution (`Steppy.StepFailed`) when a step without
 //!   `continueOnFailure` failed;
-//! - each step type becomes its service integration ([`step`], [`pipeline`], [`human`]); step
+//! - each step type becomes its service integration, one module per type ([`codebuild`],
+//!   [`notify`], [`pipeline`], [`human`]; [`step`] dispatches, [`task`] holds what they share); step
 //!   options become `TimeoutSeconds`, `Retry` and `Credentials` ([`policy`]);
 //! - state names are sanitised and unique ([`names`]); the output is deterministic: the same
 //!   plan and options always give the same bytes.
 //!
 //! Nothing here talks to AWS: this is a pure function from a [`Plan`] to JSON.
 
+mod codebuild;
 mod human;
 pub mod names;
+mod notify;
 pub mod outline;
 mod pipeline;
 mod policy;
 pub mod replay;
 mod stage;
 mod step;
+mod task;
 
 use crate::plan::Plan;
 use serde_json::{Map, Value, json};

@@ -5,7 +5,7 @@
 //! [`super::DEFAULT_PIPELINE_POLL_SECONDS`] for the history arithmetic). `timeoutSeconds` bounds
 //! the number of polls (`Steppy.Timeout`).
 
-use super::step::{Ends, note_region, task};
+use super::task::{Ends, note_region, task};
 use super::{Ctx, PIPELINE_FAILED, PIPELINE_TIMEOUT, policy};
 use crate::plan::{CodePipelineStep, Step};
 use serde_json::{Map, Value, json};

@@ -588,7 +588,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Counts the rows of `table` (tests and benchmarks).
+    /// Counts the rows of `table` (tests and benchmarks only: feature `testing`).
+    #[cfg(any(test, feature = "testing"))]
     pub fn count(&self, table: &str, where_sql: &str) -> StoreResult<i64> {
         let conn = self.lock();
         conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"), [], |r| {

@@ -3,7 +3,6 @@
 //! environment variables kept on builds (the re-start lookup), pipeline executions and their
 //! manual approvals, Superseded/Cancelled executions. Used by `aws_mocked.rs` and the poller
 //! benchmark. No network is involved: the mocked clients never send a request.
-#![allow(dead_code)]
 
 use aws_sdk_codebuild::operation::batch_get_builds::{BatchGetBuildsError, BatchGetBuildsOutput};
 use aws_sdk_codebuild::operation::list_builds_for_project::ListBuildsForProjectOutput;

@@ -3,7 +3,6 @@
 //!
 //! Every SDK configuration the tests use comes from [`aws_config`], which refuses any endpoint
 //! that is not loopback and uses dummy credentials: nothing here can reach real AWS.
-#![allow(dead_code)]
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -24,7 +23,7 @@ pub struct Moto {
 }
 
 /// The repository root: the nearest directory above the crate holding `scripts/moto` (this
-/// harness is shared by the executors' tests and the CLI's).
+/// harness is shared by the tests of every crate in the workspace).
 pub fn root() -> PathBuf {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     crate_dir
