@@ -42,4 +42,4 @@ pub use serve::limits::ServeLimits;
 pub use serve::rlimit::{NofileLimit, nofile_limit, raise_nofile_limit};
 pub use serve::{serve, serve_with};
 pub use state::AppState;
-pub use task_tokens::{RedeemError, ResendReport, SfnTaskTokens, TaskTokens, resend_loop, resend_pending};
+pub use task_tokens::{RedeemError, Redeemer, ResendReport, SfnTaskTokens, TaskTokens};

@@ -4,7 +4,7 @@
 use crate::config::ApiConfig;
 use crate::guard::GuessLimiter;
 use crate::readiness::StoreProbe;
-use crate::task_tokens::{HeldTokens, TaskTokens};
+use crate::task_tokens::{Redeemer, TaskTokens};
 use std::sync::Arc;
 use steppy_engine::health::Health;
 use steppy_engine::store::Store;
@@ -21,9 +21,7 @@ pub struct AppState {
     pub decisions: Arc<crate::batch::Decisions>,
     /// Redeems AWS Step Functions task tokens (`/humanConfirmation` links of compiled state
     /// machines). `None`: such links answer 404.
-    pub task_tokens: Option<Arc<dyn TaskTokens>>,
-    /// Tokens of task-token decisions not sent yet, in memory only (see `task_tokens`).
-    pub held_task_tokens: Arc<HeldTokens>,
+    pub task_tokens: Option<Redeemer>,
     /// The engine's liveness and the database's writability, for `/readyz`. `None`: no engine
     /// runs in this process, and `/readyz` only checks that the store can be read.
     pub health: Option<Arc<Health>>,
@@ -42,7 +40,6 @@ impl AppState {
             admin_guesses,
             decisions: Arc::default(),
             task_tokens: None,
-            held_task_tokens: Arc::default(),
             health: None,
             store_probe: Arc::default(),
         }
@@ -51,7 +48,7 @@ impl AppState {
     /// Redeems Step Functions task tokens with `tokens`, e.g.
     /// `Arc::new(SfnTaskTokens::from_config(&sdk_config))`.
     pub fn with_task_tokens(mut self, tokens: Arc<dyn TaskTokens>) -> AppState {
-        self.task_tokens = Some(tokens);
+        self.task_tokens = Some(Redeemer::new(self.store.clone(), tokens));
         self
     }
 

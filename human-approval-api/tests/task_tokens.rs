@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use steppy_engine::store::TaskTokenState;
 use steppy_human_approval_api::task_tokens::token_hash;
-use steppy_human_approval_api::{ApiConfig, AppState, RedeemError, ResendReport, resend_pending};
+use steppy_human_approval_api::{ApiConfig, AppState, RedeemError, ResendReport};
 use support::{Call, FakeSfn, Harness, human_plan};
 
 /// A token shaped like Step Functions' (base64 with `+`, `/` and `=`), unique per call.
@@ -351,13 +351,28 @@ async fn unavailable_is_503_then_resent_exactly_once() {
 
     // The retry sends the same decision once; a second retry has nothing left to send.
     assert_eq!(
-        resend_pending(&h.state).await.expect("resend"),
+        h.state
+            .task_tokens
+            .as_ref()
+            .expect("task tokens on")
+            .resend_pending()
+            .await
+            .expect("resend"),
         ResendReport {
             sent: 1,
             ..Default::default()
         }
     );
-    assert_eq!(resend_pending(&h.state).await.expect("resend"), ResendReport::default());
+    assert_eq!(
+        h.state
+            .task_tokens
+            .as_ref()
+            .expect("task tokens on")
+            .resend_pending()
+            .await
+            .expect("resend"),
+        ResendReport::default()
+    );
     let calls = fake.calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(calls[0], calls[1], "the retry sends exactly the recorded decision");
@@ -403,7 +418,13 @@ async fn a_later_post_with_the_same_decision_resends_it() {
     // A process restarted since holds no token: the retry reports it and sends nothing.
     let restarted = AppState::new(h.store.clone(), ApiConfig::new(h.base.clone())).with_task_tokens(fake.clone());
     assert_eq!(
-        resend_pending(&restarted).await.expect("resend"),
+        restarted
+            .task_tokens
+            .as_ref()
+            .expect("task tokens on")
+            .resend_pending()
+            .await
+            .expect("resend"),
         ResendReport {
             need_link: 1,
             ..Default::default()
@@ -426,7 +447,16 @@ async fn a_later_post_with_the_same_decision_resends_it() {
     let calls = fake.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0], calls[1]);
-    assert_eq!(resend_pending(&h.state).await.expect("resend"), ResendReport::default());
+    assert_eq!(
+        h.state
+            .task_tokens
+            .as_ref()
+            .expect("task tokens on")
+            .resend_pending()
+            .await
+            .expect("resend"),
+        ResendReport::default()
+    );
     assert_eq!(fake.calls().len(), 2);
 }
 

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steppy_engine::executor::BoxFuture;
 use steppy_engine::store::Store;
-use steppy_human_approval_api::{
-    AdminToken, ApiConfig, AppState, RedeemError, SfnTaskTokens, TaskTokens, resend_loop, resend_pending,
-};
+use steppy_human_approval_api::{AdminToken, ApiConfig, AppState, RedeemError, SfnTaskTokens, TaskTokens};
 
 /// A listener bound for the approval service, with the URL people reach it at.
 pub struct Web {
@@ -64,7 +62,10 @@ fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
 /// their token are reported (they go out when someone posts the link again).
 pub async fn with_task_tokens(state: AppState) -> AppState {
     let state = state.with_task_tokens(Arc::new(LazySfn::default()));
-    if let Ok(report) = resend_pending(&state).await
+    let Some(redeemer) = state.task_tokens.clone() else {
+        return state;
+    };
+    if let Ok(report) = redeemer.resend_pending().await
         && report.need_link > 0
     {
         eprintln!(
@@ -72,7 +73,7 @@ pub async fn with_task_tokens(state: AppState) -> AppState {
             report.need_link
         );
     }
-    tokio::spawn(resend_loop(state.clone(), Duration::from_secs(30)));
+    tokio::spawn(redeemer.resend_loop(Duration::from_secs(30)));
     state
 }
 

@@ -305,7 +305,7 @@ pub async fn decide_form(
         Ok(p) => p,
         Err(e) => return error_page(e),
     };
-    let redeemed = match task_tokens::redeem(&state, &token, attempt).await {
+    let redeemed = match redeem(&state, &token, attempt).await {
         Ok(r) => r,
         Err(e) => return error_page(e),
     };
@@ -346,7 +346,7 @@ pub async fn decide_json(
         body.comment,
     )
     .await?;
-    let redeemed = task_tokens::redeem(&state, &token, attempt).await?;
+    let redeemed = redeem(&state, &token, attempt).await?;
     let (status, code, sentence) = outcome(&state, peer, &redeemed);
     let decision = decision_json(decision_of(&redeemed));
     let body = if status == StatusCode::OK {
@@ -359,6 +359,12 @@ pub async fn decide_json(
         retry_after(&mut response, Some(RETRY_AFTER_SECS));
     }
     Ok(response)
+}
+
+/// Redeems `token` with the state's [`task_tokens::Redeemer`], if this service has one.
+async fn redeem(state: &AppState, token: &str, attempt: Attempt) -> Result<Redeemed, ApiError> {
+    let redeemer = state.task_tokens.as_ref().ok_or_else(task_tokens::disabled)?;
+    redeemer.redeem(token, attempt).await
 }
 
 #[cfg(test)]
