@@ -31,7 +31,8 @@ pub struct AwsArgs {
     /// (for `resume`: http://127.0.0.1:8080).
     #[arg(long, global = true, env = "STEPPY_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
-    /// How often in-flight builds, pipelines and watched S3 prefixes are read (30s, 500ms, 2m).
+    /// How often in-flight builds, pipelines and watched S3 prefixes are read (30s, 500ms, 2m,
+    /// 1h; a bare number is seconds).
     #[arg(
         long,
         global = true,

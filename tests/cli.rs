@@ -84,6 +84,19 @@ fn unknown_ids_and_tokens_are_clear_errors() {
 }
 
 #[test]
+fn serve_refuses_a_watch_url_it_could_never_read_before_it_starts() {
+    let sb = Sandbox::new();
+    for (url, why) in [("/tmp/plans/", "is not an S3 URL"), ("s3:///plans/", "names no bucket")] {
+        let (status, _, err) = sb.output(&["serve", "--listen", "127.0.0.1:0", "--watch", url]);
+        assert_eq!(status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains("--watch") && err.contains(why), "{url}: {err}");
+    }
+    let (status, _, err) = sb.output(&["serve", "--listen", "127.0.0.1:0", "--poll-interval", "3 parsecs"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("--poll-interval") && err.contains("3 parsecs"), "{err}");
+}
+
+#[test]
 fn a_corrupt_database_is_reported_not_panicked_on() {
     let sb = Sandbox::new();
     std::fs::write(sb.db(), vec![b'x'; 4096]).expect("write junk");

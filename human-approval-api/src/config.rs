@@ -5,6 +5,16 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
+/// Why a text cannot be the admin token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminTokenError {
+    #[error("the admin token must be at least {MIN_ADMIN_TOKEN_LEN} characters long (it has {0})")]
+    TooShort(usize),
+}
+
+/// The shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
 /// The admin token for endpoints that start or abort executions. Only its SHA-256 is kept,
 /// and a presented token is compared in constant time.
 #[derive(Clone)]
@@ -12,10 +22,10 @@ pub struct AdminToken([u8; 32]);
 
 impl AdminToken {
     /// An admin token from its text (surrounding whitespace ignored). Refuses short tokens.
-    pub fn new(text: &str) -> Result<AdminToken, String> {
+    pub fn new(text: &str) -> Result<AdminToken, AdminTokenError> {
         let t = text.trim();
-        if t.len() < 16 {
-            return Err("the admin token must be at least 16 characters long".into());
+        if t.len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(AdminTokenError::TooShort(t.len()));
         }
         Ok(AdminToken(Sha256::digest(t.as_bytes()).into()))
     }

@@ -36,7 +36,7 @@ pub mod state;
 pub mod task_tokens;
 pub mod time;
 
-pub use config::{AdminToken, ApiConfig};
+pub use config::{AdminToken, AdminTokenError, ApiConfig};
 pub use routes::{route_table, router};
 pub use serve::limits::ServeLimits;
 pub use serve::rlimit::{NofileLimit, nofile_limit, raise_nofile_limit};

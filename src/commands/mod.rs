@@ -25,7 +25,7 @@ use crate::error::{CliError, CliResult};
 use decide::Verdict;
 
 pub fn dispatch(cli: Cli) -> CliResult {
-    setup::configure_aws(&cli.aws).map_err(CliError::trouble)?;
+    setup::configure_aws(&cli.aws)?;
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),

@@ -36,6 +36,10 @@ pub fn run(
     max_connections: Option<NonZeroUsize>,
     watch: Option<&str>,
 ) -> CliResult {
+    // A `--watch` that names no bucket is refused now, not logged once while serve runs on.
+    if let Some(url) = watch {
+        steppy_executors::aws::s3::parse(url).map_err(|e| CliError::trouble(format!("--watch: {e}")))?;
+    }
     let (store, db_path) = setup::open(db, steppy_engine::store::OpenMode::Create)?;
     // A damaged file is refused before anything runs on it (issue 10 §5).
     store.check_integrity()?;
@@ -88,14 +92,14 @@ pub fn run(
             _ = setup::stop_requested() => {
                 let _ = stop_tx.send(true);
                 let (engine, http) = tokio::join!(done_rx, http);
-                let engine = engine.unwrap_or_else(|_| Err("the engine thread panicked".into()));
+                let engine = engine.unwrap_or(Err(EngineStopped::Panicked));
                 finish(engine, http)
             }
             engine = &mut done_rx => {
                 let why = match engine {
-                    Ok(Ok(())) => "the engine ended without being asked to".to_string(),
+                    Ok(Ok(())) => EngineStopped::Unasked,
                     Ok(Err(why)) => why,
-                    Err(_) => "the engine thread panicked".to_string(),
+                    Err(_) => EngineStopped::Panicked,
                 };
                 Err(CliError::trouble(format!(
                     "the engine stopped: {why}; exiting so that a supervisor restarts `steppy serve`"
@@ -103,7 +107,7 @@ pub fn run(
             }
             http = &mut http => {
                 let _ = stop_tx.send(true);
-                let engine = done_rx.await.unwrap_or_else(|_| Err("the engine thread panicked".into()));
+                let engine = done_rx.await.unwrap_or(Err(EngineStopped::Panicked));
                 finish(engine, http.and(Err(std::io::Error::other("it ended without being asked to"))))
             }
         }
@@ -111,7 +115,7 @@ pub fn run(
 }
 
 /// The outcome once both halves have ended.
-fn finish(engine: Result<(), String>, http: std::io::Result<()>) -> CliResult {
+fn finish(engine: Result<(), EngineStopped>, http: std::io::Result<()>) -> CliResult {
     engine.map_err(|why| CliError::trouble(format!("the engine stopped: {why}")))?;
     http.map_err(|e| CliError::trouble(format!("HTTP service: {e}")))
 }
@@ -119,6 +123,19 @@ fn finish(engine: Result<(), String>, http: std::io::Result<()>) -> CliResult {
 /// Resolves once `stop` turns true (or its sender is gone).
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Why the engine thread ended.
+#[derive(Debug, thiserror::Error)]
+enum EngineStopped {
+    #[error("cannot start its runtime")]
+    NoRuntime,
+    #[error(transparent)]
+    Failed(#[from] steppy_engine::scheduler::EngineError),
+    #[error("the engine ended without being asked to")]
+    Unasked,
+    #[error("the engine thread panicked")]
+    Panicked,
 }
 
 /// What runs on the engine thread: the engine and the S3 intake.
@@ -132,8 +149,8 @@ struct Background {
 
 impl Background {
     /// Runs until `stop`; `Err` says why the engine stopped for good.
-    fn run(self) -> Result<(), String> {
-        let runtime = setup::runtime().map_err(|_| "cannot start the engine's runtime".to_string())?;
+    fn run(self) -> Result<(), EngineStopped> {
+        let runtime = setup::runtime().map_err(|_| EngineStopped::NoRuntime)?;
         runtime.block_on(async {
             let engine = self.engine.serve(stopped(self.stop.clone()));
             let intake = intake(
@@ -143,7 +160,7 @@ impl Background {
                 self.stop.clone(),
             );
             let (engine, ()) = tokio::join!(engine, intake);
-            engine.map_err(|e| e.to_string())
+            engine.map_err(EngineStopped::Failed)
         })
     }
 }

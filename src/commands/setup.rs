@@ -2,7 +2,7 @@
 //! this build's executors, and a tokio runtime. Errors go back as [`CliError`]s.
 
 use crate::cli::AwsArgs;
-use crate::error::CliError;
+use crate::error::{CliError, CliResult};
 use crate::progress::Progress;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -13,12 +13,12 @@ use steppy_executors::aws::settings::{DEFAULT_PUBLIC_URL, parse_duration};
 use steppy_executors::aws::{Aws, AwsSettings};
 
 /// Where the database lives: `--db`/`STEPPY_DB`, else `<data dir>/steppy/steppy.db`.
-pub fn db_path(db: Option<PathBuf>) -> Result<PathBuf, String> {
+pub fn db_path(db: Option<PathBuf>) -> Result<PathBuf, CliError> {
     match db {
         Some(p) => Ok(p),
         None => dirs::data_dir()
             .map(|d| d.join("steppy").join("steppy.db"))
-            .ok_or_else(|| "cannot find a per-user data directory; pass --db PATH or set STEPPY_DB".to_string()),
+            .ok_or_else(|| CliError::trouble("cannot find a per-user data directory; pass --db PATH or set STEPPY_DB")),
     }
 }
 
@@ -31,7 +31,7 @@ pub fn outbox_path(db: &Path) -> PathBuf {
 /// work create the database, the others need one to exist, and read-only commands write
 /// nothing to it.
 pub fn open(db: Option<PathBuf>, mode: OpenMode) -> Result<(Store, PathBuf), CliError> {
-    let path = db_path(db).map_err(CliError::trouble)?;
+    let path = db_path(db)?;
     let store = Store::open_as(&path, mode).map_err(CliError::trouble)?;
     Ok((store, path))
 }
@@ -45,8 +45,9 @@ pub fn engine(store: Store, db: &Path, progress: Arc<Progress>) -> Engine {
 static AWS: OnceLock<Arc<Aws>> = OnceLock::new();
 
 /// Records the AWS settings of the command line (once, before any command runs).
-pub fn configure_aws(args: &AwsArgs) -> Result<(), String> {
-    let poll_interval = parse_duration(&args.poll_interval).map_err(|e| format!("--poll-interval: {e}"))?;
+pub fn configure_aws(args: &AwsArgs) -> CliResult {
+    let poll_interval =
+        parse_duration(&args.poll_interval).map_err(|e| CliError::trouble(format!("--poll-interval: {e}")))?;
     let settings = AwsSettings {
         topic_arn: args.topic_arn.clone().filter(|t| !t.is_empty()),
         public_url: args

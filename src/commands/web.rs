@@ -21,16 +21,17 @@ pub struct Web {
 /// First raises the soft descriptor limit to the hard one (`steppy serve` and `steppy run`
 /// both come here): the service caps its connections below the soft limit minus a reserve for
 /// the engine, so the default soft limit of 1,024 would leave it few.
-pub async fn bind(store: Store, listen: &str, args: &WebArgs) -> Result<Web, String> {
+pub async fn bind(store: Store, listen: &str, args: &WebArgs) -> Result<Web, WebError> {
     if let Err(e) = steppy_human_approval_api::raise_nofile_limit() {
         eprintln!("steppy: cannot raise the open-file limit (the approval service takes fewer connections): {e}");
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let bound: SocketAddr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        .map_err(|source| WebError::Listen {
+            listen: listen.to_string(),
+            source,
+        })?;
+    let bound: SocketAddr = listener.local_addr().map_err(WebError::LocalAddr)?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
     let mut config = ApiConfig::new(public_url.clone());
     config.identity_header = args.identity_header.clone().filter(|h| !h.trim().is_empty());
@@ -44,16 +45,34 @@ pub async fn bind(store: Store, listen: &str, args: &WebArgs) -> Result<Web, Str
 }
 
 /// The admin token from `--admin-token-file`, else `STEPPY_ADMIN_TOKEN`, else none.
-fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, String> {
+fn admin_token(args: &WebArgs) -> Result<Option<AdminToken>, WebError> {
     let text = match &args.admin_token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?,
+        Some(path) => std::fs::read_to_string(path).map_err(|source| WebError::AdminTokenFile {
+            path: path.clone(),
+            source,
+        })?,
         None => match std::env::var("STEPPY_ADMIN_TOKEN") {
             Ok(t) if !t.trim().is_empty() => t,
             _ => return Ok(None),
         },
     };
-    AdminToken::new(&text).map(Some)
+    Ok(Some(AdminToken::new(&text)?))
+}
+
+/// Why the approval service could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot listen on {listen}: {source}")]
+    Listen { listen: String, source: std::io::Error },
+    #[error("cannot read the listening address: {0}")]
+    LocalAddr(std::io::Error),
+    #[error("cannot read the admin token file {}: {source}", path.display())]
+    AdminTokenFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    AdminToken(#[from] steppy_human_approval_api::AdminTokenError),
 }
 
 /// The service's state, redeeming AWS Step Functions task tokens (`/humanConfirmation` links of

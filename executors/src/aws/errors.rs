@@ -32,6 +32,8 @@ impl std::fmt::Display for AwsError {
     }
 }
 
+impl std::error::Error for AwsError {}
+
 const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",

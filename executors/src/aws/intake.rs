@@ -13,15 +13,16 @@
 //! refused (after reporting, so a crash in between reports twice rather than never).
 
 use super::clients::Aws;
-use super::s3::{self, S3Location};
+use super::s3::{self, S3Error, S3Location};
 use crate::sns::{Message, publish};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+use steppy_engine::executor::ExecError;
 use steppy_engine::executor::Registry;
 use steppy_engine::scheduler::check_runnable;
 use steppy_engine::source::Span;
-use steppy_engine::store::Store;
+use steppy_engine::store::{Store, StoreError};
 use steppy_engine::validate::{Code, Diagnostic, Report};
 
 /// What a scan did with one object.
@@ -64,6 +65,20 @@ pub fn report_json(report: &Report) -> serde_json::Value {
     value
 }
 
+/// Why a scan, or taking in one object, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error("the intake record: {0}")]
+    Store(#[from] StoreError),
+    #[error("the errors report could not be written: {0}")]
+    Report(#[from] serde_json::Error),
+    /// Publishing the refusal to the topic failed.
+    #[error("{}", .0.message)]
+    Notify(ExecError),
+}
+
 /// A watcher of one `s3://bucket/prefix/`.
 pub struct Intake {
     aws: Arc<Aws>,
@@ -76,7 +91,7 @@ pub struct Intake {
 impl Intake {
     /// Watches `url` (`s3://bucket/prefix/`), recording into `store`, checking plans against
     /// `registry`.
-    pub fn new(aws: Arc<Aws>, store: Store, registry: Arc<Registry>, url: &str) -> Result<Intake, String> {
+    pub fn new(aws: Arc<Aws>, store: Store, registry: Arc<Registry>, url: &str) -> Result<Intake, IntakeError> {
         let location = s3::parse(url)?;
         Ok(Intake {
             source: format!("s3://{}/{}", location.bucket, location.key),
@@ -89,17 +104,14 @@ impl Intake {
 
     /// Takes in every plan object not seen before; returns what it did. Fails only if the
     /// prefix cannot be listed or the database cannot be read.
-    pub async fn scan(&self) -> Result<Vec<Taken>, String> {
+    pub async fn scan(&self) -> Result<Vec<Taken>, IntakeError> {
         let client = s3::client(&self.aws).await;
         let mut taken = Vec::new();
         for obj in s3::list_latest(&client, &self.location.bucket, &self.location.key).await? {
             if !is_plan_key(&obj.key) {
                 continue;
             }
-            let seen = self
-                .store
-                .intake_outcome(&self.source, &obj.key, &obj.version)
-                .map_err(|e| e.to_string())?;
+            let seen = self.store.intake_outcome(&self.source, &obj.key, &obj.version)?;
             if seen.is_some() {
                 continue;
             }
@@ -109,14 +121,14 @@ impl Intake {
                 Err(error) => taken.push(Taken::Skipped {
                     key: obj.key.clone(),
                     version: obj.version.clone(),
-                    error,
+                    error: error.to_string(),
                 }),
             }
         }
         Ok(taken)
     }
 
-    async fn take(&self, client: &aws_sdk_s3::Client, obj: &s3::Listed) -> Result<Option<Taken>, String> {
+    async fn take(&self, client: &aws_sdk_s3::Client, obj: &s3::Listed) -> Result<Option<Taken>, IntakeError> {
         let loc = S3Location {
             bucket: self.location.bucket.clone(),
             key: obj.key.clone(),
@@ -138,8 +150,7 @@ impl Intake {
             Ok(plan) => {
                 let id = self
                     .store
-                    .submit_from_intake(&plan, &self.source, &obj.key, &obj.version, now)
-                    .map_err(|e| e.to_string())?;
+                    .submit_from_intake(&plan, &self.source, &obj.key, &obj.version, now)?;
                 Ok(id.map(|execution_id| Taken::Started {
                     key: obj.key.clone(),
                     version: obj.version.clone(),
@@ -148,9 +159,7 @@ impl Intake {
             }
             Err(report) => {
                 self.report(client, &loc, &report).await?;
-                self.store
-                    .refuse_intake(&self.source, &obj.key, &obj.version, now)
-                    .map_err(|e| e.to_string())?;
+                self.store.refuse_intake(&self.source, &obj.key, &obj.version, now)?;
                 let problems = report.diagnostics.iter().map(|d| d.message.clone()).collect();
                 Ok(Some(Taken::Refused {
                     key: obj.key.clone(),
@@ -162,16 +171,16 @@ impl Intake {
     }
 
     /// Writes `<key>.errors.json` and publishes the errors to the configured topic (if any).
-    async fn report(&self, client: &aws_sdk_s3::Client, loc: &S3Location, report: &Report) -> Result<(), String> {
+    async fn report(&self, client: &aws_sdk_s3::Client, loc: &S3Location, report: &Report) -> Result<(), IntakeError> {
         let errors_at = S3Location {
             bucket: loc.bucket.clone(),
             key: format!("{}.errors.json", loc.key),
         };
-        let body = serde_json::to_vec_pretty(&report_json(report)).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec_pretty(&report_json(report))?;
         s3::put(client, &errors_at, body, "application/json").await?;
         if let Some(topic) = self.aws.settings.topic_arn.clone() {
             let region = super::arn::region(&topic).map(str::to_string);
-            let target = self.aws.target(region, None).await.map_err(|e| e.message)?;
+            let target = self.aws.target(region, None).await.map_err(IntakeError::Notify)?;
             let sns = self.aws.sns(&target, "steppy-intake").await;
             let message = Message {
                 topic_arn: topic,
@@ -181,7 +190,7 @@ impl Intake {
                 dedup_key: format!("intake:{loc}"),
                 group: "steppy-intake".into(),
             };
-            publish(&sns, &message).await.map_err(|e| e.message)?;
+            publish(&sns, &message).await.map_err(IntakeError::Notify)?;
         }
         Ok(())
     }
@@ -199,7 +208,7 @@ impl Intake {
         loop {
             match self.scan().await {
                 Ok(taken) => taken.iter().for_each(&on_taken),
-                Err(e) => on_error(&e),
+                Err(e) => on_error(&e.to_string()),
             }
             tokio::select! {
                 _ = &mut shutdown => return,

@@ -5,7 +5,7 @@
 //! addressing is used, since `bucket.127.0.0.1` does not resolve.
 
 use super::clients::Aws;
-use super::errors::classify;
+use super::errors::{AwsError, classify};
 use aws_sdk_s3::primitives::ByteStream;
 
 /// A bucket and a key (or key prefix).
@@ -21,19 +21,34 @@ impl std::fmt::Display for S3Location {
     }
 }
 
+/// Why an S3 URL could not be read or an S3 call failed; every message names the object.
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("\"{url}\" is not an S3 URL (expected s3://bucket/key)")]
+    NotAnS3Url { url: String },
+    #[error("\"{url}\" names no bucket (expected s3://bucket/key)")]
+    NoBucket { url: String },
+    /// The call failed (classified: throttled, transient or permanent).
+    #[error(transparent)]
+    Call(#[from] AwsError),
+    /// The object's body broke off while it was read.
+    #[error("GetObject of {at} failed while downloading: {reason}")]
+    Download { at: S3Location, reason: String },
+}
+
 /// True if `text` is an `s3://` URL rather than a file path.
 pub fn is_s3_url(text: &str) -> bool {
     text.starts_with("s3://")
 }
 
 /// Parses `s3://bucket/key`. The key may be empty (a whole bucket) or a prefix.
-pub fn parse(url: &str) -> Result<S3Location, String> {
+pub fn parse(url: &str) -> Result<S3Location, S3Error> {
     let rest = url
         .strip_prefix("s3://")
-        .ok_or_else(|| format!("\"{url}\" is not an S3 URL (expected s3://bucket/key)"))?;
+        .ok_or_else(|| S3Error::NotAnS3Url { url: url.to_string() })?;
     let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(format!("\"{url}\" names no bucket (expected s3://bucket/key)"));
+        return Err(S3Error::NoBucket { url: url.to_string() });
     }
     Ok(S3Location {
         bucket: bucket.to_string(),
@@ -63,7 +78,7 @@ pub async fn client(aws: &Aws) -> aws_sdk_s3::Client {
 }
 
 /// Reads `loc` (a given `version` of it, if set).
-pub async fn get(client: &aws_sdk_s3::Client, loc: &S3Location, version: Option<&str>) -> Result<S3Object, String> {
+pub async fn get(client: &aws_sdk_s3::Client, loc: &S3Location, version: Option<&str>) -> Result<S3Object, S3Error> {
     let what = format!("GetObject of {loc}");
     let out = client
         .get_object()
@@ -72,14 +87,17 @@ pub async fn get(client: &aws_sdk_s3::Client, loc: &S3Location, version: Option<
         .set_version_id(version.filter(|v| *v != "null").map(str::to_string))
         .send()
         .await
-        .map_err(|e| classify(&what, &e).message)?;
+        .map_err(|e| classify(&what, &e))?;
     let etag = out.e_tag().map(|e| e.trim_matches('"').to_string());
     let version_id = out.version_id().map(str::to_string);
     let bytes = out
         .body
         .collect()
         .await
-        .map_err(|e| format!("{what} failed while downloading: {e}"))?
+        .map_err(|e| S3Error::Download {
+            at: loc.clone(),
+            reason: e.to_string(),
+        })?
         .into_bytes()
         .to_vec();
     Ok(S3Object {
@@ -95,7 +113,7 @@ pub async fn put(
     loc: &S3Location,
     body: Vec<u8>,
     content_type: &str,
-) -> Result<(), String> {
+) -> Result<(), S3Error> {
     let what = format!("PutObject of {loc}");
     client
         .put_object()
@@ -105,7 +123,7 @@ pub async fn put(
         .body(ByteStream::from(body))
         .send()
         .await
-        .map_err(|e| classify(&what, &e).message)?;
+        .map_err(|e| classify(&what, &e))?;
     Ok(())
 }
 
@@ -118,7 +136,7 @@ pub struct Listed {
 }
 
 /// The latest version of every object under `prefix` (ListObjectVersions, all pages).
-pub async fn list_latest(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Listed>, String> {
+pub async fn list_latest(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<Listed>, S3Error> {
     let what = format!("ListObjectVersions of s3://{bucket}/{prefix}");
     let mut out = Vec::new();
     let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
@@ -131,7 +149,7 @@ pub async fn list_latest(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str
             .set_version_id_marker(version_marker.take())
             .send()
             .await
-            .map_err(|e| classify(&what, &e).message)?;
+            .map_err(|e| classify(&what, &e))?;
         for v in page.versions() {
             if v.is_latest() != Some(true) {
                 continue;
@@ -166,21 +184,21 @@ mod tests {
     #[test]
     fn parses_s3_urls() {
         assert_eq!(
-            parse("s3://b/plans/input.json"),
-            Ok(S3Location {
+            parse("s3://b/plans/input.json").ok(),
+            Some(S3Location {
                 bucket: "b".into(),
                 key: "plans/input.json".into()
             })
         );
         assert_eq!(
-            parse("s3://b"),
-            Ok(S3Location {
+            parse("s3://b").ok(),
+            Some(S3Location {
                 bucket: "b".into(),
                 key: "".into()
             })
         );
-        assert!(parse("s3:///k").is_err());
-        assert!(parse("/tmp/plan.json").is_err());
+        assert!(matches!(parse("s3:///k"), Err(S3Error::NoBucket { .. })));
+        assert!(matches!(parse("/tmp/plan.json"), Err(S3Error::NotAnS3Url { .. })));
         assert!(is_s3_url("s3://b/k") && !is_s3_url("plan.json"));
     }
 }
