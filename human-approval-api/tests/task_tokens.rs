@@ -351,28 +351,13 @@ async fn unavailable_is_503_then_resent_exactly_once() {
 
     // The retry sends the same decision once; a second retry has nothing left to send.
     assert_eq!(
-        h.state
-            .task_tokens
-            .as_ref()
-            .expect("task tokens on")
-            .resend_pending()
-            .await
-            .expect("resend"),
+        resend(&h.state).await,
         ResendReport {
             sent: 1,
             ..Default::default()
         }
     );
-    assert_eq!(
-        h.state
-            .task_tokens
-            .as_ref()
-            .expect("task tokens on")
-            .resend_pending()
-            .await
-            .expect("resend"),
-        ResendReport::default()
-    );
+    assert_eq!(resend(&h.state).await, ResendReport::default());
     let calls = fake.calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(calls[0], calls[1], "the retry sends exactly the recorded decision");
@@ -418,13 +403,7 @@ async fn a_later_post_with_the_same_decision_resends_it() {
     // A process restarted since holds no token: the retry reports it and sends nothing.
     let restarted = AppState::new(h.store.clone(), ApiConfig::new(h.base.clone())).with_task_tokens(fake.clone());
     assert_eq!(
-        restarted
-            .task_tokens
-            .as_ref()
-            .expect("task tokens on")
-            .resend_pending()
-            .await
-            .expect("resend"),
+        resend(&restarted).await,
         ResendReport {
             need_link: 1,
             ..Default::default()
@@ -447,16 +426,7 @@ async fn a_later_post_with_the_same_decision_resends_it() {
     let calls = fake.calls();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[0], calls[1]);
-    assert_eq!(
-        h.state
-            .task_tokens
-            .as_ref()
-            .expect("task tokens on")
-            .resend_pending()
-            .await
-            .expect("resend"),
-        ResendReport::default()
-    );
+    assert_eq!(resend(&h.state).await, ResendReport::default());
     assert_eq!(fake.calls().len(), 2);
 }
 
@@ -729,4 +699,10 @@ async fn cross_site_task_token_decisions_are_refused_and_audited() {
             .iter()
             .all(|a| a.approver.as_deref() == Some("mallory") && a.source == "127.0.0.1")
     );
+}
+
+/// What `Redeemer::resend_pending` of `state`'s redeemer did.
+async fn resend(state: &AppState) -> ResendReport {
+    let redeemer = state.task_tokens.as_ref().expect("task tokens on");
+    redeemer.resend_pending().await.expect("resend")
 }
