@@ -19,7 +19,16 @@ fn seed(store: &Store, count: usize) {
         "name": "Load", "stages": [{ "name": "Sign-off", "steps": [{ "type": "Human", "name": "Go", "message": "Ship it?" }] }]
     }))
     .expect("plan");
-    let exec = store.submit_as(&plan, 1, Some("bench")).expect("submit");
+    let exec = store
+        .submit(
+            &plan,
+            1,
+            steppy_engine::store::SubmitOptions {
+                started_by: Some("bench"),
+                ..Default::default()
+            },
+        )
+        .expect("submit");
     for i in 0..count {
         let new = NewApproval {
             execution_id: exec.clone(),
@@ -33,7 +42,7 @@ fn seed(store: &Store, count: usize) {
             forbid_self: false,
             requested_by: "bench".into(),
             deadline_ms: None,
-            on_timeout: "reject".into(),
+            on_timeout: steppy_engine::plan::OnTimeout::Reject,
         };
         store.create_approval(&new, 1).expect("approval");
     }

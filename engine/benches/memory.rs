@@ -48,7 +48,7 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = steppy_engine::store::Store::open(&dir.path().join("bench.db")).expect("store");
     let plan = common::plan(1, STEPS, "Wait", "sleep:3600");
-    let id = store.submit(&plan, 0).expect("submit");
+    let id = store.submit(&plan, 0, Default::default()).expect("submit");
     drop(plan);
     let (engine, ex) = common::engine(&store);
     let stats = ex.stats.clone();

@@ -25,7 +25,7 @@ fn main() {
         // Phase 1 (child): get 10,000 steps waiting, then die.
         let store = Store::open(std::path::Path::new(&db)).expect("store");
         let id = store
-            .submit(&common::plan(1, STEPS, "Wait", "sleep:3600"), 0)
+            .submit(&common::plan(1, STEPS, "Wait", "sleep:3600"), 0, Default::default())
             .expect("submit");
         let (engine, ex) = common::engine(&store);
         let stats = ex.stats.clone();

@@ -21,7 +21,7 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open_with(&dir.path().join("bench.db"), durability).expect("store");
         let plan = common::plan(100, 100, "CodeBuild", "ok");
-        let id = store.submit(&plan, 0).expect("submit");
+        let id = store.submit(&plan, 0, Default::default()).expect("submit");
         let (engine, _) = common::engine(&store);
         let begin = Instant::now();
         let states = runtime.block_on(engine.run(std::slice::from_ref(&id))).expect("run");

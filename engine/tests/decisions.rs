@@ -16,7 +16,7 @@ fn approval(store: &Store, exec: &str, key: &str, hash: &str, required: u32) -> 
         forbid_self: false,
         requested_by: "starter".into(),
         deadline_ms: None,
-        on_timeout: "reject".into(),
+        on_timeout: steppy_engine::plan::OnTimeout::Reject,
     };
     store.create_approval(&new, 1_000).expect("create").0.id
 }
@@ -40,7 +40,7 @@ fn a_batch_serializes_races_and_keeps_every_refusal_audited() {
         None,
     )
     .unwrap();
-    let exec = store.submit(&plan, 1_000).unwrap();
+    let exec = store.submit(&plan, 1_000, Default::default()).unwrap();
     let single = approval(&store, &exec, "k1", "hash-one", 1);
     let pair = approval(&store, &exec, "k2", "hash-two", 2);
 

@@ -16,7 +16,7 @@ use steppy_engine::health::Health;
 use steppy_engine::plan::Plan;
 use steppy_engine::scheduler::{Engine, EngineOptions, NoObserver};
 use steppy_engine::state::{ExecutionState, StepState};
-use steppy_engine::store::{Batch, Store, StoreError};
+use steppy_engine::store::{Batch, Refusal, Store, StoreError};
 use steppy_engine::testing::Scripted;
 
 /// Notices that keep the engine's own lines, to assert on what the operator is told.
@@ -135,7 +135,7 @@ async fn serve_starts_an_execution_already_in_the_database_exactly_once() {
         let s = setup();
         let id = s
             .store
-            .submit(&plan(&["sleep:1#a", "sleep:1#b", "sleep:1#c"]), 0)
+            .submit(&plan(&["sleep:1#a", "sleep:1#b", "sleep:1#c"]), 0, Default::default())
             .expect("submit");
         let check = s.store.clone();
         let id2 = id.clone();
@@ -164,7 +164,10 @@ async fn a_database_locked_by_another_process_is_waited_out_and_the_release_goes
     s.store
         .set_busy_timeout(Duration::from_millis(50))
         .expect("busy timeout");
-    let id = s.store.submit(&plan(&["sleep:1#a"]), 0).expect("submit");
+    let id = s
+        .store
+        .submit(&plan(&["sleep:1#a"]), 0, Default::default())
+        .expect("submit");
     let path = s.path.clone();
     let health = s.health.clone();
     let holder = std::thread::spawn(move || {
@@ -210,7 +213,10 @@ async fn a_lease_taken_over_is_let_go_and_taken_back_when_free_without_starting_
     // intruder (alive: this very pid, fresh heartbeat) while a step runs; the engine must let go
     // of the execution, and take it back once the intruder's lease is stale.
     let s = setup();
-    let id = s.store.submit(&plan(&["sleep:2#a"]), 0).expect("submit");
+    let id = s
+        .store
+        .submit(&plan(&["sleep:2#a"]), 0, Default::default())
+        .expect("submit");
     let conn = rusqlite::Connection::open(&s.path).expect("second connection");
     let check = s.store.clone();
     let id2 = id.clone();
@@ -255,7 +261,7 @@ async fn a_lease_taken_over_is_let_go_and_taken_back_when_free_without_starting_
 #[test]
 fn a_commit_for_an_execution_whose_lease_is_elsewhere_is_refused_whole() {
     let s = setup();
-    let id = s.store.submit(&plan(&["ok#a"]), 0).expect("submit");
+    let id = s.store.submit(&plan(&["ok#a"]), 0, Default::default()).expect("submit");
     assert!(s.store.try_lease(&id, "me", 0).expect("lease"));
     let rec = s.store.load(&id).expect("load");
     let mut running = rec.steps[0].clone();
@@ -273,7 +279,7 @@ fn a_commit_for_an_execution_whose_lease_is_elsewhere_is_refused_whole() {
     let batch = Batch { changes: vec![change] };
     let err = s.store.apply_leased(&batch, 1, "someone else").expect_err("fenced");
     assert!(
-        matches!(&err, StoreError::LeaseLost { execution_id } if *execution_id == id),
+        matches!(&err, StoreError::Refused(Refusal::LeaseLost { execution_id }) if *execution_id == id),
         "{err}"
     );
     assert_eq!(
@@ -293,7 +299,7 @@ async fn machinery_failures_of_an_executor_never_fail_the_step_nor_use_up_attemp
     let s = setup();
     let id = s
         .store
-        .submit(&plan(&["machinery:3#m", "ok#other"]), 0)
+        .submit(&plan(&["machinery:3#m", "ok#other"]), 0, Default::default())
         .expect("submit");
     let results = s.engine().run(std::slice::from_ref(&id)).await.expect("run");
     assert_eq!(results[0].1, ExecutionState::Succeeded);

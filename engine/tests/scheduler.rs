@@ -82,7 +82,7 @@ fn engine(store: &Store, external: &Arc<Scripted>, internal: &Arc<Scripted>) -> 
 async fn run(plan: Plan) -> Run {
     let store = Store::open_in_memory().expect("store");
     let (external, internal) = (Scripted::new(true), Scripted::new(false));
-    let id = store.submit(&plan, 0).expect("submit");
+    let id = store.submit(&plan, 0, Default::default()).expect("submit");
     let begin = Instant::now();
     let states = engine(&store, &external, &internal)
         .run(std::slice::from_ref(&id))
@@ -250,7 +250,7 @@ async fn a_user_abort_cancels_waits_and_leaves_external_jobs_running() {
     let store = Store::open_in_memory().expect("store");
     let (external, internal) = (Scripted::new(true), Scripted::new(false));
     let id = store
-        .submit(&simple(&[&["~hang#w", "hang#job"], &["ok#n"]]), 0)
+        .submit(&simple(&[&["~hang#w", "hang#job"], &["ok#n"]]), 0, Default::default())
         .expect("submit");
     let e = engine(&store, &external, &internal);
     let ids = vec![id.clone()];
@@ -269,7 +269,9 @@ async fn a_user_abort_cancels_waits_and_leaves_external_jobs_running() {
 async fn abort_with_stop_running_stops_external_jobs() {
     let store = Store::open_in_memory().expect("store");
     let (external, internal) = (Scripted::new(true), Scripted::new(false));
-    let id = store.submit(&simple(&[&["hang#job"]]), 0).expect("submit");
+    let id = store
+        .submit(&simple(&[&["hang#job"]]), 0, Default::default())
+        .expect("submit");
     let e = engine(&store, &external, &internal);
     let ids = vec![id.clone()];
     let driving = tokio::spawn(async move { e.run(&ids).await });
@@ -285,7 +287,7 @@ async fn a_restarted_engine_resumes_from_recorded_handles_without_restarting_ste
     let store = Store::open_in_memory().expect("store");
     let (external, internal) = (Scripted::new(true), Scripted::new(false));
     let id = store
-        .submit(&simple(&[&["ok#a"], &["sleep:10#b"], &["ok#c"]]), 0)
+        .submit(&simple(&[&["ok#a"], &["sleep:10#b"], &["ok#c"]]), 0, Default::default())
         .expect("submit");
     let first = engine(&store, &external, &internal);
     let ids = vec![id.clone()];
@@ -332,7 +334,9 @@ async fn a_panicking_executor_fails_its_step_instead_of_hanging() {
 #[test]
 fn the_store_refuses_illegal_transitions() {
     let store = Store::open_in_memory().expect("store");
-    let id = store.submit(&simple(&[&["ok#a"]]), 0).expect("submit");
+    let id = store
+        .submit(&simple(&[&["ok#a"]]), 0, Default::default())
+        .expect("submit");
     let rec = store.load(&id).expect("load");
     let mut jumped = rec.steps[0].clone();
     jumped.state = StepState::Succeeded; // PENDING -> SUCCEEDED skips RUNNING

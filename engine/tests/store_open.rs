@@ -101,7 +101,10 @@ mod modes {
     fn a_database_of_an_earlier_steppy_is_adopted_and_marked_by_writers_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steppy.db");
-        let id = Store::open(&path).unwrap().submit(&plan(), 1_000).unwrap();
+        let id = Store::open(&path)
+            .unwrap()
+            .submit(&plan(), 1_000, Default::default())
+            .unwrap();
         Connection::open(&path)
             .unwrap()
             .execute_batch("PRAGMA application_id = 0")
@@ -136,7 +139,7 @@ mod modes {
         // Create adopts the empty file.
         Store::open_as(&empty, OpenMode::Create)
             .unwrap()
-            .submit(&plan(), 1_000)
+            .submit(&plan(), 1_000, Default::default())
             .unwrap();
         assert!(Store::open_as(&path, OpenMode::Create).is_ok());
     }
@@ -145,7 +148,10 @@ mod modes {
     fn a_read_only_store_writes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steppy.db");
-        let id = Store::open(&path).unwrap().submit(&plan(), 1_000).unwrap();
+        let id = Store::open(&path)
+            .unwrap()
+            .submit(&plan(), 1_000, Default::default())
+            .unwrap();
         let before = std::fs::read(&path).unwrap();
         let reader = Store::open_as(&path, OpenMode::ReadOnly).unwrap();
         assert_eq!(reader.load(&id).unwrap().summary.id, id);
@@ -183,7 +189,7 @@ mod modes {
         );
         let big = steppy_engine::validate::validate_text("p.json", &text, None).unwrap();
         for i in 0..40 {
-            store.submit(&big, 1_000 + i).unwrap();
+            store.submit(&big, 1_000 + i, Default::default()).unwrap();
         }
         store.check_integrity().expect("a sound file passes");
         drop(store);

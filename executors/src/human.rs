@@ -257,10 +257,7 @@ impl Executor for HumanExecutor {
                     .options
                     .timeout_seconds
                     .map(|t| ctx.attempt_started_ms.saturating_add((t as i64).saturating_mul(1000))),
-                on_timeout: match h.on_timeout {
-                    OnTimeout::Approve => "approve".into(),
-                    OnTimeout::Reject => "reject".into(),
-                },
+                on_timeout: h.on_timeout,
             };
             let (approval, created) = ctx.store.create_approval(&new, now)?;
             if created {
@@ -326,10 +323,9 @@ impl Executor for HumanExecutor {
                 let now = ctx.clock.now_ms();
                 match a.deadline_ms {
                     Some(deadline) if now >= deadline => {
-                        let state = if a.on_timeout == "approve" {
-                            ApprovalState::Approved
-                        } else {
-                            ApprovalState::Rejected
+                        let state = match a.on_timeout {
+                            OnTimeout::Approve => ApprovalState::Approved,
+                            OnTimeout::Reject => ApprovalState::Rejected,
                         };
                         ctx.store.settle_approval(id, state, "timeout", now)?;
                     }

@@ -68,7 +68,7 @@ async fn run_all(aws: Arc<Aws>, plans: &[Plan]) -> Vec<(ExecutionState, Option<S
     let store = Store::open(&dir.path().join("steppy.db")).expect("store");
     let ids: Vec<String> = plans
         .iter()
-        .map(|p| store.submit(p, system_now_ms()).expect("submit"))
+        .map(|p| store.submit(p, system_now_ms(), Default::default()).expect("submit"))
         .collect();
     let engine = engine(aws, &store, &dir);
     tokio::time::timeout(Duration::from_secs(30), engine.run(&ids))
@@ -85,7 +85,7 @@ async fn run_all(aws: Arc<Aws>, plans: &[Plan]) -> Vec<(ExecutionState, Option<S
 
 /// A context for calling an executor directly, for step `step` of a recorded one-step plan.
 fn context(store: &Store, plan: &Plan) -> StepContext {
-    let id = store.submit(plan, system_now_ms()).expect("submit");
+    let id = store.submit(plan, system_now_ms(), Default::default()).expect("submit");
     StepContext {
         idempotency_key: StepContext::key_for(&id, 0, 0, 1),
         execution_id: id.into(),

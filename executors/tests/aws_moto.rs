@@ -61,7 +61,7 @@ fn plan(value: Value) -> Plan {
 }
 
 async fn run(s: &Setup, p: &Plan) -> (String, ExecutionState) {
-    let id = s.store.submit(p, system_now_ms()).expect("submit");
+    let id = s.store.submit(p, system_now_ms(), Default::default()).expect("submit");
     let states = tokio::time::timeout(Duration::from_secs(60), s.engine.run(std::slice::from_ref(&id)))
         .await
         .expect("finishes in time")
@@ -427,7 +427,7 @@ async fn a_notify_started_again_with_the_same_key_publishes_once() {
     let p = plan(
         json!({ "stages": [{ "name": "s", "steps": [{ "name": "n", "type": "Notify", "message": "exactly once" }] }] }),
     );
-    let id = s.store.submit(&p, system_now_ms()).expect("submit");
+    let id = s.store.submit(&p, system_now_ms(), Default::default()).expect("submit");
     let ctx = StepContext {
         idempotency_key: StepContext::key_for(&id, 0, 0, 1),
         execution_id: id.as_str().into(),

@@ -9,7 +9,7 @@ use steppy_engine::executor::{Notices, SilentNotices, StepContext};
 use steppy_engine::plan::Plan;
 use steppy_engine::scheduler::{Engine, NoObserver};
 use steppy_engine::state::ExecutionState;
-use steppy_engine::store::{Store, StoreError, Vote};
+use steppy_engine::store::{Refusal, Store, StoreError, Vote};
 use steppy_executors::human::{current_user, token_hash};
 
 /// Remembers every approval token shown.
@@ -40,7 +40,7 @@ async fn start(plan: Plan) -> (Store, String, Arc<Tokens>, tokio::task::JoinHand
     let dir = std::env::temp_dir().join(format!("steppy-exec-test-{}", uuid_like()));
     let registry = Arc::new(steppy_executors::local_registry(dir.join("outbox.jsonl")));
     let tokens = Arc::new(Tokens::default());
-    let id = store.submit(&plan, 0).expect("submit");
+    let id = store.submit(&plan, 0, Default::default()).expect("submit");
     let engine = Engine::new(store.clone(), registry, tokens.clone(), Arc::new(NoObserver));
     let ids = vec![id.clone()];
     let task = tokio::spawn(async move { engine.run(&ids).await.expect("run")[0].1 });
@@ -82,7 +82,10 @@ async fn required_approvals_come_from_listed_approvers_and_the_decision_is_final
     );
     assert!(store.vote(&hash, &vote(true, "bob"), 0).expect("bob").decisive);
     let late = store.vote(&hash, &vote(false, "carol"), 0).expect_err("final");
-    assert!(matches!(late, StoreError::AlreadyDecided { .. }), "{late}");
+    assert!(
+        matches!(late, StoreError::Refused(Refusal::AlreadyDecided { .. })),
+        "{late}"
+    );
     assert_eq!(task.await.expect("join"), ExecutionState::Succeeded);
 }
 

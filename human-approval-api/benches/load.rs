@@ -33,7 +33,16 @@ fn seed(path: &std::path::Path, count: usize) -> Vec<String> {
     }))
     .expect("plan");
     let now = system_now_ms();
-    let exec = store.submit_as(&plan, now, Some("bench")).expect("submit");
+    let exec = store
+        .submit(
+            &plan,
+            now,
+            steppy_engine::store::SubmitOptions {
+                started_by: Some("bench"),
+                ..Default::default()
+            },
+        )
+        .expect("submit");
     (0..count)
         .map(|i| {
             let token = new_token().expect("token");
@@ -49,7 +58,7 @@ fn seed(path: &std::path::Path, count: usize) -> Vec<String> {
                 forbid_self: false,
                 requested_by: "bench".into(),
                 deadline_ms: None,
-                on_timeout: "reject".into(),
+                on_timeout: steppy_engine::plan::OnTimeout::Reject,
             };
             store.create_approval(&new, now).expect("approval");
             token

@@ -109,7 +109,7 @@ fn commit(store: &Store, batch: Vec<Job>) {
             }
         }
         Ok(Err(e)) => fail_all(replies, &e),
-        Err(_) => fail_all(replies, &StoreError::Sqlite("the decision batch panicked".into())),
+        Err(_) => fail_all(replies, &StoreError::Internal("the decision batch panicked".into())),
     }
 }
 
@@ -119,7 +119,7 @@ fn fail_all(replies: Vec<Reply>, e: &StoreError) {
     for reply in replies {
         let copy = match e {
             StoreError::Locked(path) => StoreError::Locked(path.clone()),
-            other => StoreError::Sqlite(other.to_string()),
+            other => StoreError::Internal(other.to_string()),
         };
         let _ = reply.send(Err(DecideError::Store(copy)));
     }

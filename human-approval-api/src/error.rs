@@ -67,9 +67,12 @@ impl ApiError {
     /// The status code of each refusal.
     pub fn from_refusal(refusal: Refusal, approval: Option<Box<ApprovalView>>) -> ApiError {
         let status = match refusal {
-            Refusal::UnknownToken => StatusCode::NOT_FOUND,
+            Refusal::UnknownToken | Refusal::NoApproval { .. } => StatusCode::NOT_FOUND,
             Refusal::Expired | Refusal::Cancelled => StatusCode::GONE,
-            Refusal::AlreadyDecided { .. } | Refusal::AlreadyVoted { .. } => StatusCode::CONFLICT,
+            Refusal::AlreadyDecided { .. }
+            | Refusal::AlreadyVoted { .. }
+            | Refusal::ExecutionEnded { .. }
+            | Refusal::LeaseLost { .. } => StatusCode::CONFLICT,
             Refusal::NotAnApprover { .. } | Refusal::SelfApproval { .. } | Refusal::CrossSite => StatusCode::FORBIDDEN,
         };
         ApiError {
@@ -86,9 +89,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::UnknownExecution(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown-execution", e.to_string()),
-            StoreError::UnknownToken => ApiError::unknown_token(),
+            StoreError::Refused(Refusal::UnknownToken) => ApiError::unknown_token(),
+            StoreError::Refused(Refusal::LeaseLost { .. }) => ApiError::internal(e),
             StoreError::Locked(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
-            StoreError::Illegal(_) | StoreError::Refused(_) | StoreError::AlreadyDecided { .. } => {
+            StoreError::Illegal(_) | StoreError::Refused(_) => {
                 ApiError::new(StatusCode::CONFLICT, "refused", e.to_string())
             }
             other => ApiError::internal(other),

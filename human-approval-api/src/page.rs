@@ -4,6 +4,7 @@
 
 use crate::time;
 use maud::{DOCTYPE, Markup, html};
+use steppy_engine::plan::OnTimeout;
 use steppy_engine::store::{ApprovalState, ApprovalView, TaskTokenDecision, TaskTokenState};
 
 /// What the page needs besides the approval.
@@ -110,7 +111,7 @@ fn details(view: &ApprovalView, now_ms: i64) -> Markup {
             dt { "Expires" }
             dd #expiry {
                 @match view.deadline_ms {
-                    Some(d) => { (time::utc(d)) " (" (time::relative(d, now_ms)) "); then " (if view.on_timeout == "approve" { "approved" } else { "rejected" }) " automatically" },
+                    Some(d) => { (time::utc(d)) " (" (time::relative(d, now_ms)) "); then " (match view.on_timeout { OnTimeout::Approve => "approved", OnTimeout::Reject => "rejected" }) " automatically" },
                     None => "never (waits for a decision)",
                 }
             }

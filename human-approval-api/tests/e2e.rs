@@ -108,7 +108,17 @@ async fn expired_is_410_and_unknown_is_404() {
     let h = Harness::start().await;
     let plan: steppy_engine::Plan = serde_json::from_value(human_plan(json!({}))).expect("plan");
     let now = steppy_engine::clock::system_now_ms();
-    let exec = h.store.submit_as(&plan, now, Some("starter")).expect("submit");
+    let exec = h
+        .store
+        .submit(
+            &plan,
+            now,
+            steppy_engine::store::SubmitOptions {
+                started_by: Some("starter"),
+                ..Default::default()
+            },
+        )
+        .expect("submit");
     let token = steppy_executors::human::new_token().expect("token");
     let new = NewApproval {
         execution_id: exec.clone(),
@@ -122,7 +132,7 @@ async fn expired_is_410_and_unknown_is_404() {
         forbid_self: false,
         requested_by: "starter".into(),
         deadline_ms: Some(now - 60_000),
-        on_timeout: "reject".into(),
+        on_timeout: steppy_engine::plan::OnTimeout::Reject,
     };
     h.store.create_approval(&new, now - 120_000).expect("approval");
     let page = h.get(&format!("/approvals/{token}")).await;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use steppy_engine::clock::system_now_ms;
 use steppy_engine::scheduler::check_runnable;
 use steppy_engine::state::ExecutionState;
-use steppy_engine::store::{OpenMode, Store, Vote};
+use steppy_engine::store::{OpenMode, Store, SubmitOptions, Vote};
 
 /// How `run`/`submit` was asked to run.
 pub struct RunOptions {
@@ -46,7 +46,14 @@ pub fn run(db: Option<PathBuf>, plan_path: &Path, options: RunOptions) -> CliRes
         .started_by
         .clone()
         .unwrap_or_else(steppy_executors::human::current_user);
-    let id = store.submit_leased(&plan, system_now_ms(), owner, Some(&starter))?;
+    let id = store.submit(
+        &plan,
+        system_now_ms(),
+        SubmitOptions {
+            lease_owner: owner,
+            started_by: Some(&starter),
+        },
+    )?;
     if detach {
         println!("{id}");
         eprintln!("submitted; `steppy serve` or `steppy resume` will run it");

@@ -68,37 +68,36 @@ impl Store {
     /// long-running processes: the approval API). Does nothing in memory. Calling it again
     /// replaces the checkpointer.
     pub fn checkpoint_in_background(&self) -> StoreResult<()> {
-        let mut conn = self.lock();
-        let Some(file) = conn.path().filter(|p| !p.is_empty()).map(str::to_string) else {
-            return Ok(()); // in memory: no log to checkpoint
-        };
-        let synchronous: i64 = conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        let checkpointer = open_checkpointer(&file, synchronous).map_err(|e| self.err(e))?;
-        let (signal, wake) = sync_channel::<()>(1);
         let passes = self.checkpoints.clone();
-        std::thread::Builder::new()
-            .name("steppy-checkpoint".into())
-            .spawn(move || checkpoint_when_signalled(&checkpointer, &wake, &passes))
-            .map_err(|e| StoreError::Sqlite(format!("cannot start the checkpointer: {e}")))?;
-        // The hook replaces SQLite's autocheckpoint on this connection. It runs inside each
-        // commit, after the commit itself. It must not fail: SQLite would report its error as
-        // the commit's own, for a transaction that did commit.
-        let mut trigger = Trigger::default();
-        conn.wal_hook(Some(move |wal: &mut Wal, pages: i32| {
-            match trigger.after_commit(pages) {
-                AfterCommit::Nothing => {}
-                AfterCommit::Signal => {
-                    let _ = signal.try_send(()); // already signalled: one pass covers both
+        self.with_connection(|conn| {
+            let Some(file) = conn.path().filter(|p| !p.is_empty()).map(str::to_string) else {
+                return Ok(()); // in memory: no log to checkpoint
+            };
+            let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+            let checkpointer = open_checkpointer(&file, synchronous)?;
+            let (signal, wake) = sync_channel::<()>(1);
+            std::thread::Builder::new()
+                .name("steppy-checkpoint".into())
+                .spawn(move || checkpoint_when_signalled(&checkpointer, &wake, &passes))
+                .map_err(StoreError::Thread)?;
+            // The hook replaces SQLite's autocheckpoint on this connection. It runs inside each
+            // commit, after the commit itself. It must not fail: SQLite would report its error as
+            // the commit's own, for a transaction that did commit.
+            let mut trigger = Trigger::default();
+            conn.wal_hook(Some(move |wal: &mut Wal, pages: i32| {
+                match trigger.after_commit(pages) {
+                    AfterCommit::Nothing => {}
+                    AfterCommit::Signal => {
+                        let _ = signal.try_send(()); // already signalled: one pass covers both
+                    }
+                    AfterCommit::Inline => {
+                        let _ = wal.checkpoint(); // busy if a background pass is running: the next commit retries
+                    }
                 }
-                AfterCommit::Inline => {
-                    let _ = wal.checkpoint(); // busy if a background pass is running: the next commit retries
-                }
-            }
+                Ok(())
+            }))?;
             Ok(())
-        }))
-        .map_err(|e| self.err(e))
+        })
     }
 
     /// How many passes the background checkpointer has made (tests, benchmarks).
@@ -162,7 +161,7 @@ mod tests {
             "name": "p", "stages": [{ "name": "s", "steps": [{ "type": "Human", "name": "h", "message": "ok?" }] }]
         }))
         .expect("plan");
-        let exec = store.submit(&plan, 1).expect("submit");
+        let exec = store.submit(&plan, 1, Default::default()).expect("submit");
         // Each approval carries three pages of message: well over SIGNAL_PAGES of log in all.
         let message = "x".repeat(12_000);
         for i in 0..400 {
@@ -178,7 +177,7 @@ mod tests {
                 forbid_self: false,
                 requested_by: "t".into(),
                 deadline_ms: None,
-                on_timeout: "reject".into(),
+                on_timeout: crate::plan::OnTimeout::Reject,
             };
             store.create_approval(&new, 1).expect("approval");
         }

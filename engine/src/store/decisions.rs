@@ -8,9 +8,11 @@
 //! history: who, when, from which address, with what comment. Identities compare
 //! case-insensitively (approvers are usually email addresses).
 
+use super::approvals::{stored_on_timeout, stored_state};
 use super::executions::{NewEvent, append_event, append_events};
-use super::{ApprovalState, Store, StoreError, StoreResult};
+use super::{ApprovalState, CorruptValue, Refusal, Store, StoreError, StoreResult};
 use crate::events::EventType;
+use crate::plan::OnTimeout;
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -46,7 +48,7 @@ pub struct ApprovalView {
     pub requested_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<i64>,
-    pub on_timeout: String,
+    pub on_timeout: OnTimeout,
     pub state: ApprovalState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
@@ -89,45 +91,6 @@ pub struct Attempt {
     pub source: String,
 }
 
-/// Why an attempt was refused. Phrased as a sentence by `Display`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("no approval matches this token (it was never issued, or it was replaced by a newer one)")]
-    UnknownToken,
-    #[error("this approval expired; it was settled as its plan's onTimeout says")]
-    Expired,
-    #[error("this approval is no longer open: its execution was aborted")]
-    Cancelled,
-    #[error("this approval was already {state} by {by}; a decision is final")]
-    AlreadyDecided { state: String, by: String },
-    #[error("{voter} is not one of the approvers of this step ({approvers})")]
-    NotAnApprover { voter: String, approvers: String },
-    #[error("{voter} started this execution and may not approve it (forbidSelfApproval)")]
-    SelfApproval { voter: String },
-    #[error("{voter} has already voted on this approval; each approver votes once")]
-    AlreadyVoted { voter: String },
-    /// Found by the caller before the rules are checked (see [`Store::refuse`]): a browser
-    /// said the request came from another site.
-    #[error("decisions must be made from the approval page itself, not from another site")]
-    CrossSite,
-}
-
-impl Refusal {
-    /// A short machine-readable code (kept in the audit event and the JSON API).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::UnknownToken => "unknown-token",
-            Refusal::Expired => "expired",
-            Refusal::Cancelled => "cancelled",
-            Refusal::AlreadyDecided { .. } => "already-decided",
-            Refusal::NotAnApprover { .. } => "not-an-approver",
-            Refusal::SelfApproval { .. } => "self-approval",
-            Refusal::AlreadyVoted { .. } => "already-voted",
-            Refusal::CrossSite => "cross-site",
-        }
-    }
-}
-
 /// The failure of [`Store::decide`]: a refusal (with the approval as it stands, when known),
 /// or a store problem.
 #[derive(Debug, thiserror::Error)]
@@ -141,17 +104,15 @@ pub enum DecideError {
 impl From<DecideError> for StoreError {
     fn from(e: DecideError) -> StoreError {
         match e {
-            DecideError::Refused(Refusal::UnknownToken, _) => StoreError::UnknownToken,
-            DecideError::Refused(Refusal::AlreadyDecided { state, by }, _) => StoreError::AlreadyDecided { state, by },
             DecideError::Refused(Refusal::Expired | Refusal::Cancelled, Some(v))
                 if v.state != ApprovalState::Pending =>
             {
-                StoreError::AlreadyDecided {
+                StoreError::Refused(Refusal::AlreadyDecided {
                     state: v.state.as_str().to_string(),
                     by: v.decided_by.unwrap_or_else(|| "someone".into()),
-                }
+                })
             }
-            DecideError::Refused(r, _) => StoreError::Refused(r.to_string()),
+            DecideError::Refused(r, _) => StoreError::Refused(r),
             DecideError::Store(e) => e,
         }
     }
@@ -185,18 +146,28 @@ fn view_from_row(r: &Row<'_>) -> rusqlite::Result<ApprovalView> {
         index: r.get::<_, i64>("idx")? as usize,
         step_name: r.get::<_, Option<String>>("step_name")?.unwrap_or_default(),
         message: r.get("message")?,
-        approvers: serde_json::from_str(&r.get::<_, String>("approvers")?).unwrap_or_default(),
+        approvers: stored_approvers(r)?,
         required: r.get::<_, i64>("required")? as u32,
         forbid_self_approval: r.get("forbid_self")?,
         requested_by: r.get("requested_by")?,
         deadline_ms: r.get("deadline_ms")?,
-        on_timeout: r.get("on_timeout")?,
-        state: ApprovalState::parse(&r.get::<_, String>("state")?),
+        on_timeout: stored_on_timeout(r)?,
+        state: stored_state(r)?,
         decided_by: r.get("decided_by")?,
         decided_ms: r.get("decided_ms")?,
         comment: r.get("comment")?,
         created_ms: r.get("created_ms")?,
         votes: Vec::new(),
+    })
+}
+
+/// The approvers of the `approvals` row `r`. JSON that does not parse is a [`CorruptValue`],
+/// never an empty list: an empty list means anyone may decide.
+fn stored_approvers(r: &Row<'_>) -> rusqlite::Result<Vec<String>> {
+    let text: String = r.get("approvers")?;
+    serde_json::from_str(&text).map_err(|e| {
+        let row = format!("approval {}", r.get::<_, String>("id").unwrap_or_default());
+        CorruptValue::json("approvals", "approvers", row, e).in_row()
     })
 }
 
@@ -234,44 +205,44 @@ pub fn same_identity(a: &str, b: &str) -> bool {
     a.trim().to_lowercase() == b.trim().to_lowercase()
 }
 
+/// A refused attempt, with the approval as it stood when it was refused.
+type Refused = (Refusal, Option<Box<ApprovalView>>);
+
 impl Store {
     /// The approval whose token has SHA-256 `token_sha256`, with its context and votes.
     pub fn approval_by_token(&self, token_sha256: &str) -> StoreResult<Option<ApprovalView>> {
-        let conn = self.lock();
-        view_where(&conn, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))
+        self.read(|conn| Ok(view_where(conn, "a.token_sha256 = ?1", token_sha256)?))
     }
 
     /// Approvals, newest first; only those in `state` if given. Never includes tokens.
     pub fn approval_views(&self, state: Option<ApprovalState>, limit: usize) -> StoreResult<Vec<ApprovalView>> {
-        let conn = self.lock();
-        let filter = state.map(|s| s.as_str()).unwrap_or("%");
-        let mut st = conn
-            .prepare_cached(&format!(
+        self.read(|conn| {
+            let filter = state.map(|s| s.as_str()).unwrap_or("%");
+            let mut st = conn.prepare_cached(&format!(
                 "{VIEW_SELECT} WHERE a.state LIKE ?1 ORDER BY a.created_ms DESC, a.id DESC LIMIT ?2"
-            ))
-            .map_err(|e| self.err(e))?;
-        let mut views: Vec<ApprovalView> = st
-            .query_map(params![filter, limit as i64], view_from_row)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        drop(st);
-        for v in &mut views {
-            v.votes = votes_of(&conn, &v.id).map_err(|e| self.err(e))?;
-        }
-        Ok(views)
+            ))?;
+            let mut views: Vec<ApprovalView> = st
+                .query_map(params![filter, limit as i64], view_from_row)
+                .and_then(|rows| rows.collect())?;
+            drop(st);
+            for v in &mut views {
+                v.votes = votes_of(conn, &v.id)?;
+            }
+            Ok(views)
+        })
     }
 
     /// Who started execution `execution_id`, if it was recorded at submission.
     pub fn started_by(&self, execution_id: &str) -> StoreResult<Option<String>> {
-        let conn = self.lock();
-        let details: Option<String> = conn
-            .query_row(
-                "SELECT details FROM events WHERE execution_id = ?1 AND type = 'ExecutionSubmitted' ORDER BY seq LIMIT 1",
-                [execution_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
+        let details: Option<String> = self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT details FROM events WHERE execution_id = ?1 AND type = 'ExecutionSubmitted' ORDER BY seq LIMIT 1",
+                    [execution_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })?;
         Ok(details
             .and_then(|d| serde_json::from_str::<Value>(&d).ok())
             .and_then(|d| d.get("startedBy").and_then(|s| s.as_str()).map(str::to_string)))
@@ -280,16 +251,9 @@ impl Store {
     /// Casts `attempt` on the approval whose token hash is `token_sha256`, at `now_ms`.
     /// First decisive vote wins; every refusal except an unknown token is audited.
     pub fn decide(&self, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> Result<Decided, DecideError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let result = self.decide_in(&tx, token_sha256, attempt, now_ms);
-        if matches!(result, Err(DecideError::Store(_))) {
-            return result; // dropping `tx` rolls back
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        result
+        // A refusal commits (its audit record); a store error rolls back.
+        let decided = self.write(|tx| decide_in(tx, token_sha256, attempt, now_ms))?;
+        decided.map_err(|(refusal, view)| DecideError::Refused(refusal, view))
     }
 
     /// Records `attempt` as refused for `refusal`, a reason its caller found before the rules
@@ -302,16 +266,13 @@ impl Store {
         refusal: &Refusal,
         now_ms: i64,
     ) -> StoreResult<Option<ApprovalView>> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let Some(view) = view_where(&tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
-            return Ok(None);
-        };
-        audit_refusal(&tx, &view, attempt, refusal, now_ms)?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(Some(view))
+        self.write(|tx| {
+            let Some(view) = view_where(tx, "a.token_sha256 = ?1", token_sha256)? else {
+                return Ok(None);
+            };
+            audit_refusal(tx, &view, attempt, refusal, now_ms)?;
+            Ok(Some(view))
+        })
     }
 
     /// Decides many attempts in **one** transaction (one fsync), in order, each in its own
@@ -324,89 +285,90 @@ impl Store {
         attempts: &[(String, Attempt)],
         now_ms: i64,
     ) -> StoreResult<Vec<Result<Decided, DecideError>>> {
-        let mut conn = self.lock();
-        let mut tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let mut results = Vec::with_capacity(attempts.len());
-        for (token_sha256, attempt) in attempts {
-            let sp = tx.savepoint().map_err(|e| self.err(e))?;
-            let result = self.decide_in(&sp, token_sha256, attempt, now_ms);
-            if !matches!(result, Err(DecideError::Store(_))) {
-                sp.commit().map_err(|e| self.err(e))?;
-            } // else: dropping `sp` rolls back to it
-            results.push(result);
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(results)
-    }
-
-    /// The decision itself, inside the caller's transaction (which the caller commits, also
-    /// after a refusal: the refusal's audit record is part of it).
-    fn decide_in(
-        &self,
-        tx: &rusqlite::Connection,
-        token_sha256: &str,
-        attempt: &Attempt,
-        now_ms: i64,
-    ) -> Result<Decided, DecideError> {
-        let Some(view) = view_where(tx, "a.token_sha256 = ?1", token_sha256).map_err(|e| self.err(e))? else {
-            return Err(DecideError::Refused(Refusal::UnknownToken, None));
-        };
-        if let Some(refusal) = refusal_for(&view, attempt, now_ms) {
-            audit_refusal(tx, &view, attempt, &refusal, now_ms)?;
-            return Err(DecideError::Refused(refusal, Some(Box::new(view))));
-        }
-        // Listed approvers vote under the spelling the plan gives, so one person is one voter.
-        let voter = view
-            .approvers
-            .iter()
-            .find(|a| same_identity(a, &attempt.voter))
-            .cloned()
-            .unwrap_or_else(|| attempt.voter.trim().to_string());
-        let decided = outcome(&view, attempt.approve);
-        record_vote(tx, &view, &voter, attempt, decided, now_ms).map_err(|e| self.err(e))?;
-        let voted = json!({
-            "approvalId": view.id, "voter": voter, "approve": attempt.approve, "comment": attempt.comment, "source": attempt.source,
-        });
-        let settled = decided.map(
-            |state| json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }),
-        );
-        let (stage, step) = (Some(view.stage), Some(view.index));
-        let mut events = vec![NewEvent {
-            kind: EventType::ApprovalVoted,
-            stage,
-            step,
-            details: &voted,
-        }];
-        if let Some(details) = &settled {
-            events.push(NewEvent {
-                kind: EventType::ApprovalDecided,
-                stage,
-                step,
-                details,
-            });
-        }
-        append_events(tx, &view.execution_id, now_ms, &events)?;
-        // The approval as it now stands, without reading it again: the transaction wrote exactly this.
-        let mut approval = view;
-        approval.votes.push(VoteView {
-            voter: voter.clone(),
-            approve: attempt.approve,
-            comment: attempt.comment.clone(),
-            at_ms: now_ms,
-        });
-        if let Some(state) = decided {
-            approval.state = state;
-            approval.decided_by = Some(voter);
-            approval.decided_ms = Some(now_ms);
-            approval.comment = attempt.comment.clone();
-        }
-        Ok(Decided {
-            approval,
-            decisive: decided.is_some(),
+        self.write(|tx| {
+            let mut results = Vec::with_capacity(attempts.len());
+            for (token_sha256, attempt) in attempts {
+                let sp = tx.savepoint()?;
+                let result = match decide_in(&sp, token_sha256, attempt, now_ms) {
+                    Ok(decided) => {
+                        sp.commit()?;
+                        decided.map_err(|(refusal, view)| DecideError::Refused(refusal, view))
+                    }
+                    // Dropping `sp` rolls back to it. The error is classified as the whole
+                    // batch's would be.
+                    Err(e) => Err(DecideError::Store(e.at(&self.path))),
+                };
+                results.push(result);
+            }
+            Ok(results)
         })
     }
+}
+
+/// The decision itself, inside the caller's transaction (which the caller commits, also
+/// after a refusal: the refusal's audit record is part of it). The outer error is the store's.
+fn decide_in(
+    tx: &rusqlite::Connection,
+    token_sha256: &str,
+    attempt: &Attempt,
+    now_ms: i64,
+) -> StoreResult<Result<Decided, Refused>> {
+    let Some(view) = view_where(tx, "a.token_sha256 = ?1", token_sha256)? else {
+        return Ok(Err((Refusal::UnknownToken, None)));
+    };
+    if let Some(refusal) = refusal_for(&view, attempt, now_ms) {
+        audit_refusal(tx, &view, attempt, &refusal, now_ms)?;
+        return Ok(Err((refusal, Some(Box::new(view)))));
+    }
+    // Listed approvers vote under the spelling the plan gives, so one person is one voter.
+    let voter = view
+        .approvers
+        .iter()
+        .find(|a| same_identity(a, &attempt.voter))
+        .cloned()
+        .unwrap_or_else(|| attempt.voter.trim().to_string());
+    let decided = outcome(&view, attempt.approve);
+    record_vote(tx, &view, &voter, attempt, decided, now_ms)?;
+    let voted = json!({
+        "approvalId": view.id, "voter": voter, "approve": attempt.approve, "comment": attempt.comment, "source": attempt.source,
+    });
+    let settled = decided.map(
+        |state| json!({ "approvalId": view.id, "decision": state.as_str(), "by": voter, "source": attempt.source }),
+    );
+    let (stage, step) = (Some(view.stage), Some(view.index));
+    let mut events = vec![NewEvent {
+        kind: EventType::ApprovalVoted,
+        stage,
+        step,
+        details: &voted,
+    }];
+    if let Some(details) = &settled {
+        events.push(NewEvent {
+            kind: EventType::ApprovalDecided,
+            stage,
+            step,
+            details,
+        });
+    }
+    append_events(tx, &view.execution_id, now_ms, &events)?;
+    // The approval as it now stands, without reading it again: the transaction wrote exactly this.
+    let mut approval = view;
+    approval.votes.push(VoteView {
+        voter: voter.clone(),
+        approve: attempt.approve,
+        comment: attempt.comment.clone(),
+        at_ms: now_ms,
+    });
+    if let Some(state) = decided {
+        approval.state = state;
+        approval.decided_by = Some(voter);
+        approval.decided_ms = Some(now_ms);
+        approval.comment = attempt.comment.clone();
+    }
+    Ok(Ok(Decided {
+        approval,
+        decisive: decided.is_some(),
+    }))
 }
 
 /// What an accepted vote does to `view`: a reject decides at once, an approve decides when it
@@ -512,7 +474,7 @@ mod tests {
             "name": "p", "stages": [{ "name": "s", "steps": [{ "type": "Human", "name": "h", "message": "ok?" }] }]
         }))
         .expect("plan");
-        let exec = store.submit(&plan, 1).expect("submit");
+        let exec = store.submit(&plan, 1, Default::default()).expect("submit");
         for (key, hash) in [("k1", "h1"), ("k2", "h2")] {
             let new = NewApproval {
                 execution_id: exec.clone(),
@@ -526,7 +488,7 @@ mod tests {
                 forbid_self: false,
                 requested_by: "t".into(),
                 deadline_ms: None,
-                on_timeout: "reject".into(),
+                on_timeout: OnTimeout::Reject,
             };
             store.create_approval(&new, 1).expect("approval");
         }

@@ -1,7 +1,7 @@
-//! Executions and their steps: submitting a plan, group-committing batches of events with the
+//! Executions and their steps: group-committing batches of events with the
 //! matching state changes, loading unfinished work, listing and reading histories.
 
-use super::{Store, StoreError, StoreResult};
+use super::{CorruptValue, Refusal, Store, StoreError, StoreResult};
 use crate::events::{Event, EventType};
 use crate::plan::Plan;
 use crate::state::{ExecutionState, StepState, check_execution, check_step};
@@ -116,9 +116,37 @@ fn parse_json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-fn parse_state<T: std::str::FromStr<Err = String>>(text: String) -> rusqlite::Result<T> {
-    text.parse()
-        .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into()))
+/// A stored state (or event type) of `table`.`column` in `row`; an unknown one is a
+/// [`CorruptValue`].
+fn parse_state<T: std::str::FromStr<Err = String>>(
+    text: String,
+    table: &'static str,
+    column: &'static str,
+    row: impl FnOnce() -> String,
+) -> rusqlite::Result<T> {
+    text.parse().map_err(|e: String| {
+        CorruptValue {
+            table,
+            column,
+            row: row(),
+            problem: format!("is not valid: {e}"),
+            source: None,
+        }
+        .in_row()
+    })
+}
+
+/// Names the `steps` row `r` (for a [`CorruptValue`]).
+fn step_row(r: &Row<'_>) -> String {
+    let id = r.get::<_, String>("execution_id").unwrap_or_default();
+    let stage = r.get::<_, i64>("stage").unwrap_or_default();
+    let idx = r.get::<_, i64>("idx").unwrap_or_default();
+    format!("step {stage}.{idx} of execution {id}")
+}
+
+/// Names the `executions` row `r` (for a [`CorruptValue`]).
+fn execution_row(r: &Row<'_>) -> String {
+    format!("execution {}", r.get::<_, String>("id").unwrap_or_default())
 }
 
 fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
@@ -127,7 +155,7 @@ fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
         index: r.get::<_, i64>("idx")? as usize,
         name: r.get("name")?,
         kind: r.get("type")?,
-        state: parse_state(r.get("state")?)?,
+        state: parse_state(r.get("state")?, "steps", "state", || step_row(r))?,
         attempt: r.get::<_, i64>("attempt")? as u32,
         handle: parse_json(r.get("handle")?),
         deadline_ms: r.get("deadline_ms")?,
@@ -147,7 +175,7 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
     Ok(ExecutionSummary {
         id: r.get("id")?,
         name: r.get("name")?,
-        state: parse_state(r.get("state")?)?,
+        state: parse_state(r.get("state")?, "executions", "state", || execution_row(r))?,
         current_stage: r.get::<_, i64>("current_stage")? as usize,
         stage_count: r.get::<_, Option<i64>>("stage_count")?.unwrap_or(0) as usize,
         reason: r.get("reason")?,
@@ -200,7 +228,6 @@ pub(super) fn append_events(
     if events.is_empty() {
         return Ok(());
     }
-    let sq = |e: rusqlite::Error| StoreError::Sqlite(e.to_string());
     let count = events.len() as i64;
     let first: Option<i64> = tx
         .prepare_cached(
@@ -209,102 +236,27 @@ pub(super) fn append_events(
         .and_then(|mut st| {
             st.query_row(params![execution_id, now_ms, count], |r| r.get(0))
                 .optional()
-        })
-        .map_err(sq)?;
+        })?;
     let first = first.ok_or_else(|| StoreError::UnknownExecution(execution_id.to_string()))?;
-    let mut insert = tx
-        .prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-        .map_err(sq)?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
     for (seq, e) in (first..).zip(events) {
         let (stage, step) = (e.stage.map(|s| s as i64), e.step.map(|s| s as i64));
-        insert
-            .execute(params![
-                execution_id,
-                seq,
-                now_ms,
-                e.kind.as_str(),
-                stage,
-                step,
-                e.details.to_string()
-            ])
-            .map_err(sq)?;
+        insert.execute(params![
+            execution_id,
+            seq,
+            now_ms,
+            e.kind.as_str(),
+            stage,
+            step,
+            e.details.to_string()
+        ])?;
     }
     Ok(())
 }
 
 impl Store {
-    /// Records a new execution of `plan` in state PENDING and returns its id (a UUID v7, so ids
-    /// sort by creation time).
-    pub fn submit(&self, plan: &Plan, now_ms: i64) -> StoreResult<String> {
-        self.submit_leased(plan, now_ms, None, None)
-    }
-
-    /// [`Store::submit`], recording who started the execution (for `forbidSelfApproval`).
-    pub fn submit_as(&self, plan: &Plan, now_ms: i64, started_by: Option<&str>) -> StoreResult<String> {
-        self.submit_leased(plan, now_ms, None, started_by)
-    }
-
-    /// [`Store::submit`], also taking the lease for `lease_owner` in the same transaction, so
-    /// that no other process (a `steppy serve`) can pick the execution up first, and recording
-    /// who started it.
-    pub fn submit_leased(
-        &self,
-        plan: &Plan,
-        now_ms: i64,
-        lease_owner: Option<&str>,
-        started_by: Option<&str>,
-    ) -> StoreResult<String> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let id = self.insert_execution(&tx, plan, now_ms, started_by)?;
-        if let Some(owner) = lease_owner {
-            tx.execute(
-                "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![id, owner, std::process::id() as i64, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(id)
-    }
-
-    /// The body of [`Store::submit`] inside a caller's open transaction (so other records, such
-    /// as an S3 intake row, can commit atomically with the new execution).
-    pub(super) fn insert_execution(
-        &self,
-        tx: &rusqlite::Connection,
-        plan: &Plan,
-        now_ms: i64,
-        started_by: Option<&str>,
-    ) -> StoreResult<String> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let plan_json = serde_json::to_string(plan).map_err(|e| StoreError::Sqlite(e.to_string()))?;
-        tx.execute(
-            "INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'PENDING', ?4, ?4)",
-            params![id, plan.name, plan_json, now_ms],
-        ).map_err(|e| self.err(e))?;
-        {
-            let mut st = tx
-                .prepare_cached("INSERT INTO steps (execution_id, stage, idx, name, type, state) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING')")
-                .map_err(|e| self.err(e))?;
-            for (s, stage) in plan.stages.iter().enumerate() {
-                for (i, step) in stage.steps.iter().enumerate() {
-                    st.execute(params![id, s as i64, i as i64, step.name, step.kind.type_name()])
-                        .map_err(|e| self.err(e))?;
-                }
-            }
-        }
-        let mut details =
-            serde_json::json!({ "name": plan.name, "stages": plan.stages.len(), "steps": plan.step_count() });
-        if let Some(who) = started_by {
-            details["startedBy"] = who.into();
-        }
-        append_event(tx, &id, now_ms, EventType::ExecutionSubmitted, None, None, &details)?;
-        Ok(id)
-    }
-
     /// Commits every change of `batch` in one transaction: events appended with consecutive
     /// sequence numbers, step and execution rows updated. Each state change is checked by the
     /// state machine and against the stored previous state; any refusal rolls back the batch.
@@ -315,7 +267,7 @@ impl Store {
     /// [`Store::apply`] for the driver holding leases as `owner`: the lease is the fence. If
     /// `owner` no longer holds the lease of an execution in the batch (another process took it
     /// over while this one was stopped or cut off), nothing is applied and the error is
-    /// [`StoreError::LeaseLost`] naming that execution; a row in another state than this
+    /// [`Refusal::LeaseLost`] naming that execution; a row in another state than this
     /// process last saw is [`StoreError::Stale`].
     pub fn apply_leased(&self, batch: &Batch, now_ms: i64, owner: &str) -> StoreResult<()> {
         self.apply_fenced(batch, now_ms, Some(owner))
@@ -325,276 +277,254 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let sq = |e: rusqlite::Error| self.err(e);
-        let mut next_seq: HashMap<&str, i64> = HashMap::new();
-        {
-            let mut read_seq = tx
-                .prepare_cached("SELECT next_seq FROM executions WHERE id = ?1")
-                .map_err(sq)?;
-            let mut read_owner = tx
-                .prepare_cached("SELECT owner FROM leases WHERE execution_id = ?1")
-                .map_err(sq)?;
-            let mut insert_event = tx
-                .prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .map_err(sq)?;
-            let mut update_step = tx
-                .prepare_cached(
-                    "UPDATE steps SET state = ?4, attempt = ?5, handle = ?6, deadline_ms = ?7, retry_at_ms = ?8, started_ms = ?9, \
-                     ended_ms = ?10, reason = ?11, output = ?12, attempt_started_ms = ?14 \
-                     WHERE execution_id = ?1 AND stage = ?2 AND idx = ?3 AND state = ?13",
-                )
-                .map_err(sq)?;
-            let mut update_exec = tx
-                .prepare_cached(
-                    "UPDATE executions SET state = ?2, current_stage = ?3, reason = ?4 WHERE id = ?1 AND state = ?5",
-                )
-                .map_err(sq)?;
-            for c in &batch.changes {
-                let id: &str = &c.execution_id;
-                let seq = match next_seq.get_mut(id) {
-                    Some(seq) => seq,
-                    None => {
-                        let s: i64 = read_seq
-                            .query_row([id], |r| r.get(0))
-                            .optional()
-                            .map_err(sq)?
-                            .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
-                        if let Some(owner) = owner {
-                            let holder: Option<String> =
-                                read_owner.query_row([id], |r| r.get(0)).optional().map_err(sq)?;
-                            if holder.as_deref() != Some(owner) {
-                                return Err(StoreError::LeaseLost {
-                                    execution_id: id.to_string(),
-                                });
+        self.write(|tx| {
+            let mut next_seq: HashMap<&str, i64> = HashMap::new();
+            {
+                let mut read_seq = tx
+                    .prepare_cached("SELECT next_seq FROM executions WHERE id = ?1")?;
+                let mut read_owner = tx
+                    .prepare_cached("SELECT owner FROM leases WHERE execution_id = ?1")?;
+                let mut insert_event = tx
+                    .prepare_cached("INSERT INTO events (execution_id, seq, at_ms, type, stage, step, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
+                let mut update_step = tx
+                    .prepare_cached(
+                        "UPDATE steps SET state = ?4, attempt = ?5, handle = ?6, deadline_ms = ?7, retry_at_ms = ?8, started_ms = ?9, \
+                         ended_ms = ?10, reason = ?11, output = ?12, attempt_started_ms = ?14 \
+                         WHERE execution_id = ?1 AND stage = ?2 AND idx = ?3 AND state = ?13",
+                    )?;
+                let mut update_exec = tx
+                    .prepare_cached(
+                        "UPDATE executions SET state = ?2, current_stage = ?3, reason = ?4 WHERE id = ?1 AND state = ?5",
+                    )?;
+                for c in &batch.changes {
+                    let id: &str = &c.execution_id;
+                    let seq = match next_seq.get_mut(id) {
+                        Some(seq) => seq,
+                        None => {
+                            let s: i64 = read_seq
+                                .query_row([id], |r| r.get(0))
+                                .optional()
+                                ?
+                                .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+                            if let Some(owner) = owner {
+                                let holder: Option<String> =
+                                    read_owner.query_row([id], |r| r.get(0)).optional()?;
+                                if holder.as_deref() != Some(owner) {
+                                    return Err(StoreError::Refused(Refusal::LeaseLost {
+                                        execution_id: id.to_string(),
+                                    }));
+                                }
                             }
+                            next_seq.entry(id).or_insert(s)
                         }
-                        next_seq.entry(id).or_insert(s)
-                    }
-                };
-                insert_event
-                    .execute(params![
-                        id,
-                        *seq,
-                        now_ms,
-                        c.kind.as_str(),
-                        c.stage.map(|s| s as i64),
-                        c.step.map(|s| s as i64),
-                        c.details.to_string()
-                    ])
-                    .map_err(sq)?;
-                *seq += 1;
-                if let Some((from, row)) = &c.step_write {
-                    if *from != row.state {
-                        check_step(*from, row.state)?;
-                    }
-                    let n = update_step
+                    };
+                    insert_event
                         .execute(params![
                             id,
-                            row.stage as i64,
-                            row.index as i64,
-                            row.state.as_str(),
-                            row.attempt as i64,
-                            json_text(&row.handle),
-                            row.deadline_ms,
-                            row.retry_at_ms,
-                            row.started_ms,
-                            row.ended_ms,
-                            row.reason,
-                            json_text(&row.output),
-                            from.as_str(),
-                            row.attempt_started_ms
+                            *seq,
+                            now_ms,
+                            c.kind.as_str(),
+                            c.stage.map(|s| s as i64),
+                            c.step.map(|s| s as i64),
+                            c.details.to_string()
                         ])
-                        .map_err(sq)?;
-                    if n != 1 {
-                        return Err(StoreError::Stale {
-                            execution_id: id.to_string(),
-                            what: format!("step {}.{} is not {from}", row.stage, row.index),
-                        });
+                        ?;
+                    *seq += 1;
+                    if let Some((from, row)) = &c.step_write {
+                        if *from != row.state {
+                            check_step(*from, row.state)?;
+                        }
+                        let n = update_step
+                            .execute(params![
+                                id,
+                                row.stage as i64,
+                                row.index as i64,
+                                row.state.as_str(),
+                                row.attempt as i64,
+                                json_text(&row.handle),
+                                row.deadline_ms,
+                                row.retry_at_ms,
+                                row.started_ms,
+                                row.ended_ms,
+                                row.reason,
+                                json_text(&row.output),
+                                from.as_str(),
+                                row.attempt_started_ms
+                            ])
+                            ?;
+                        if n != 1 {
+                            return Err(StoreError::Stale {
+                                execution_id: id.to_string(),
+                                what: format!("step {}.{} is not {from}", row.stage, row.index),
+                            });
+                        }
+                    }
+                    if let Some(w) = &c.exec_write {
+                        if w.from != w.to {
+                            check_execution(w.from, w.to)?;
+                        }
+                        let n = update_exec
+                            .execute(params![
+                                id,
+                                w.to.as_str(),
+                                w.current_stage as i64,
+                                w.reason,
+                                w.from.as_str()
+                            ])
+                            ?;
+                        if n != 1 {
+                            return Err(StoreError::Stale {
+                                execution_id: id.to_string(),
+                                what: format!("it is not {}", w.from),
+                            });
+                        }
                     }
                 }
-                if let Some(w) = &c.exec_write {
-                    if w.from != w.to {
-                        check_execution(w.from, w.to)?;
-                    }
-                    let n = update_exec
-                        .execute(params![
-                            id,
-                            w.to.as_str(),
-                            w.current_stage as i64,
-                            w.reason,
-                            w.from.as_str()
-                        ])
-                        .map_err(sq)?;
-                    if n != 1 {
-                        return Err(StoreError::Stale {
-                            execution_id: id.to_string(),
-                            what: format!("it is not {}", w.from),
-                        });
-                    }
+                let mut write_seq = tx
+                    .prepare_cached("UPDATE executions SET next_seq = ?2, updated_ms = ?3 WHERE id = ?1")?;
+                for (id, seq) in &next_seq {
+                    write_seq.execute(params![id, seq, now_ms])?;
                 }
             }
-            let mut write_seq = tx
-                .prepare_cached("UPDATE executions SET next_seq = ?2, updated_ms = ?3 WHERE id = ?1")
-                .map_err(sq)?;
-            for (id, seq) in &next_seq {
-                write_seq.execute(params![id, seq, now_ms]).map_err(sq)?;
-            }
-        }
-        tx.commit().map_err(|e| self.err(e))?;
+            Ok(())
+        })?;
         self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
     /// Ids of executions that are not finished (PENDING or RUNNING), oldest first.
     pub fn unfinished_ids(&self) -> StoreResult<Vec<String>> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached("SELECT id FROM executions WHERE state IN ('PENDING', 'RUNNING') ORDER BY created_ms, id")
-            .map_err(|e| self.err(e))?;
-        let ids = st
-            .query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(ids)
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT id FROM executions WHERE state IN ('PENDING', 'RUNNING') ORDER BY created_ms, id",
+            )?;
+            let ids = st.query_map([], |r| r.get(0)).and_then(|rows| rows.collect())?;
+            Ok(ids)
+        })
     }
 
     /// Loads one execution with its plan and every step's current state.
     pub fn load(&self, id: &str) -> StoreResult<ExecutionRecord> {
-        let conn = self.lock();
-        let (summary, plan_json): (ExecutionSummary, String) = conn
-            .query_row(
-                &format!("SELECT {SUMMARY_COLUMNS}, plan_json FROM executions WHERE id = ?1"),
-                [id],
-                |r| Ok((summary_from_row(r)?, r.get("plan_json")?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
-        let plan: Plan =
-            serde_json::from_str(&plan_json).map_err(|e| StoreError::Sqlite(format!("stored plan of {id}: {e}")))?;
-        let mut st = conn
-            .prepare_cached("SELECT * FROM steps WHERE execution_id = ?1 ORDER BY stage, idx")
-            .map_err(|e| self.err(e))?;
-        let steps = st
-            .query_map([id], step_from_row)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(ExecutionRecord { summary, plan, steps })
+        self.read(|conn| {
+            let (summary, plan_json): (ExecutionSummary, String) = conn
+                .query_row(
+                    &format!("SELECT {SUMMARY_COLUMNS}, plan_json FROM executions WHERE id = ?1"),
+                    [id],
+                    |r| Ok((summary_from_row(r)?, r.get("plan_json")?)),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+            let plan: Plan = serde_json::from_str(&plan_json).map_err(|e| {
+                StoreError::CorruptValue(Box::new(CorruptValue::json(
+                    "executions",
+                    "plan_json",
+                    format!("execution {id}"),
+                    e,
+                )))
+            })?;
+            let mut st = conn.prepare_cached("SELECT * FROM steps WHERE execution_id = ?1 ORDER BY stage, idx")?;
+            let steps = st.query_map([id], step_from_row).and_then(|rows| rows.collect())?;
+            Ok(ExecutionRecord { summary, plan, steps })
+        })
     }
 
     /// Summaries of every execution, newest first.
     pub fn list(&self) -> StoreResult<Vec<ExecutionSummary>> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare(&format!(
+        self.read(|conn| {
+            let mut st = conn.prepare(&format!(
                 "SELECT {SUMMARY_COLUMNS} FROM executions ORDER BY created_ms DESC, id DESC"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], summary_from_row)
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(rows)
+            ))?;
+            let rows = st.query_map([], summary_from_row).and_then(|rows| rows.collect())?;
+            Ok(rows)
+        })
     }
 
     /// The full history of an execution, in order.
     pub fn history(&self, id: &str) -> StoreResult<Vec<Event>> {
-        let conn = self.lock();
-        let exists: bool = conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)", [id], |r| {
+        self.read(|conn| {
+            let exists: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM executions WHERE id = ?1)", [id], |r| {
                 r.get(0)
-            })
-            .map_err(|e| self.err(e))?;
-        if !exists {
-            return Err(StoreError::UnknownExecution(id.to_string()));
-        }
-        let mut st = conn
-            .prepare_cached(
+            })?;
+            if !exists {
+                return Err(StoreError::UnknownExecution(id.to_string()));
+            }
+            let mut st = conn.prepare_cached(
                 "SELECT seq, at_ms, type, stage, step, details FROM events WHERE execution_id = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.err(e))?;
-        let events = st
-            .query_map([id], |r| {
-                Ok(Event {
-                    seq: r.get(0)?,
-                    at_ms: r.get(1)?,
-                    kind: parse_state(r.get(2)?)?,
-                    stage: r.get::<_, Option<i64>>(3)?.map(|s| s as usize),
-                    step: r.get::<_, Option<i64>>(4)?.map(|s| s as usize),
-                    details: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
+            )?;
+            let events = st
+                .query_map([id], |r| {
+                    let seq: i64 = r.get(0)?;
+                    Ok(Event {
+                        seq,
+                        at_ms: r.get(1)?,
+                        kind: parse_state(r.get(2)?, "events", "type", || format!("event {seq} of execution {id}"))?,
+                        stage: r.get::<_, Option<i64>>(3)?.map(|s| s as usize),
+                        step: r.get::<_, Option<i64>>(4)?.map(|s| s as usize),
+                        details: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(Value::Null),
+                    })
                 })
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(events)
+                .and_then(|rows| rows.collect())?;
+            Ok(events)
+        })
     }
 
     /// Asks for an execution to be aborted (from any process); the process driving it acts on
     /// the request. Returns the execution's state at the time of the request.
     pub fn request_abort(&self, id: &str, stop_running: bool, now_ms: i64) -> StoreResult<ExecutionState> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let state: String = tx
-            .query_row("SELECT state FROM executions WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
-        let state: ExecutionState = state.parse().map_err(StoreError::Sqlite)?;
-        if state.is_terminal() {
-            return Err(StoreError::Refused(format!(
-                "execution {id} has already ended ({state}); there is nothing to abort"
-            )));
-        }
-        tx.execute(
-            "UPDATE executions SET abort_requested = 1, stop_running = MAX(stop_running, ?2) WHERE id = ?1",
-            params![id, stop_running],
-        )
-        .map_err(|e| self.err(e))?;
-        append_event(
-            &tx,
-            id,
-            now_ms,
-            EventType::ExecutionAbortRequested,
-            None,
-            None,
-            &serde_json::json!({ "stopRunning": stop_running }),
-        )?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(state)
+        self.write(|tx| {
+            let state: ExecutionState = tx
+                .query_row("SELECT id, state FROM executions WHERE id = ?1", [id], |r| {
+                    parse_state(r.get("state")?, "executions", "state", || execution_row(r))
+                })
+                .optional()?
+                .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+            if state.is_terminal() {
+                return Err(StoreError::Refused(Refusal::ExecutionEnded {
+                    id: id.to_string(),
+                    state: state.to_string(),
+                }));
+            }
+            tx.execute(
+                "UPDATE executions SET abort_requested = 1, stop_running = MAX(stop_running, ?2) WHERE id = ?1",
+                params![id, stop_running],
+            )?;
+            append_event(
+                tx,
+                id,
+                now_ms,
+                EventType::ExecutionAbortRequested,
+                None,
+                None,
+                &serde_json::json!({ "stopRunning": stop_running }),
+            )?;
+            Ok(state)
+        })
     }
 
     /// Of `ids`, those with a pending abort request, with their `stop_running` flag.
     pub fn abort_requests(&self, ids: &[Arc<str>]) -> StoreResult<Vec<(String, bool)>> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached("SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1")
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(stop) = st
-                .query_row([&**id], |r| r.get::<_, bool>(0))
-                .optional()
-                .map_err(|e| self.err(e))?
-            {
-                out.push((id.to_string(), stop));
+        self.read(|conn| {
+            let mut st =
+                conn.prepare_cached("SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1")?;
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(stop) = st.query_row([&**id], |r| r.get::<_, bool>(0)).optional()? {
+                    out.push((id.to_string(), stop));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Counts the rows of `table` (tests and benchmarks only: feature `testing`).
     #[cfg(any(test, feature = "testing"))]
     pub fn count(&self, table: &str, where_sql: &str) -> StoreResult<i64> {
-        let conn = self.lock();
-        conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"), [], |r| {
-            r.get(0)
+        self.read(|conn| {
+            Ok(
+                conn.query_row(&format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}"), [], |r| {
+                    r.get(0)
+                })?,
+            )
         })
-        .map_err(|e| self.err(e))
     }
 }

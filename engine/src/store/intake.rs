@@ -6,6 +6,7 @@
 //! primary key makes a second insert for the same object a no-op: a crash either left both the
 //! row and the execution, or neither, and a concurrent watcher loses the race cleanly.
 
+use super::submit::insert_execution;
 use super::{Store, StoreResult};
 use crate::plan::Plan;
 use rusqlite::{OptionalExtension, params};
@@ -23,15 +24,15 @@ impl Store {
     /// What became of object `key` at `version` from `source` (`s3://bucket/prefix/`), if it
     /// was already taken in.
     pub fn intake_outcome(&self, source: &str, key: &str, version: &str) -> StoreResult<Option<IntakeOutcome>> {
-        let conn = self.lock();
-        let row: Option<(String, Option<String>)> = conn
-            .query_row(
-                "SELECT outcome, execution_id FROM intake WHERE source = ?1 AND key = ?2 AND version = ?3",
-                params![source, key, version],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
+        let row: Option<(String, Option<String>)> = self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT outcome, execution_id FROM intake WHERE source = ?1 AND key = ?2 AND version = ?3",
+                    params![source, key, version],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+        })?;
         Ok(row.map(|(outcome, id)| match (outcome.as_str(), id) {
             ("started", Some(id)) => IntakeOutcome::Started(id),
             _ => IntakeOutcome::Refused,
@@ -48,38 +49,31 @@ impl Store {
         version: &str,
         now_ms: i64,
     ) -> StoreResult<Option<String>> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let inserted = tx
-            .execute(
+        self.write(|tx| {
+            let inserted = tx.execute(
                 "INSERT OR IGNORE INTO intake (source, key, version, outcome, at_ms) VALUES (?1, ?2, ?3, 'started', ?4)",
                 params![source, key, version, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        if inserted == 0 {
-            return Ok(None); // dropping `tx` rolls back: nothing was written
-        }
-        let id = self.insert_execution(&tx, plan, now_ms, None)?;
-        tx.execute(
-            "UPDATE intake SET execution_id = ?4 WHERE source = ?1 AND key = ?2 AND version = ?3",
-            params![source, key, version, id],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(Some(id))
+            )?;
+            if inserted == 0 {
+                return Ok(None); // nothing was written
+            }
+            let id = insert_execution(tx, plan, now_ms, None)?;
+            tx.execute(
+                "UPDATE intake SET execution_id = ?4 WHERE source = ?1 AND key = ?2 AND version = ?3",
+                params![source, key, version, id],
+            )?;
+            Ok(Some(id))
+        })
     }
 
     /// Records that the object was refused (invalid). Returns false if it was already recorded.
     pub fn refuse_intake(&self, source: &str, key: &str, version: &str, now_ms: i64) -> StoreResult<bool> {
-        let conn = self.lock();
-        let inserted = conn
-            .execute(
+        let inserted = self.read(|conn| {
+            Ok(conn.execute(
                 "INSERT OR IGNORE INTO intake (source, key, version, outcome, at_ms) VALUES (?1, ?2, ?3, 'refused', ?4)",
                 params![source, key, version, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
+            )?)
+        })?;
         Ok(inserted == 1)
     }
 }

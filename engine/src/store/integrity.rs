@@ -17,11 +17,12 @@ impl Store {
             path: self.path.to_string(),
             problems,
         };
-        let conn = self.lock();
-        let rows = conn.prepare("PRAGMA quick_check").and_then(|mut stmt| {
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<Vec<String>>>()
-        });
+        let rows = self.read(|conn| {
+            Ok(conn.prepare("PRAGMA quick_check").and_then(|mut stmt| {
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<rusqlite::Result<Vec<String>>>()
+            }))
+        })?;
         match rows {
             Ok(rows) if rows.len() == 1 && rows[0] == "ok" => Ok(()),
             Ok(rows) => {
@@ -44,7 +45,7 @@ impl Store {
             {
                 Err(damaged(format!("integrity check: {e}")))
             }
-            Err(e) => Err(self.err(e)),
+            Err(e) => Err(StoreError::from(e).at(&self.path)),
         }
     }
 }

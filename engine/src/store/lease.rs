@@ -53,53 +53,47 @@ impl Holder {
 impl Store {
     /// Takes the lease on execution `id` for `owner`. Returns false if a live process holds it.
     pub fn try_lease(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let holder = Holder::of(&tx, id).map_err(|e| self.err(e))?;
-        if holder.is_some_and(|h| h.excludes(owner, now_ms)) {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat_ms = ?4",
-            params![id, owner, std::process::id() as i64, now_ms],
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(true)
+        self.write(|tx| {
+            let holder = Holder::of(tx, id)?;
+            if holder.is_some_and(|h| h.excludes(owner, now_ms)) {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO leases (execution_id, owner, pid, heartbeat_ms) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (execution_id) DO UPDATE SET owner = ?2, pid = ?3, heartbeat_ms = ?4",
+                params![id, owner, std::process::id() as i64, now_ms],
+            )?;
+            Ok(true)
+        })
     }
 
     /// Refreshes every lease `owner` holds and returns the ids of those executions: an
     /// execution the caller drives that is missing was taken over by another process.
     pub fn heartbeat(&self, owner: &str, now_ms: i64) -> StoreResult<std::collections::HashSet<String>> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached("UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1 RETURNING execution_id")
-            .map_err(|e| self.err(e))?;
-        let held = st
-            .query_map(params![owner, now_ms], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))?;
-        Ok(held)
+        self.read(|conn| {
+            let mut st =
+                conn.prepare_cached("UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1 RETURNING execution_id")?;
+            let held = st
+                .query_map(params![owner, now_ms], |r| r.get(0))
+                .and_then(|rows| rows.collect())?;
+            Ok(held)
+        })
     }
 
     /// Gives up the lease on `id` if `owner` holds it.
     pub fn release(&self, id: &str, owner: &str) -> StoreResult<()> {
-        let conn = self.lock();
-        conn.execute(
-            "DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2",
-            params![id, owner],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(())
+        self.read(|conn| {
+            conn.execute(
+                "DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2",
+                params![id, owner],
+            )?;
+            Ok(())
+        })
     }
 
     /// True if some live process other than `owner` holds the lease on `id`.
     pub fn leased_by_other(&self, id: &str, owner: &str, now_ms: i64) -> StoreResult<bool> {
-        let conn = self.lock();
-        let holder = Holder::of(&conn, id).map_err(|e| self.err(e))?;
+        let holder = self.read(|conn| Ok(Holder::of(conn, id)?))?;
         Ok(holder.is_some_and(|h| h.excludes(owner, now_ms)))
     }
 }

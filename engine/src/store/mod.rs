@@ -1,10 +1,14 @@
 //! The durable store: one SQLite file in WAL mode holding the execution histories, the
 //! materialized current state (executions, steps), leases and approvals.
 //!
+//! - [`error`]: [`StoreError`] (with its sources) and [`CorruptValue`], a stored value that
+//!   does not read back.
+//! - [`refusal`]: [`Refusal`], the one type of the store's refusals.
 //! - [`open`]: the open modes, recognising Steppy's files (`PRAGMA application_id`), open errors.
 //! - [`integrity`]: `PRAGMA quick_check`, for `serve` to refuse a damaged file at start.
 //! - [`schema`]: the migrations (tracked by `PRAGMA user_version`).
-//! - [`executions`]: submitting plans, group-committing batches of events, loading and listing.
+//! - [`submit`]: submitting a plan ([`SubmitOptions`]: who started it, the lease).
+//! - [`executions`]: group-committing batches of events, loading and listing.
 //! - [`approvals`]: approval requests and their first-decision-wins voting.
 //! - [`decisions`]: deciding approvals with audited refusals; token-free approval views.
 //! - [`lease`]: which process drives which execution.
@@ -20,132 +24,36 @@
 mod approvals;
 mod checkpoint;
 mod decisions;
+mod error;
 mod executions;
 mod intake;
 mod integrity;
 mod lease;
 mod open;
+mod refusal;
 mod schema;
 mod sfn_runs;
+#[cfg(test)]
+mod stored_values_tests;
+mod submit;
 mod task_tokens;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
-pub use decisions::{ApprovalView, Attempt, DecideError, Decided, Refusal, TIMEOUT_SETTLER, VoteView, same_identity};
+pub use decisions::{ApprovalView, Attempt, DecideError, Decided, TIMEOUT_SETTLER, VoteView, same_identity};
+pub use error::{CorruptValue, StoreError, StoreResult};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
 pub use intake::IntakeOutcome;
 pub use lease::LEASE_STALE_MS;
 pub use open::{APPLICATION_ID, OpenMode};
+pub use refusal::Refusal;
 pub use sfn_runs::SfnRun;
+pub use submit::SubmitOptions;
 pub use task_tokens::{Claim, TASK_TOKEN_SEND_STALE_MS, TaskTokenAudit, TaskTokenDecision, TaskTokenState};
 
-use crate::state::IllegalTransition;
 use open::Identity;
 use rusqlite::{Connection, ErrorCode};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-/// A problem with the store, phrased for the person reading it.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the database {0} is locked by another process (try again in a moment)")]
-    Locked(String),
-    #[error("the database {0} is corrupt or is not a Steppy database")]
-    Corrupt(String),
-    #[error(
-        "the database {path} is damaged ({problems}); restore it from a backup, or move it aside and let Steppy start a new one"
-    )]
-    Damaged { path: String, problems: String },
-    #[error("there is no Steppy database at {0} (pass --db PATH or set STEPPY_DB to use another one)")]
-    NoDatabase(String),
-    #[error(
-        "{0} is not a Steppy database: it is another application's SQLite file, which Steppy leaves untouched (pass --db PATH or set STEPPY_DB to use another file)"
-    )]
-    Foreign(String),
-    #[error("the database {path} was written by a newer Steppy (schema {found}, this build knows {known})")]
-    TooNew { path: String, found: usize, known: usize },
-    #[error("cannot open the database {path}: {message}")]
-    Open { path: String, message: String },
-    #[error("no execution with id {0}")]
-    UnknownExecution(String),
-    #[error("no approval matches this token (it was never issued, or it was replaced by a newer one)")]
-    UnknownToken,
-    #[error("this approval was already {state} by {by}; a decision is final")]
-    AlreadyDecided { state: String, by: String },
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Illegal(#[from] IllegalTransition),
-    #[error("the record changed under us: {0}")]
-    Conflict(String),
-    /// A batch would change a row of `execution_id` that is not in the state this process
-    /// last saw: another process wrote it (this one's view is stale).
-    #[error("execution {execution_id} changed under us: {what}")]
-    Stale { execution_id: String, what: String },
-    /// A batch would change `execution_id`, whose lease this process no longer holds.
-    #[error("execution {execution_id} is no longer leased to this process (another one took it over)")]
-    LeaseLost { execution_id: String },
-    #[error("the disk holding the database {0} is full")]
-    Full(String),
-    #[error("the database {path} could not be read or written: {message}")]
-    Io { path: String, message: String },
-    #[error("database error: {0}")]
-    Sqlite(String),
-}
-
-impl StoreError {
-    fn from_sqlite(path: &str, e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked(path.to_string()),
-            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(path.to_string()),
-            Some(ErrorCode::DiskFull) => StoreError::Full(path.to_string()),
-            Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::OutOfMemory) => StoreError::Io {
-                path: path.to_string(),
-                message: e.to_string(),
-            },
-            _ => StoreError::Sqlite(e.to_string()),
-        }
-    }
-
-    /// True for trouble of the database itself (locked, full, failing I/O, corrupt), which
-    /// may pass: the engine retries with backoff instead of stopping or failing a step.
-    /// False for refusals and for a view of an execution that is no longer this process's.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Locked(_)
-                | StoreError::Corrupt(_)
-                | StoreError::Full(_)
-                | StoreError::Io { .. }
-                | StoreError::Open { .. }
-                | StoreError::Sqlite(_)
-        )
-    }
-
-    /// True for trouble with the database (it cannot be opened, read or written as it is), as
-    /// opposed to a refused request (unknown execution, decided approval, illegal transition):
-    /// the command line exits 2 for the first and 1 for the second.
-    pub fn is_database_trouble(&self) -> bool {
-        self.is_transient()
-            || matches!(
-                self,
-                StoreError::Damaged { .. }
-                    | StoreError::NoDatabase(_)
-                    | StoreError::Foreign(_)
-                    | StoreError::TooNew { .. }
-            )
-    }
-
-    /// The execution this process must let go of, for [`StoreError::Stale`] and
-    /// [`StoreError::LeaseLost`].
-    pub fn lost_execution(&self) -> Option<&str> {
-        match self {
-            StoreError::Stale { execution_id, .. } | StoreError::LeaseLost { execution_id } => Some(execution_id),
-            _ => None,
-        }
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +129,9 @@ impl Store {
         let conn = Connection::open_in_memory().map_err(|e| StoreError::from_sqlite(":memory:", e))?;
         match Self::prepare(conn, Path::new(":memory:"), OpenMode::Create, Durability::Normal)? {
             Prepared::Ready(store) => Ok(store),
-            Prepared::Outdated => Err(StoreError::Sqlite("a new in-memory database cannot be outdated".into())),
+            Prepared::Outdated => Err(StoreError::Internal(
+                "a new in-memory database cannot be outdated".into(),
+            )),
         }
     }
 
@@ -301,7 +211,7 @@ impl Store {
     /// How long to wait for another process's write lock before giving up with
     /// [`StoreError::Locked`] (default 5 s).
     pub fn set_busy_timeout(&self, timeout: std::time::Duration) -> StoreResult<()> {
-        self.lock().busy_timeout(timeout).map_err(|e| self.err(e))
+        self.read(|conn| Ok(conn.busy_timeout(timeout)?))
     }
 
     /// The path the store was opened from (for messages).
@@ -320,8 +230,30 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn err(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::from_sqlite(&self.path, e)
+    /// Runs `f` in an `IMMEDIATE` transaction and commits it if `f` returns `Ok` (an `Err`
+    /// rolls it back). Every rusqlite error on the way, `?`-converted to
+    /// [`StoreError::Sqlite`], is classified here, the one place (see [`StoreError::at`]).
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut rusqlite::Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.lock();
+        let run = || -> StoreResult<T> {
+            let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run().map_err(|e| e.at(&self.path))
+    }
+
+    /// Runs `f` on the connection, outside any explicit transaction (reads, and single
+    /// statements that are their own transaction), with errors classified as in [`Store::write`].
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        self.with_connection(|conn| f(conn))
+    }
+
+    /// [`Store::read`] for what needs the connection itself (installing a hook).
+    fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.lock();
+        f(&mut conn).map_err(|e| e.at(&self.path))
     }
 }
 

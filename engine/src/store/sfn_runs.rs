@@ -55,35 +55,35 @@ impl Store {
         input: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        self.lock()
-            .execute(
+        self.read(|conn| {
+            conn.execute(
                 "INSERT INTO sfn_runs (name, state_machine_arn, plan_name, input, status, created_ms) VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
                 params![name, state_machine_arn, plan_name, input, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            )?;
+            Ok(())
+        })
     }
 
     /// Records the ARN `StartExecution` answered with.
     pub fn sfn_started(&self, name: &str, execution_arn: &str) -> StoreResult<()> {
-        self.lock()
-            .execute(
+        self.read(|conn| {
+            conn.execute(
                 "UPDATE sfn_runs SET execution_arn = ?2, status = 'running' WHERE name = ?1 AND status = 'starting'",
                 params![name, execution_arn],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            )?;
+            Ok(())
+        })
     }
 
     /// Records how the execution ended (`succeeded`, `failed`, `aborted`).
     pub fn sfn_ended(&self, name: &str, status: &str, reason: Option<&str>, now_ms: i64) -> StoreResult<()> {
-        self.lock()
-            .execute(
+        self.read(|conn| {
+            conn.execute(
                 "UPDATE sfn_runs SET status = ?2, reason = ?3, ended_ms = ?4 WHERE name = ?1",
                 params![name, status, reason, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            )?;
+            Ok(())
+        })
     }
 
     /// Every recorded run, newest first.
@@ -101,10 +101,11 @@ impl Store {
     }
 
     fn sfn_query(&self, sql: &str) -> StoreResult<Vec<SfnRun>> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare(sql).map_err(|e| self.err(e))?;
-        let rows = stmt.query_map([], row).map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        self.read(|conn| {
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([], row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
     }
 }
 

@@ -14,7 +14,7 @@
 //! Every attempt, refused ones included, leaves a row in `task_token_attempts`: the audit.
 
 use super::decisions::Attempt;
-use super::{Store, StoreResult};
+use super::{CorruptValue, Store, StoreError, StoreResult};
 use rusqlite::{OptionalExtension, Row, params};
 
 /// How long a send in flight holds its row: after this, another request may send again (the
@@ -41,11 +41,14 @@ impl TaskTokenState {
         }
     }
 
-    fn parse(s: &str) -> TaskTokenState {
+    /// The state spelled `s`; `None` for anything else (an unknown stored state is a
+    /// [`CorruptValue`], never a default).
+    fn parse(s: &str) -> Option<TaskTokenState> {
         match s {
-            "sent" => TaskTokenState::Sent,
-            "closed" => TaskTokenState::Closed,
-            _ => TaskTokenState::Sending,
+            "sending" => Some(TaskTokenState::Sending),
+            "sent" => Some(TaskTokenState::Sent),
+            "closed" => Some(TaskTokenState::Closed),
+            _ => None,
         }
     }
 }
@@ -98,8 +101,19 @@ pub struct TaskTokenAudit {
 const SELECT: &str = "SELECT approve, approver, comment, source, decided_ms, state, send_started_ms, attempts, last_error, updated_ms \
      FROM task_token_decisions WHERE token_sha256 = ?1";
 
-fn decision_from_row(r: &Row<'_>, now_ms: i64) -> rusqlite::Result<TaskTokenDecision> {
-    let state = TaskTokenState::parse(&r.get::<_, String>("state")?);
+fn decision_from_row(r: &Row<'_>, now_ms: i64, token_sha256: &str) -> rusqlite::Result<TaskTokenDecision> {
+    let text: String = r.get("state")?;
+    let state = TaskTokenState::parse(&text).ok_or_else(|| {
+        let row = format!("the decision on task token hash {token_sha256}");
+        CorruptValue::unknown(
+            "task_token_decisions",
+            "state",
+            row,
+            &text,
+            &["sending", "sent", "closed"],
+        )
+        .in_row()
+    })?;
     let started: Option<i64> = r.get("send_started_ms")?;
     Ok(TaskTokenDecision {
         approve: r.get("approve")?,
@@ -117,7 +131,7 @@ fn decision_from_row(r: &Row<'_>, now_ms: i64) -> rusqlite::Result<TaskTokenDeci
 
 fn read(conn: &rusqlite::Connection, token_sha256: &str, now_ms: i64) -> rusqlite::Result<Option<TaskTokenDecision>> {
     conn.prepare_cached(SELECT)?
-        .query_row([token_sha256], |r| decision_from_row(r, now_ms))
+        .query_row([token_sha256], |r| decision_from_row(r, now_ms, token_sha256))
         .optional()
 }
 
@@ -170,72 +184,63 @@ fn audit_attempt(
     )
 }
 
+fn vanished() -> StoreError {
+    StoreError::Conflict("the task token's claim vanished".into())
+}
+
 impl Store {
     /// Records `attempt` as the decision on the task token whose SHA-256 is `token_sha256`, or
     /// finds the decision already recorded. See [`Claim`]; every outcome is audited.
     pub fn claim_task_token(&self, token_sha256: &str, attempt: &Attempt, now_ms: i64) -> StoreResult<Claim> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let inserted = tx
-            .execute(
+        self.write(|tx| {
+            let inserted = tx.execute(
                 "INSERT OR IGNORE INTO task_token_decisions \
                  (token_sha256, approve, approver, comment, source, decided_ms, state, send_started_ms, attempts, updated_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'sending', ?6, 1, ?6)",
                 params![token_sha256, attempt.approve, attempt.voter, attempt.comment, attempt.source, now_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        let claim = if inserted == 1 {
-            audit_attempt(&tx, token_sha256, now_ms, "claimed", attempt).map_err(|e| self.err(e))?;
-            let decision = read(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
-            let decision =
-                decision.ok_or_else(|| super::StoreError::Conflict("the task token's claim vanished".into()))?;
-            Claim::Send { decision, first: true }
-        } else {
-            let found = read(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
-            let found = found.ok_or_else(|| super::StoreError::Conflict("the task token's claim vanished".into()))?;
-            match found.state {
+            )?;
+            if inserted == 1 {
+                audit_attempt(tx, token_sha256, now_ms, "claimed", attempt)?;
+                let decision = read(tx, token_sha256, now_ms)?.ok_or_else(vanished)?;
+                return Ok(Claim::Send { decision, first: true });
+            }
+            let found = read(tx, token_sha256, now_ms)?.ok_or_else(vanished)?;
+            let claim = match found.state {
                 TaskTokenState::Closed => {
-                    audit_attempt(&tx, token_sha256, now_ms, "gone", attempt).map_err(|e| self.err(e))?;
+                    audit_attempt(tx, token_sha256, now_ms, "gone", attempt)?;
                     Claim::Closed(found)
                 }
                 TaskTokenState::Sending if found.approve == attempt.approve && !found.in_flight => {
-                    let decision = take_send(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
-                    match decision {
+                    match take_send(tx, token_sha256, now_ms)? {
                         Some(decision) => {
-                            audit_attempt(&tx, token_sha256, now_ms, "resend", attempt).map_err(|e| self.err(e))?;
+                            audit_attempt(tx, token_sha256, now_ms, "resend", attempt)?;
                             Claim::Send { decision, first: false }
                         }
                         None => {
-                            audit_attempt(&tx, token_sha256, now_ms, "conflict", attempt).map_err(|e| self.err(e))?;
+                            audit_attempt(tx, token_sha256, now_ms, "conflict", attempt)?;
                             Claim::Taken(found)
                         }
                     }
                 }
                 _ => {
-                    audit_attempt(&tx, token_sha256, now_ms, "conflict", attempt).map_err(|e| self.err(e))?;
+                    audit_attempt(tx, token_sha256, now_ms, "conflict", attempt)?;
                     Claim::Taken(found)
                 }
-            }
-        };
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(claim)
+            };
+            Ok(claim)
+        })
     }
 
     /// Takes the send of a decision that is still `sending` and not in flight (the API's retry).
     /// `None` if there is nothing to send (sent, closed, in flight, or no such decision).
     pub fn take_task_token_resend(&self, token_sha256: &str, now_ms: i64) -> StoreResult<Option<TaskTokenDecision>> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let taken = take_send(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
-        if taken.is_some() {
-            audit(&tx, token_sha256, now_ms, "retry", None, None, None, "retry", None).map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(taken)
+        self.write(|tx| {
+            let taken = take_send(tx, token_sha256, now_ms)?;
+            if taken.is_some() {
+                audit(tx, token_sha256, now_ms, "retry", None, None, None, "retry", None)?;
+            }
+            Ok(taken)
+        })
     }
 
     /// Step Functions accepted the decision: `sending` → `sent`.
@@ -271,32 +276,26 @@ impl Store {
         to: Option<TaskTokenState>,
         why: Option<&str>,
     ) -> StoreResult<Option<TaskTokenDecision>> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let state = to.unwrap_or(TaskTokenState::Sending).as_str();
-        tx.execute(
-            "UPDATE task_token_decisions SET state = ?2, send_started_ms = NULL, last_error = ?3, updated_ms = ?4 \
-             WHERE token_sha256 = ?1 AND state = 'sending'",
-            params![token_sha256, state, why, now_ms],
-        )
-        .map_err(|e| self.err(e))?;
-        audit(
-            &tx,
-            token_sha256,
-            now_ms,
-            outcome,
-            None,
-            None,
-            None,
-            "step-functions",
-            why,
-        )
-        .map_err(|e| self.err(e))?;
-        let decision = read(&tx, token_sha256, now_ms).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(decision)
+        self.write(|tx| {
+            let state = to.unwrap_or(TaskTokenState::Sending).as_str();
+            tx.execute(
+                "UPDATE task_token_decisions SET state = ?2, send_started_ms = NULL, last_error = ?3, updated_ms = ?4 \
+                 WHERE token_sha256 = ?1 AND state = 'sending'",
+                params![token_sha256, state, why, now_ms],
+            )?;
+            audit(
+                tx,
+                token_sha256,
+                now_ms,
+                outcome,
+                None,
+                None,
+                None,
+                "step-functions",
+                why,
+            )?;
+            Ok(read(tx, token_sha256, now_ms)?)
+        })
     }
 
     /// Audits an attempt refused before it could claim (e.g. no identity). Returns nothing: the
@@ -313,63 +312,60 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        let conn = self.lock();
-        audit(
-            &conn,
-            token_sha256,
-            now_ms,
-            code,
-            approve,
-            approver,
-            comment,
-            source,
-            Some(reason),
-        )
-        .map_err(|e| self.err(e))
+        self.read(|conn| {
+            Ok(audit(
+                conn,
+                token_sha256,
+                now_ms,
+                code,
+                approve,
+                approver,
+                comment,
+                source,
+                Some(reason),
+            )?)
+        })
     }
 
     /// The decision recorded for the task token whose SHA-256 is `token_sha256`, if any.
     pub fn task_token_decision(&self, token_sha256: &str, now_ms: i64) -> StoreResult<Option<TaskTokenDecision>> {
-        let conn = self.lock();
-        read(&conn, token_sha256, now_ms).map_err(|e| self.err(e))
+        self.read(|conn| Ok(read(conn, token_sha256, now_ms)?))
     }
 
     /// Hashes of the decisions still to be sent (`sending`, not in flight), oldest first.
     pub fn task_tokens_to_resend(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<String>> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(
                 "SELECT token_sha256 FROM task_token_decisions WHERE state = 'sending' \
                  AND (send_started_ms IS NULL OR send_started_ms <= ?1) ORDER BY decided_ms LIMIT ?2",
-            )
-            .map_err(|e| self.err(e))?;
-        st.query_map(params![now_ms - TASK_TOKEN_SEND_STALE_MS, limit as i64], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.err(e))
+            )?;
+            Ok(st
+                .query_map(params![now_ms - TASK_TOKEN_SEND_STALE_MS, limit as i64], |r| r.get(0))
+                .and_then(|rows| rows.collect())?)
+        })
     }
 
     /// Every audited attempt on the task token whose SHA-256 is `token_sha256`, oldest first.
     pub fn task_token_audit(&self, token_sha256: &str) -> StoreResult<Vec<TaskTokenAudit>> {
-        let conn = self.lock();
-        let mut st = conn
-            .prepare_cached(
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(
                 "SELECT at_ms, outcome, approve, approver, comment, source, detail FROM task_token_attempts \
                  WHERE token_sha256 = ?1 ORDER BY id",
-            )
-            .map_err(|e| self.err(e))?;
-        st.query_map([token_sha256], |r| {
-            Ok(TaskTokenAudit {
-                at_ms: r.get(0)?,
-                outcome: r.get(1)?,
-                approve: r.get(2)?,
-                approver: r.get(3)?,
-                comment: r.get(4)?,
-                source: r.get(5)?,
-                detail: r.get(6)?,
-            })
+            )?;
+            Ok(st
+                .query_map([token_sha256], |r| {
+                    Ok(TaskTokenAudit {
+                        at_ms: r.get(0)?,
+                        outcome: r.get(1)?,
+                        approve: r.get(2)?,
+                        approver: r.get(3)?,
+                        comment: r.get(4)?,
+                        source: r.get(5)?,
+                        detail: r.get(6)?,
+                    })
+                })
+                .and_then(|rows| rows.collect())?)
         })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| self.err(e))
     }
 }
 

@@ -33,7 +33,17 @@ pub async fn start(
     })?;
     let started_by = identity::from_header(&state.config, &headers).unwrap_or_else(|| "admin-token".into());
     let store = state.store.clone();
-    let id = blocking(move || store.submit_as(&plan, system_now_ms(), Some(&started_by))).await?;
+    let id = blocking(move || {
+        store.submit(
+            &plan,
+            system_now_ms(),
+            steppy_engine::store::SubmitOptions {
+                started_by: Some(&started_by),
+                ..Default::default()
+            },
+        )
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "state": "PENDING" }))).into_response())
 }
 

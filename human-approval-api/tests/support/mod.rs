@@ -101,7 +101,14 @@ impl Harness {
         let plan: steppy_engine::Plan = serde_json::from_value(plan).expect("plan");
         let id = self
             .store
-            .submit_as(&plan, steppy_engine::clock::system_now_ms(), Some(started_by))
+            .submit(
+                &plan,
+                steppy_engine::clock::system_now_ms(),
+                steppy_engine::store::SubmitOptions {
+                    started_by: Some(started_by),
+                    ..Default::default()
+                },
+            )
             .expect("submit");
         let engine = self.engine.clone();
         let run_id = id.clone();
