@@ -20,11 +20,11 @@ macro_rules! event_types {
         }
 
         impl std::str::FromStr for EventType {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = crate::unknown_name::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $(stringify!($variant) => Ok(EventType::$variant),)*
-                    other => Err(format!("unknown event type '{other}'")),
+                    other => Err(crate::unknown_name::UnknownName { kind: "event type", name: other.to_string() }),
                 }
             }
         }

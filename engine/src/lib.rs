@@ -12,6 +12,7 @@
 //! - [`scheduler`]: the engine that drives executions durably, stage by stage.
 //! - [`events`], [`clock`], [`fault`]: event types, a tokio-friendly wall clock, crash injection.
 //! - [`health`]: whether the engine can do its work now (driver liveness, database writability).
+//! - [`unknown_name`]: the error of parsing a name (a state, an event type) Steppy does not know.
 //! - [`text`]: outside text made safe for terminals and logs (control characters escaped).
 //! - `testing` (feature `testing`): a scriptable executor for tests and benchmarks.
 
@@ -31,6 +32,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;
+pub mod unknown_name;
 
 pub use plan::Plan;
 pub use validate::{Diagnostic, LoadError, Report, load_plan};

@@ -128,11 +128,11 @@ macro_rules! text_enum {
             }
         }
         impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = crate::unknown_name::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($ty::$variant),)*
-                    other => Err(format!("unknown {} '{other}'", stringify!($ty))),
+                    other => Err(crate::unknown_name::UnknownName { kind: stringify!($ty), name: other.to_string() }),
                 }
             }
         }

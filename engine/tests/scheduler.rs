@@ -397,5 +397,9 @@ fn a_plan_with_a_step_type_nobody_registered_is_refused_before_anything_runs() {
         vec![json!({ "type": "Notify", "name": "tell", "message": "hi" })],
     ]);
     let why = steppy_engine::scheduler::check_runnable(&registry, &notify).expect_err("refused");
-    assert!(why.contains("step \"tell\" in stage \"s1\" has type Notify"), "{why}");
+    assert!(
+        why.to_string()
+            .contains("step \"tell\" in stage \"s1\" has type Notify"),
+        "{why}"
+    );
 }

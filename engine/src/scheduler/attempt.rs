@@ -46,7 +46,7 @@ pub(super) async fn run_attempt(
     let work = async {
         match CatchPanic(Box::pin(work)).await {
             Ok(r) => r,
-            Err(message) => Err(ExecError::new(format!("the executor panicked: {message}"))),
+            Err(panicked) => Err(ExecError::new(panicked.to_string())),
         }
     };
     let result = match deadline_ms {
@@ -67,11 +67,16 @@ pub(super) async fn run_attempt(
     let _ = tx.send(Report::Ended { at, result });
 }
 
-/// Turns a panic while polling the inner future into `Err(message)`.
+/// Turns a panic while polling the inner future into `Err(Panicked)`.
 pub(super) struct CatchPanic<F>(std::pin::Pin<Box<F>>);
 
+/// A panic caught by [`CatchPanic`], with its message.
+#[derive(Debug, thiserror::Error)]
+#[error("the executor panicked: {0}")]
+pub(super) struct Panicked(String);
+
 impl<F: Future> Future for CatchPanic<F> {
-    type Output = Result<F::Output, String>;
+    type Output = Result<F::Output, Panicked>;
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
         let inner = self.0.as_mut();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
@@ -83,7 +88,7 @@ impl<F: Future> Future for CatchPanic<F> {
                     .map(|s| s.to_string())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                std::task::Poll::Ready(Err(message))
+                std::task::Poll::Ready(Err(Panicked(message)))
             }
         }
     }

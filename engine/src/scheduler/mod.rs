@@ -53,15 +53,25 @@ pub enum EngineError {
     Injected,
 }
 
+/// A step of a plan whose type this build has no executor for ([`check_runnable`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("step \"{step}\" in stage \"{stage}\" has type {kind}, which this build of Steppy has no executor for")]
+pub struct NoExecutor {
+    pub step: String,
+    pub stage: String,
+    pub kind: &'static str,
+}
+
 /// Checks that every step of `plan` has an executor, before anything is recorded.
-pub fn check_runnable(registry: &Registry, plan: &Plan) -> Result<(), String> {
+pub fn check_runnable(registry: &Registry, plan: &Plan) -> Result<(), NoExecutor> {
     for (_, stage, step) in plan.steps() {
         let kind = step.kind.type_name();
         if registry.get(kind).is_none() {
-            return Err(format!(
-                "step \"{}\" in stage \"{}\" has type {kind}, which this build of Steppy has no executor for",
-                step.name, stage.name
-            ));
+            return Err(NoExecutor {
+                step: step.name.clone(),
+                stage: stage.name.clone(),
+                kind,
+            });
         }
     }
     Ok(())

@@ -118,13 +118,13 @@ fn parse_json(text: Option<String>) -> Option<Value> {
 
 /// A stored state (or event type) of `table`.`column` in `row`; an unknown one is a
 /// [`CorruptValue`].
-fn parse_state<T: std::str::FromStr<Err = String>>(
+fn parse_state<T: std::str::FromStr<Err = crate::unknown_name::UnknownName>>(
     text: String,
     table: &'static str,
     column: &'static str,
     row: impl FnOnce() -> String,
 ) -> rusqlite::Result<T> {
-    text.parse().map_err(|e: String| {
+    text.parse().map_err(|e: crate::unknown_name::UnknownName| {
         CorruptValue {
             table,
             column,

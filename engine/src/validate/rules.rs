@@ -329,17 +329,37 @@ impl Checker<'_> {
     }
 }
 
+/// What is wrong with an ARN ([`check_arn`]), as the end of "… is not an X ARN: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ArnProblem {
+    #[error("an ARN has six parts separated by ':'")]
+    Parts,
+    #[error("it must start with arn:aws: (or another AWS partition)")]
+    Partition,
+    #[error("the service is \"{found}\", not \"{wanted}\"")]
+    Service { found: String, wanted: String },
+    #[error("the region part \"{0}\" is wrong")]
+    Region(String),
+    #[error("the account \"{0}\" is not 12 digits")]
+    Account(String),
+    #[error("the resource \"{0}\" is not valid")]
+    Resource(String),
+}
+
 /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`, with the region empty for IAM.
-fn check_arn(arn: &str, service: &str, resource_ok: impl Fn(&str) -> bool) -> Result<(), String> {
+fn check_arn(arn: &str, service: &str, resource_ok: impl Fn(&str) -> bool) -> Result<(), ArnProblem> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [prefix, partition, svc, region, account, resource] = parts.as_slice() else {
-        return Err("an ARN has six parts separated by ':'".into());
+        return Err(ArnProblem::Parts);
     };
     if *prefix != "arn" || !matches!(*partition, "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b") {
-        return Err("it must start with arn:aws: (or another AWS partition)".into());
+        return Err(ArnProblem::Partition);
     }
     if *svc != service {
-        return Err(format!("the service is \"{svc}\", not \"{service}\""));
+        return Err(ArnProblem::Service {
+            found: svc.to_string(),
+            wanted: service.to_string(),
+        });
     }
     let region_ok = if service == "iam" {
         region.is_empty()
@@ -347,13 +367,13 @@ fn check_arn(arn: &str, service: &str, resource_ok: impl Fn(&str) -> bool) -> Re
         is_region(region)
     };
     if !region_ok {
-        return Err(format!("the region part \"{region}\" is wrong"));
+        return Err(ArnProblem::Region(region.to_string()));
     }
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("the account \"{account}\" is not 12 digits"));
+        return Err(ArnProblem::Account(account.to_string()));
     }
     if !resource_ok(resource) {
-        return Err(format!("the resource \"{resource}\" is not valid"));
+        return Err(ArnProblem::Resource(resource.to_string()));
     }
     Ok(())
 }
@@ -409,16 +429,19 @@ mod tests {
         assert!(
             check_arn("arn:aws:iam::12345678901:role/x", "iam", role)
                 .unwrap_err()
+                .to_string()
                 .contains("12 digits")
         );
         assert!(
             check_arn("arn:aws:s3:::bucket", "iam", role)
                 .unwrap_err()
+                .to_string()
                 .contains("service")
         );
         assert!(
             check_arn("arn:aws:iam::123456789012:user/bob", "iam", role)
                 .unwrap_err()
+                .to_string()
                 .contains("resource")
         );
     }

@@ -142,7 +142,7 @@ impl Intake {
         let now = steppy_engine::clock::system_now_ms();
         let checked = steppy_engine::validate::validate_bytes(&loc.to_string(), &object.bytes, None).and_then(|plan| {
             check_runnable(&self.registry, &plan).map(|()| plan).map_err(|why| {
-                let d = Diagnostic::new(Code::InvalidValue, "", Span::default(), why);
+                let d = Diagnostic::new(Code::InvalidValue, "", Span::default(), why.to_string());
                 Report::new(&loc.to_string(), Arc::from(""), None, vec![d])
             })
         });
