@@ -7,7 +7,8 @@
 //!   [`batch`] group-commits concurrent decisions (`Store::decide_batch`).
 //! - [`body_limit`]: request bodies limited per route, by what they announce and what arrives.
 //! - [`page`]: the HTML (maud, auto-escaping), [`security`]: headers, same-origin and admin
-//!   checks, [`guard`]: per-address limit on token guesses, [`redact`]: token-free logging.
+//!   checks, [`guard`]: per-address limit on token guesses, [`redact`]: token-free targets,
+//!   [`request_log`]: request ids and the access log (`tower-http`'s trace layer).
 //! - [`serve`]: the accept loop: header, idle and body timeouts, a connection cap that leaves
 //!   descriptors to the engine, accept errors waited out ([`ServeLimits`]).
 //! - [`readiness`]: what `/readyz` says, from the engine's health or a store read.
@@ -29,6 +30,7 @@ pub mod identity;
 pub mod page;
 pub mod readiness;
 pub mod redact;
+pub mod request_log;
 pub mod routes;
 pub mod security;
 pub mod serve;

@@ -5,7 +5,7 @@ use crate::body_limit::limited;
 use crate::config::ApiConfig;
 use crate::handlers::{admin, api, health, pages, sfn};
 use crate::state::AppState;
-use crate::{redact, security};
+use crate::{request_log, security};
 use axum::Router;
 use axum::http::Method;
 use axum::middleware;
@@ -48,7 +48,8 @@ pub fn route_table() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The whole service: every route, the security headers and the redacting access log.
+/// The whole service: every route, the security headers, request ids and the redacting
+/// access log (innermost first: the trace layer sees the matched route and the request id).
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for (_, path, handler) in table(&state.config) {
@@ -56,7 +57,8 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(api::no_route)
-        .layer(middleware::from_fn_with_state(state.clone(), redact::access_log))
+        .layer(request_log::access_log(state.config.access_log))
+        .layer(middleware::from_fn(request_log::assign))
         .layer(middleware::from_fn(security::headers))
         .with_state(state)
 }

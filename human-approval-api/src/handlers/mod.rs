@@ -72,11 +72,33 @@ pub async fn lookup(state: &AppState, peer: Peer, token: &str) -> Result<Approva
 /// Casts `attempt` with `token`: the one place a decision is made over HTTP.
 pub async fn decide(state: &AppState, peer: Peer, token: &str, attempt: Attempt) -> Result<Decided, ApiError> {
     let hash = token_hash(state, peer, token)?;
-    state
+    let approve = attempt.approve;
+    let approver = steppy_engine::text::printable(&attempt.voter).into_owned();
+    let decided = state
         .decisions
         .decide(&state.store, hash, attempt)
         .await
-        .inspect_err(|e| note_miss(state, peer, e))
+        .inspect_err(|e| note_miss(state, peer, e))?;
+    log_decision(&decided, approve, &approver);
+    Ok(decided)
+}
+
+/// The decision line of the log: one `info` event (target `steppy::decision`) per recorded
+/// vote, naming the execution, the step, the decision and who made it; never the token.
+fn log_decision(d: &Decided, approve: bool, approver: &str) {
+    let a = &d.approval;
+    tracing::info!(
+        target: "steppy::decision",
+        execution = %a.execution_id,
+        stage = %steppy_engine::text::printable(&a.stage_name),
+        step = %steppy_engine::text::printable(&a.step_name),
+        approval = %a.id,
+        decision = if approve { "approve" } else { "reject" },
+        approver,
+        decisive = d.decisive,
+        state = ?a.state,
+        "approval decision"
+    );
 }
 
 /// What a decision request asked for, as far as it can be told before it is checked: kept in
