@@ -11,6 +11,8 @@
 //!   [`request_log`]: request ids and the access log (`tower-http`'s trace layer).
 //! - [`serve`]: the accept loop: header, idle and body timeouts, a connection cap that leaves
 //!   descriptors to the engine, accept errors waited out ([`ServeLimits`]).
+//! - [`metrics`]: `GET /metrics` (Prometheus text): requests by route template, decisions,
+//!   commit latency, and the store's executions and steps counted at each scrape.
 //! - [`readiness`]: what `/readyz` says, from the engine's health or a store read.
 //! - [`client`]: a small client for `POST /api/approvals/{token}/decision` (`steppy approve`).
 //! - [`task_tokens`]: redeeming AWS Step Functions task tokens (`/humanConfirmation` links of
@@ -27,6 +29,7 @@ pub mod error;
 pub mod guard;
 pub mod handlers;
 pub mod identity;
+pub mod metrics;
 pub mod page;
 pub mod readiness;
 pub mod redact;

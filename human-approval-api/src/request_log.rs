@@ -9,6 +9,7 @@
 //! redacted; the query redacted) and its id, and, with the access log on, one `info` event per
 //! request adds the status and the latency. The raw path never reaches the log.
 
+use crate::config::ApiConfig;
 use crate::redact::shown_target;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{self, HeaderValue};
@@ -66,15 +67,18 @@ impl<B> MakeSpan<B> for RequestSpan {
     }
 }
 
-/// The access log line: status and latency, in the request's span (`enabled`: `--access-log`).
-#[derive(Debug, Clone, Copy)]
-pub struct AccessLine {
-    pub enabled: bool,
+/// Whether each answered request gets its access line (`--access-log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLine {
+    /// One `info` event per request, with its status and latency, in the request's span.
+    Logged,
+    /// No line (the span still carries the request id for the handlers' own events).
+    Off,
 }
 
 impl<B> OnResponse<B> for AccessLine {
     fn on_response(self, response: &http::Response<B>, latency: Duration, _: &Span) {
-        if self.enabled {
+        if self == AccessLine::Logged {
             tracing::info!(
                 target: "steppy::access",
                 status = response.status().as_u16(),
@@ -91,11 +95,16 @@ pub type AccessLog = TraceLayer<SharedClassifier<ServerErrorsAsFailures>, Reques
 /// `tower-http`'s trace layer with Steppy's span and line (nothing logged when a request
 /// starts or fails: one line per request, at its end; errors log themselves, see
 /// [`crate::error::ApiError::internal`]).
-pub fn access_log(enabled: bool) -> AccessLog {
+pub fn access_log(config: &ApiConfig) -> AccessLog {
+    let line = if config.access_log {
+        AccessLine::Logged
+    } else {
+        AccessLine::Off
+    };
     TraceLayer::new_for_http()
         .make_span_with(RequestSpan)
         .on_request(())
-        .on_response(AccessLine { enabled })
+        .on_response(line)
         .on_body_chunk(())
         .on_eos(())
         .on_failure(())
