@@ -17,6 +17,20 @@ pub struct Cli {
     pub db: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// How log lines on standard error look (`steppy serve`'s log: engine trouble, the access
+    /// log, decisions): `text` for people, `json` (one object a line) for log shippers.
+    /// `RUST_LOG` filters them (default: Steppy's at info).
+    #[arg(long, global = true, value_enum, env = "STEPPY_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The format of the log (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event (`timestamp`, `level`, `target`, `message` and its fields).
+    Json,
 }
 
 /// Settings of the AWS executors. AWS itself is configured the standard way:

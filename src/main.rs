@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod error;
 mod http;
+mod logging;
 mod progress;
 mod terminal;
 
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    logging::init(cli.log_format);
     match commands::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.report(),

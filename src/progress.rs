@@ -46,6 +46,8 @@ pub struct Progress {
     /// Where the approval pages are reached, once the HTTP service listens.
     public_url: Mutex<Option<String>>,
     tokens: Mutex<TokenDisplay>,
+    /// Lines about the engine itself go to the log (`steppy serve`), not to stderr as text.
+    engine_to_log: std::sync::atomic::AtomicBool,
 }
 
 /// How a [`Progress`] prints (a config struct rather than boolean arguments).
@@ -75,6 +77,7 @@ impl Progress {
             pending: Mutex::new(None),
             public_url: Mutex::new(None),
             tokens: Mutex::new(TokenDisplay::Always),
+            engine_to_log: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -87,6 +90,17 @@ impl Progress {
 
     fn token_display(&self) -> TokenDisplay {
         self.tokens.lock().map(|t| *t).unwrap_or(TokenDisplay::UnlessMailed)
+    }
+
+    /// Lines about the engine (store trouble, a lost lease) become `warn` events of the log
+    /// (target `steppy::engine`) from now on, and every committed change a `debug` event with
+    /// its execution, stage, step and type (`RUST_LOG=steppy::engine=debug` shows them).
+    pub fn log_engine_lines(&self) {
+        self.engine_to_log.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn logging(&self) -> bool {
+        self.engine_to_log.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Approval notices show links to the pages under `url` from now on.
@@ -129,6 +143,17 @@ impl Observer for Progress {
         let label = step
             .map(|s| format!("  {} \"{}\"", s.kind.type_name(), s.name))
             .unwrap_or_default();
+        if self.logging() {
+            tracing::debug!(
+                target: "steppy::engine",
+                execution = id,
+                stage = c.stage,
+                step = step.map(|s| steppy_engine::text::printable(&s.name).into_owned()),
+                step_type = step.map(|s| s.kind.type_name()),
+                event = ?c.kind,
+                "committed"
+            );
+        }
         let key = (id.to_string(), c.stage.unwrap_or(0), c.step.unwrap_or(0));
         let took = || {
             self.step_started
@@ -223,6 +248,9 @@ impl Notices for Progress {
     }
 
     fn engine(&self, line: &str) {
+        if self.logging() {
+            return tracing::warn!(target: "steppy::engine", "{}", steppy_engine::text::printable(line));
+        }
         let t = self.started.elapsed().as_secs_f64();
         eprintln!("[{t:7.1}s] steppy: {}", steppy_engine::text::printable(line));
     }

@@ -64,7 +64,7 @@ fn start(store: Store) -> mpsc::UnboundedSender<Job> {
         .name("steppy-decisions".into())
         .spawn(move || write_decisions(&store, jobs));
     if let Err(e) = spawned {
-        eprintln!("steppy: cannot start the decision writer: {e}");
+        tracing::error!(target: "steppy::serve", "cannot start the decision writer: {e}");
     }
     queue
 }
@@ -73,7 +73,7 @@ fn start(store: Store) -> mpsc::UnboundedSender<Job> {
 fn write_decisions(store: &Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
     // WAL checkpoints, too, would otherwise run inside some decision's commit.
     if let Err(e) = store.checkpoint_in_background() {
-        eprintln!("steppy: checkpoints stay in the commit path: {e}");
+        tracing::warn!(target: "steppy::serve", "checkpoints stay in the commit path: {e}");
     }
     while let Some(first) = jobs.blocking_recv() {
         let batch = gather(first, &mut jobs);

@@ -1,5 +1,8 @@
 //! [`ApiError`]: every way a request can fail, as a status code and a sentence. JSON routes
-//! answer `{"error", "code", "approval"?}`; page routes render the same as HTML.
+//! answer `{"error", "code", "approval"?, "requestId"?}`; page routes render the same as HTML.
+//! An internal error never shows its detail to the client: it answers the code `internal` and
+//! the request id (also in the `x-request-id` header), and the detail goes to the log, in an
+//! `error` event with the same request id.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,6 +22,8 @@ pub struct ApiError {
     pub approval: Option<Box<ApprovalView>>,
     /// Seconds to wait (429).
     pub retry_after: Option<u64>,
+    /// The request's id, shown with internal errors (the log has their detail under it).
+    pub request_id: Option<String>,
 }
 
 impl ApiError {
@@ -29,6 +34,7 @@ impl ApiError {
             message: message.into(),
             approval: None,
             retry_after: None,
+            request_id: None,
         }
     }
 
@@ -56,12 +62,24 @@ impl ApiError {
         e
     }
 
+    /// A failure of the service itself: `what` is logged (an `error` event, target
+    /// `steppy::error`, with the request id of the request being handled) and never answered.
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            format!("the service failed: {what}"),
-        )
+        let request_id = crate::request_log::current();
+        let detail = what.to_string();
+        tracing::error!(
+            target: "steppy::error",
+            request_id = request_id.as_deref().unwrap_or("-"),
+            detail = %steppy_engine::text::printable(&detail),
+            "internal error"
+        );
+        let message = match &request_id {
+            Some(id) => format!("the service failed; its log has the details under request id {id}"),
+            None => "the service failed; its log has the details".to_string(),
+        };
+        let mut e = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message);
+        e.request_id = request_id;
+        e
     }
 
     /// The status code of each refusal.
@@ -81,6 +99,7 @@ impl ApiError {
             message: refusal.to_string(),
             approval,
             retry_after: None,
+            request_id: None,
         }
     }
 }
@@ -111,10 +130,13 @@ impl From<DecideError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = match &self.approval {
-            Some(a) => json!({ "error": self.message, "code": self.code, "approval": a }),
-            None => json!({ "error": self.message, "code": self.code }),
-        };
+        let mut body = json!({ "error": self.message, "code": self.code });
+        if let Some(a) = &self.approval {
+            body["approval"] = json!(a);
+        }
+        if let Some(id) = &self.request_id {
+            body["requestId"] = json!(id);
+        }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())

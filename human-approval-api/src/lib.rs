@@ -7,9 +7,12 @@
 //!   [`batch`] group-commits concurrent decisions (`Store::decide_batch`).
 //! - [`body_limit`]: request bodies limited per route, by what they announce and what arrives.
 //! - [`page`]: the HTML (maud, auto-escaping), [`security`]: headers, same-origin and admin
-//!   checks, [`guard`]: per-address limit on token guesses, [`redact`]: token-free logging.
+//!   checks, [`guard`]: per-address limit on token guesses, [`redact`]: token-free targets,
+//!   [`request_log`]: request ids and the access log (`tower-http`'s trace layer).
 //! - [`serve`]: the accept loop: header, idle and body timeouts, a connection cap that leaves
 //!   descriptors to the engine, accept errors waited out ([`ServeLimits`]).
+//! - [`metrics`]: `GET /metrics` (Prometheus text): requests by route template, decisions,
+//!   commit latency, and the store's executions and steps counted at each scrape.
 //! - [`readiness`]: what `/readyz` says, from the engine's health or a store read.
 //! - [`client`]: a small client for `POST /api/approvals/{token}/decision` (`steppy approve`).
 //! - [`task_tokens`]: redeeming AWS Step Functions task tokens (`/humanConfirmation` links of
@@ -26,9 +29,11 @@ pub mod error;
 pub mod guard;
 pub mod handlers;
 pub mod identity;
+pub mod metrics;
 pub mod page;
 pub mod readiness;
 pub mod redact;
+pub mod request_log;
 pub mod routes;
 pub mod security;
 pub mod serve;

@@ -1,5 +1,5 @@
-//! Token-free logging: [`access_log`] prints one line per request when enabled, and the target
-//! it prints never comes from the raw request line where a token could hide. A matched route
+//! Token-free request targets for the log ([`crate::request_log`]): the target logged never
+//! comes from the raw request line where a token could hide. A matched route
 //! is logged as its template (`/approvals/{token}`); any other path goes through
 //! [`redact_path`], which judges each segment percent-decoded and case-folded (the router
 //! decodes `%61pprovals` too, so the log must see what the router sees). Query values are
@@ -7,12 +7,7 @@
 //! [`printable`]. Request bodies (forms and JSON, which carry task tokens on
 //! `POST /humanConfirmation` and `POST /api/task-tokens/decision`) are never logged.
 
-use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use std::borrow::Cow;
-use std::time::Instant;
 use steppy_engine::text::printable;
 
 /// What replaces anything that could be a token.
@@ -104,25 +99,6 @@ fn percent_decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Middleware: one line per request (method, target as [`shown_target`] shows it, status,
-/// milliseconds) on stderr.
-pub async fn access_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.config.access_log {
-        return next.run(req).await;
-    }
-    let method = printable(req.method().as_str()).into_owned();
-    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
-    let shown = shown_target(matched.as_deref(), req.uri().path(), req.uri().query());
-    let started = Instant::now();
-    let response = next.run(req).await;
-    eprintln!(
-        "{method} {shown} {} {:.1}ms",
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    response
 }
 
 #[cfg(test)]

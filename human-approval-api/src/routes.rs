@@ -3,9 +3,9 @@
 
 use crate::body_limit::limited;
 use crate::config::ApiConfig;
-use crate::handlers::{admin, api, health, pages, sfn};
+use crate::handlers::{admin, api, health, metrics, pages, sfn};
 use crate::state::AppState;
-use crate::{redact, security};
+use crate::{request_log, security};
 use axum::Router;
 use axum::http::Method;
 use axum::middleware;
@@ -18,6 +18,7 @@ fn table(config: &ApiConfig) -> Vec<(Method, &'static str, MethodRouter<AppState
     vec![
         (Method::GET, "/healthz", get(health::healthz)),
         (Method::GET, "/readyz", get(health::readyz)),
+        (Method::GET, "/metrics", get(metrics::metrics)),
         // People, from the links in an approval e-mail.
         (Method::GET, "/approvals/{token}", get(pages::approval_page)),
         (Method::POST, "/approvals/{token}", small(post(pages::decide_form))),
@@ -48,7 +49,8 @@ pub fn route_table() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The whole service: every route, the security headers and the redacting access log.
+/// The whole service: every route, the request counter of `/metrics`, the security headers,
+/// request ids and the redacting access log (innermost first: the trace layer sees the matched route and the request id).
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for (_, path, handler) in table(&state.config) {
@@ -56,7 +58,12 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .fallback(api::no_route)
-        .layer(middleware::from_fn_with_state(state.clone(), redact::access_log))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::http::count,
+        ))
+        .layer(request_log::access_log(&state.config))
+        .layer(middleware::from_fn(request_log::assign))
         .layer(middleware::from_fn(security::headers))
         .with_state(state)
 }

@@ -1,8 +1,10 @@
 //! [`AppState`]: what every handler can reach (the store, the settings, the guess limiters, and
+//! the metrics, and
 //! optionally the engine's health and the Step Functions client that redeems task tokens).
 
 use crate::config::ApiConfig;
 use crate::guard::GuessLimiter;
+use crate::metrics::Metrics;
 use crate::readiness::StoreProbe;
 use crate::task_tokens::{Redeemer, TaskTokens};
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub struct AppState {
     pub health: Option<Arc<Health>>,
     /// The store read of `/readyz` without an engine.
     pub store_probe: Arc<StoreProbe>,
+    /// What `/metrics` reports besides the store's counts.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -42,6 +46,7 @@ impl AppState {
             task_tokens: None,
             health: None,
             store_probe: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 

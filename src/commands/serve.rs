@@ -16,13 +16,14 @@ use super::web;
 use crate::cli::WebArgs;
 use crate::error::{CliError, CliResult};
 use crate::progress::{Progress, ProgressConfig, TokenDisplay};
-use crate::terminal::{say, say_err};
+use crate::terminal::say;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use steppy_engine::health::Health;
 use steppy_engine::scheduler::Engine;
 use steppy_engine::store::Store;
+use steppy_engine::text::printable;
 use steppy_executors::aws::intake::{Intake, Taken};
 use steppy_human_approval_api::ServeLimits;
 use tokio::sync::{oneshot, watch};
@@ -53,6 +54,8 @@ pub fn run(
         ..ProgressConfig::default()
     }));
     progress.set_token_display(TokenDisplay::UnlessMailed);
+    // Engine trouble goes to the log (see `logging`), not between the progress lines.
+    progress.log_engine_lines();
     let engine = setup::engine(store.clone(), &db_path, progress.clone()).with_health(health.clone());
     runtime.block_on(async move {
         let web = web::bind(http_store, listen, args).await.map_err(CliError::trouble)?;
@@ -172,7 +175,7 @@ async fn intake(url: Option<&str>, store: Store, db_path: &Path, stop: watch::Re
     let intake = match Intake::new(setup::aws(), store, registry, url) {
         Ok(i) => i,
         Err(e) => {
-            say_err!("steppy: --watch: {e}");
+            tracing::error!(target: "steppy::intake", "--watch: {}", printable(&e.to_string()));
             return;
         }
     };
@@ -184,9 +187,15 @@ async fn intake(url: Option<&str>, store: Store, db_path: &Path, stop: watch::Re
             "{key}: invalid, not started ({} problem(s); see {key}.errors.json)",
             problems.len()
         ),
-        Taken::Skipped { key, error, .. } => say_err!("steppy: {key}: {error} (trying again)"),
+        Taken::Skipped { key, error, .. } => tracing::warn!(
+            target: "steppy::intake",
+            key = %printable(key),
+            "{}: {} (trying again)",
+            printable(key),
+            printable(&error.to_string())
+        ),
     };
-    let failed = |e: &str| say_err!("steppy: watching {url}: {e} (trying again)");
+    let failed = |e: &str| tracing::warn!(target: "steppy::intake", "watching {url}: {} (trying again)", printable(e));
     intake
         .run(setup::aws().settings.poll_interval, stopped(stop), taken, failed)
         .await;

@@ -23,7 +23,7 @@ pub struct Web {
 /// the engine, so the default soft limit of 1,024 would leave it few.
 pub async fn bind(store: Store, listen: &str, args: &WebArgs) -> Result<Web, WebError> {
     if let Err(e) = steppy_human_approval_api::raise_nofile_limit() {
-        eprintln!("steppy: cannot raise the open-file limit (the approval service takes fewer connections): {e}");
+        tracing::warn!(target: "steppy::serve", "cannot raise the open-file limit (the approval service takes fewer connections): {e}");
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -87,8 +87,9 @@ pub async fn with_task_tokens(state: AppState) -> AppState {
     if let Ok(report) = redeemer.resend_pending().await
         && report.need_link > 0
     {
-        eprintln!(
-            "steppy: {} Step Functions decision(s) were recorded but not delivered before a restart; they are sent when someone opens the link and confirms again",
+        tracing::warn!(
+            target: "steppy::serve",
+            "{} Step Functions decision(s) were recorded but not delivered before a restart; they are sent when someone opens the link and confirms again",
             report.need_link
         );
     }

@@ -14,6 +14,7 @@
 //! - [`lease`]: which process drives which execution.
 //! - [`checkpoint`]: WAL checkpoints on a thread of their own, off the commit path.
 //! - [`intake`]: which S3 plan objects were already taken in (started or refused), once each.
+//! - [`tallies`]: executions by state and steps by type and state, counted (for `/metrics`).
 //! - [`task_tokens`]: decisions on AWS Step Functions task tokens (claimed once, then sent),
 //!   and the audit of every attempt on them.
 //!
@@ -36,6 +37,7 @@ mod sfn_runs;
 #[cfg(test)]
 mod stored_values_tests;
 mod submit;
+mod tallies;
 mod task_tokens;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
@@ -48,6 +50,7 @@ pub use open::{APPLICATION_ID, OpenMode};
 pub use refusal::Refusal;
 pub use sfn_runs::SfnRun;
 pub use submit::SubmitOptions;
+pub use tallies::{StepTally, Tallies};
 pub use task_tokens::{Claim, TASK_TOKEN_SEND_STALE_MS, TaskTokenAudit, TaskTokenDecision, TaskTokenState};
 
 use open::Identity;

@@ -2,7 +2,7 @@
 //! [`pages`] (people following e-mail links), [`api`] (scripts and bots, read-only views),
 //! [`admin`] (starting and aborting executions with the admin token), [`sfn`] (approvals on
 //! AWS Step Functions: task tokens in `/humanConfirmation` links), [`health`] (liveness and
-//! readiness probes).
+//! readiness probes), [`metrics`] (`GET /metrics` for Prometheus).
 //!
 //! What they share lives here: the caller's address ([`Peer`]), turning a token from a URL
 //! into the hash the store knows, under the guess limiter ([`token_hash`]), and the decision
@@ -11,16 +11,19 @@
 pub mod admin;
 pub mod api;
 pub mod health;
+pub mod metrics;
 pub mod pages;
 pub mod sfn;
 
 use crate::error::ApiError;
+use crate::metrics::Decision;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
 use steppy_engine::store::{ApprovalView, Attempt, Decided, Refusal};
 
 /// The address of the caller (unspecified if the server was started without connect info).
@@ -72,11 +75,39 @@ pub async fn lookup(state: &AppState, peer: Peer, token: &str) -> Result<Approva
 /// Casts `attempt` with `token`: the one place a decision is made over HTTP.
 pub async fn decide(state: &AppState, peer: Peer, token: &str, attempt: Attempt) -> Result<Decided, ApiError> {
     let hash = token_hash(state, peer, token)?;
-    state
+    let decision = if attempt.approve {
+        Decision::Approve
+    } else {
+        Decision::Reject
+    };
+    let approver = steppy_engine::text::printable(&attempt.voter).into_owned();
+    let queued = Instant::now();
+    let decided = state
         .decisions
         .decide(&state.store, hash, attempt)
         .await
-        .inspect_err(|e| note_miss(state, peer, e))
+        .inspect_err(|e| note_miss(state, peer, e))?;
+    state.metrics.decision(decision, queued.elapsed());
+    log_decision(&decided, decision, &approver);
+    Ok(decided)
+}
+
+/// The decision line of the log: one `info` event (target `steppy::decision`) per recorded
+/// vote, naming the execution, the step, the decision and who made it; never the token.
+fn log_decision(d: &Decided, decision: Decision, approver: &str) {
+    let a = &d.approval;
+    tracing::info!(
+        target: "steppy::decision",
+        execution = %a.execution_id,
+        stage = %steppy_engine::text::printable(&a.stage_name),
+        step = %steppy_engine::text::printable(&a.step_name),
+        approval = %a.id,
+        decision = decision.as_str(),
+        approver,
+        decisive = d.decisive,
+        state = ?a.state,
+        "approval decision"
+    );
 }
 
 /// What a decision request asked for, as far as it can be told before it is checked: kept in

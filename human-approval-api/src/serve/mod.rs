@@ -61,8 +61,10 @@ pub async fn serve_with(
     let nofile = rlimit::nofile_limit().ok().map(|l| l.soft);
     let cap = limits.connection_cap(nofile);
     if cap < limits.max_connections {
-        eprintln!(
-            "steppy: the approval service takes at most {cap} connections (descriptor limit {}, {} kept for the engine); raise LimitNOFILE for more",
+        tracing::warn!(
+            target: "steppy::serve",
+            cap,
+            "the approval service takes at most {cap} connections (descriptor limit {}, {} kept for the engine); raise LimitNOFILE for more",
             nofile.map_or_else(|| "unknown".to_string(), |n| n.to_string()),
             limits.fd_reserve,
         );

@@ -1,4 +1,4 @@
-//! Lines about the accept loop on stderr, at most one per kind per interval: a flood of
+//! Lines about the accept loop in the log (`warn` events, target `steppy::serve`), at most one per kind per interval: a flood of
 //! refused connections or a run of accept errors says so once, with a count, instead of once
 //! per connection.
 
@@ -33,7 +33,7 @@ impl Throttled {
             0 => String::new(),
             n => format!(" ({n} more like it since the last such line)"),
         };
-        eprintln!("steppy: {}{more}", line());
+        tracing::warn!(target: "steppy::serve", "{}{more}", line());
         self.last = Some(Instant::now());
     }
 }
