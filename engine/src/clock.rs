@@ -3,7 +3,7 @@
 //! Deadlines are stored as Unix epoch milliseconds so that they survive a restart. Sleeping uses
 //! tokio's clock so that tests with paused time (`#[tokio::test(start_paused = true)]`) run
 //! hours of waits instantly. [`Clock`] bridges the two: it reads the epoch once and then adds
-//! the time tokio says has passed.
+//! the time tokio says has passed. [`format_utc`] shows such a time to people.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -54,4 +54,14 @@ pub fn system_now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// Epoch milliseconds `ms` as UTC through a jiff `strftime` pattern (`"%Y-%m-%d %H:%M UTC"`). An
+/// instant no calendar can show (beyond the year 9999, say, from a damaged row) prints as its
+/// raw number of milliseconds rather than failing the page or the listing.
+pub fn format_utc(ms: i64, pattern: &str) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(at) => at.strftime(pattern).to_string(),
+        Err(_) => format!("{ms} ms after the epoch"),
+    }
 }

@@ -1,22 +1,15 @@
 //! Showing times to people: epoch milliseconds as UTC dates, and "in 2 h 5 min" distances.
 
+use steppy_engine::clock::format_utc;
+
 /// `2025-03-01 14:05 UTC` for Unix epoch milliseconds.
 pub fn utc(ms: i64) -> String {
-    format(ms, "%Y-%m-%d %H:%M UTC")
+    format_utc(ms, "%Y-%m-%d %H:%M UTC")
 }
 
 /// `2025-03-01T14:05:07.123Z` (RFC 3339, UTC, milliseconds) for Unix epoch milliseconds.
 pub fn rfc3339(ms: i64) -> String {
-    format(ms, "%Y-%m-%dT%H:%M:%S%.3fZ")
-}
-
-/// `ms` through a jiff `strftime` pattern; an instant no calendar can show (a damaged row, say)
-/// prints as its raw number of milliseconds rather than failing the page.
-fn format(ms: i64, pattern: &str) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(at) => at.strftime(pattern).to_string(),
-        Err(_) => format!("{ms} ms after the epoch"),
-    }
+    format_utc(ms, "%Y-%m-%dT%H:%M:%S%.3fZ")
 }
 
 /// A rough distance between now and `at` (both epoch ms): "in 2 h 5 min", "3 min ago".

@@ -10,13 +10,10 @@ pub fn print_json(v: &serde_json::Value) -> CliResult {
     Ok(())
 }
 
-/// A time in milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ`; a value no calendar can show
-/// (beyond the year 9999, say, from a damaged database) prints as its raw number of milliseconds.
+/// A time in milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ` (see
+/// [`steppy_engine::clock::format_utc`] for instants no calendar can show).
 pub fn when(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(at) => at.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
-        Err(_) => format!("{ms} ms after the epoch"),
-    }
+    steppy_engine::clock::format_utc(ms, "%Y-%m-%d %H:%M:%SZ")
 }
 
 #[cfg(test)]

@@ -228,8 +228,8 @@ impl Store {
 
     /// Records that the approval's current token was shown/delivered.
     pub fn mark_approval_delivered(&self, id: &str) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.execute("UPDATE approvals SET delivered = 1 WHERE id = ?1", [id])?;
+        self.write(|tx| {
+            tx.execute("UPDATE approvals SET delivered = 1 WHERE id = ?1", [id])?;
             Ok(())
         })
     }

@@ -68,8 +68,8 @@ impl Store {
 
     /// Records that the object was refused (invalid). Returns false if it was already recorded.
     pub fn refuse_intake(&self, source: &str, key: &str, version: &str, now_ms: i64) -> StoreResult<bool> {
-        let inserted = self.read(|conn| {
-            Ok(conn.execute(
+        let inserted = self.write(|tx| {
+            Ok(tx.execute(
                 "INSERT OR IGNORE INTO intake (source, key, version, outcome, at_ms) VALUES (?1, ?2, ?3, 'refused', ?4)",
                 params![source, key, version, now_ms],
             )?)

@@ -70,9 +70,9 @@ impl Store {
     /// Refreshes every lease `owner` holds and returns the ids of those executions: an
     /// execution the caller drives that is missing was taken over by another process.
     pub fn heartbeat(&self, owner: &str, now_ms: i64) -> StoreResult<std::collections::HashSet<String>> {
-        self.read(|conn| {
+        self.write(|tx| {
             let mut st =
-                conn.prepare_cached("UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1 RETURNING execution_id")?;
+                tx.prepare_cached("UPDATE leases SET heartbeat_ms = ?2 WHERE owner = ?1 RETURNING execution_id")?;
             let held = st
                 .query_map(params![owner, now_ms], |r| r.get(0))
                 .and_then(|rows| rows.collect())?;
@@ -82,8 +82,8 @@ impl Store {
 
     /// Gives up the lease on `id` if `owner` holds it.
     pub fn release(&self, id: &str, owner: &str) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.execute(
+        self.write(|tx| {
+            tx.execute(
                 "DELETE FROM leases WHERE execution_id = ?1 AND owner = ?2",
                 params![id, owner],
             )?;

@@ -247,8 +247,8 @@ impl Store {
         run().map_err(|e| e.at(&self.path))
     }
 
-    /// Runs `f` on the connection, outside any explicit transaction (reads, and single
-    /// statements that are their own transaction), with errors classified as in [`Store::write`].
+    /// Runs `f` on the connection, outside any explicit transaction: reads only (every write goes
+    /// through [`Store::write`]), with errors classified as there.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         self.with_connection(|conn| f(conn))
     }

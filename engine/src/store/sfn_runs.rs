@@ -55,8 +55,8 @@ impl Store {
         input: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.execute(
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO sfn_runs (name, state_machine_arn, plan_name, input, status, created_ms) VALUES (?1, ?2, ?3, ?4, 'starting', ?5)",
                 params![name, state_machine_arn, plan_name, input, now_ms],
             )?;
@@ -66,8 +66,8 @@ impl Store {
 
     /// Records the ARN `StartExecution` answered with.
     pub fn sfn_started(&self, name: &str, execution_arn: &str) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.execute(
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE sfn_runs SET execution_arn = ?2, status = 'running' WHERE name = ?1 AND status = 'starting'",
                 params![name, execution_arn],
             )?;
@@ -77,8 +77,8 @@ impl Store {
 
     /// Records how the execution ended (`succeeded`, `failed`, `aborted`).
     pub fn sfn_ended(&self, name: &str, status: &str, reason: Option<&str>, now_ms: i64) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.execute(
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE sfn_runs SET status = ?2, reason = ?3, ended_ms = ?4 WHERE name = ?1",
                 params![name, status, reason, now_ms],
             )?;
