@@ -192,7 +192,7 @@ async fn intake(url: Option<&str>, store: Store, db_path: &Path, stop: watch::Re
             key = %printable(key),
             "{}: {} (trying again)",
             printable(key),
-            printable(&error.to_string())
+            printable(error)
         ),
     };
     let failed = |e: &str| tracing::warn!(target: "steppy::intake", "watching {url}: {} (trying again)", printable(e));
