@@ -26,7 +26,7 @@ pub fn engine(store: &Store) -> (Engine, Arc<Scripted>) {
     let ex = Arc::new(Scripted {
         stats: Arc::default(),
         external: false,
-        logging: false,
+        quiet: true,
     });
     let registry = Scripted::registry(ex.clone(), ex.clone());
     (

@@ -181,6 +181,34 @@ impl StepContext {
     }
 }
 
+/// What stopping a step does to external work already running (a build, a pipeline
+/// execution): an abort leaves it to finish unless asked to stop it (`steppy abort
+/// --stop-running`); a timeout always stops it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunningWork {
+    /// Stop watching; the external job goes on to its end.
+    #[default]
+    LetFinish,
+    /// Ask the service to stop the external job too.
+    Stop,
+}
+
+impl RunningWork {
+    /// From a stored or sent `stopRunning` flag.
+    pub fn from_stop_running(stop_running: bool) -> Self {
+        if stop_running {
+            RunningWork::Stop
+        } else {
+            RunningWork::LetFinish
+        }
+    }
+
+    /// The `stopRunning` flag this is stored and sent as.
+    pub fn stop_running(self) -> bool {
+        self == RunningWork::Stop
+    }
+}
+
 /// One step type's behaviour. See the module docs for the durable protocol.
 pub trait Executor: Send + Sync {
     /// Begins the work; idempotent on `ctx.idempotency_key`. Returns the handle to record.
@@ -189,13 +217,13 @@ pub trait Executor: Send + Sync {
     /// Waits until the work named by `handle` ends and reports how.
     fn resume<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle) -> BoxFuture<'a, Result<Outcome, ExecError>>;
 
-    /// Stops waiting for the work. `stop_external` asks to stop an external job too (a build);
-    /// without it an external job is left to finish.
+    /// Stops waiting for the work. [`RunningWork::Stop`] asks to stop an external job too (a
+    /// build); [`RunningWork::LetFinish`] leaves it to finish.
     fn cancel<'a>(
         &'a self,
         ctx: &'a StepContext,
         handle: &'a Handle,
-        stop_external: bool,
+        running: RunningWork,
     ) -> BoxFuture<'a, Result<(), ExecError>>;
 
     /// True if the work runs outside Steppy (a build, a pipeline): an abort leaves it running

@@ -7,7 +7,7 @@
 //! ([`ExecError::machinery`]) on its first K resumes of an attempt, then succeeds. It counts starts per idempotency key, resumes, cancels and the
 //! most attempts ever running at once, and logs (name, "start"/"end", epoch ms).
 
-use crate::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, Registry, StepContext};
+use crate::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, Registry, RunningWork, StepContext};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,21 +42,27 @@ impl Stats {
 }
 
 /// See the module docs.
+#[derive(Default)]
 pub struct Scripted {
     pub stats: Arc<Stats>,
     /// Whether it plays an external job (left running on abort) or an internal wait.
     pub external: bool,
-    /// Whether to keep a log (benchmarks turn it off).
-    pub logging: bool,
+    /// Keeps no log (benchmarks).
+    pub quiet: bool,
 }
 
 impl Scripted {
-    pub fn new(external: bool) -> Arc<Scripted> {
+    /// One that plays an external job (a build): left running on abort.
+    pub fn external() -> Arc<Scripted> {
         Arc::new(Scripted {
-            stats: Arc::default(),
-            external,
-            logging: true,
+            external: true,
+            ..Scripted::default()
         })
+    }
+
+    /// One that plays an internal wait: cancelled on abort.
+    pub fn internal() -> Arc<Scripted> {
+        Arc::new(Scripted::default())
     }
 
     /// A registry with `external` registered for the build/pipeline types and `internal` for
@@ -96,7 +102,7 @@ impl Executor for Scripted {
             if let Ok(mut m) = self.stats.starts_by_key.lock() {
                 *m.entry(ctx.idempotency_key.clone()).or_default() += 1;
             }
-            if self.logging {
+            if !self.quiet {
                 self.stats.note(&ctx.step.name, "start", ctx.clock.now_ms());
             }
             Ok(json!({ "key": ctx.idempotency_key }))
@@ -148,7 +154,7 @@ impl Executor for Scripted {
                 }
                 _ => Outcome::Succeeded(json!({})),
             };
-            if self.logging {
+            if !self.quiet {
                 self.stats.note(&ctx.step.name, "end", ctx.clock.now_ms());
             }
             Ok(outcome)
@@ -159,7 +165,7 @@ impl Executor for Scripted {
         &'a self,
         _ctx: &'a StepContext,
         _handle: &'a Handle,
-        _stop: bool,
+        _running: RunningWork,
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             self.stats.cancels.fetch_add(1, Ordering::SeqCst);

@@ -2,7 +2,7 @@
 //! pointer, line, column and message. Most plans are written so that the fault sits on its own
 //! line, which keeps the expected columns easy to check by eye.
 
-use steppy_engine::validate::{Code, validate_bytes};
+use steppy_engine::validate::{Code, Paint, validate_bytes};
 
 struct Case {
     name: &'static str,
@@ -694,7 +694,7 @@ fn every_invalid_plan_gets_exactly_its_one_located_diagnostic() {
         if d.help.is_none() {
             failures.push(format!("{}: no help line", c.name));
         }
-        let text = report.render(false);
+        let text = report.render(Paint::Plain);
         if !text.contains(&format!("{}:{}:{}", c.origin, d.line, d.column))
             || (!d.pointer.is_empty() && !text.contains(&format!("at {}", d.pointer)))
         {
@@ -750,7 +750,7 @@ fn integral_floats_and_byte_order_marks_are_accepted() {
 fn reports_show_control_characters_as_escapes() {
     let text = "{\"stages\": [{\"name\": \"s\", \"steps\": [\n  {\"type\": \"Wait\", \"seconds\": 1, \"name\": \"\\u001b]0;owned\\u0007\"}, // \u{1b}[2J clears the screen\n  {\"type\": \"Wait\", \"seconds\": 1, \"name\": \"\\u001b]0;owned\\u0007\"}]}]}";
     let report = validate_bytes("plan.json", text.as_bytes(), None).expect_err("refused");
-    let rendered = report.render(false);
+    let rendered = report.render(Paint::Plain);
     assert!(
         !rendered.contains('\u{1b}') && !rendered.contains('\u{7}'),
         "{rendered}"

@@ -2,7 +2,7 @@
 //! panics; and a report's positions always lie inside the text.
 
 use proptest::prelude::*;
-use steppy_engine::validate::{Format, validate_bytes, validate_text};
+use steppy_engine::validate::{Format, Paint, validate_bytes, validate_text};
 
 const VALID: &str = include_str!("../../examples/full-release.json");
 
@@ -14,7 +14,7 @@ fn check_report(origin: &str, bytes: &[u8], format: Option<Format>) {
             assert!(d.line >= 1 && d.line <= lines, "line {} of {lines}", d.line);
             assert!(d.column >= 1);
         }
-        let _ = report.render(false);
+        let _ = report.render(Paint::Plain);
     }
 }
 

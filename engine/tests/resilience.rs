@@ -61,7 +61,7 @@ fn setup() -> Setup {
         _dir: dir,
         path,
         store,
-        scripted: Scripted::new(true),
+        scripted: Scripted::external(),
         lines: Arc::default(),
         health: Arc::default(),
     }

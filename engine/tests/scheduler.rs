@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use steppy_engine::events::EventType;
-use steppy_engine::executor::SilentNotices;
+use steppy_engine::executor::{RunningWork, SilentNotices};
 use steppy_engine::plan::Plan;
 use steppy_engine::scheduler::{Engine, NoObserver};
 use steppy_engine::state::{ExecutionState, StepState};
@@ -81,7 +81,7 @@ fn engine(store: &Store, external: &Arc<Scripted>, internal: &Arc<Scripted>) -> 
 
 async fn run(plan: Plan) -> Run {
     let store = Store::open_in_memory().expect("store");
-    let (external, internal) = (Scripted::new(true), Scripted::new(false));
+    let (external, internal) = (Scripted::external(), Scripted::internal());
     let id = store.submit(&plan, 0, Default::default()).expect("submit");
     let begin = Instant::now();
     let states = engine(&store, &external, &internal)
@@ -248,7 +248,7 @@ async fn retries_stop_at_max_attempts() {
 #[tokio::test(start_paused = true)]
 async fn a_user_abort_cancels_waits_and_leaves_external_jobs_running() {
     let store = Store::open_in_memory().expect("store");
-    let (external, internal) = (Scripted::new(true), Scripted::new(false));
+    let (external, internal) = (Scripted::external(), Scripted::internal());
     let id = store
         .submit(&simple(&[&["~hang#w", "hang#job"], &["ok#n"]]), 0, Default::default())
         .expect("submit");
@@ -256,7 +256,9 @@ async fn a_user_abort_cancels_waits_and_leaves_external_jobs_running() {
     let ids = vec![id.clone()];
     let driving = tokio::spawn(async move { e.run(&ids).await });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    store.request_abort(&id, false, 0).expect("abort request");
+    store
+        .request_abort(&id, RunningWork::LetFinish, 0)
+        .expect("abort request");
     let states = driving.await.expect("join").expect("run");
     assert_eq!(states[0].1, ExecutionState::Aborted);
     let rec = store.load(&id).expect("load");
@@ -268,7 +270,7 @@ async fn a_user_abort_cancels_waits_and_leaves_external_jobs_running() {
 #[tokio::test(start_paused = true)]
 async fn abort_with_stop_running_stops_external_jobs() {
     let store = Store::open_in_memory().expect("store");
-    let (external, internal) = (Scripted::new(true), Scripted::new(false));
+    let (external, internal) = (Scripted::external(), Scripted::internal());
     let id = store
         .submit(&simple(&[&["hang#job"]]), 0, Default::default())
         .expect("submit");
@@ -276,7 +278,7 @@ async fn abort_with_stop_running_stops_external_jobs() {
     let ids = vec![id.clone()];
     let driving = tokio::spawn(async move { e.run(&ids).await });
     tokio::time::sleep(Duration::from_secs(3)).await;
-    store.request_abort(&id, true, 0).expect("abort request");
+    store.request_abort(&id, RunningWork::Stop, 0).expect("abort request");
     assert_eq!(driving.await.expect("join").expect("run")[0].1, ExecutionState::Aborted);
     assert_eq!(store.load(&id).expect("load").steps[0].state, StepState::Cancelled);
     assert_eq!(external.stats.cancels.load(Ordering::SeqCst), 1);
@@ -285,7 +287,7 @@ async fn abort_with_stop_running_stops_external_jobs() {
 #[tokio::test(start_paused = true)]
 async fn a_restarted_engine_resumes_from_recorded_handles_without_restarting_steps() {
     let store = Store::open_in_memory().expect("store");
-    let (external, internal) = (Scripted::new(true), Scripted::new(false));
+    let (external, internal) = (Scripted::external(), Scripted::internal());
     let id = store
         .submit(&simple(&[&["ok#a"], &["sleep:10#b"], &["ok#c"]]), 0, Default::default())
         .expect("submit");
@@ -389,8 +391,8 @@ fn a_plan_with_a_step_type_nobody_registered_is_refused_before_anything_runs() {
     // A build of Steppy that knows CodeBuild and Wait only.
     let mut registry = steppy_engine::executor::Registry::new();
     registry
-        .register("CodeBuild", Scripted::new(true))
-        .register("Wait", Scripted::new(false));
+        .register("CodeBuild", Scripted::external())
+        .register("Wait", Scripted::internal());
     assert!(steppy_engine::scheduler::check_runnable(&registry, &simple(&[&["build"], &["~soak"]])).is_ok());
     let notify = plan(vec![
         vec![step("build", json!({}))],

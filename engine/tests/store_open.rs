@@ -156,7 +156,9 @@ mod modes {
         let reader = Store::open_as(&path, OpenMode::ReadOnly).unwrap();
         assert_eq!(reader.load(&id).unwrap().summary.id, id);
         assert!(
-            reader.request_abort(&id, false, 2_000).is_err(),
+            reader
+                .request_abort(&id, steppy_engine::executor::RunningWork::LetFinish, 2_000)
+                .is_err(),
             "a read-only store wrote"
         );
         drop(reader);

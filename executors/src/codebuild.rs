@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext};
+use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, RunningWork, StepContext};
 use steppy_engine::plan::{CodeBuildStep, EnvironmentVariableType as PlanVarType, StepKind};
 
 /// The environment variable carrying the attempt's token on every build Steppy starts.
@@ -283,10 +283,10 @@ impl Executor for CodeBuildExecutor {
         &'a self,
         ctx: &'a StepContext,
         handle: &'a Handle,
-        stop_external: bool,
+        running_work: RunningWork,
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
-            if !stop_external {
+            if running_work == RunningWork::LetFinish {
                 return Ok(()); // the build is left to finish; the poller forgets it with its waiter
             }
             let (target, build_id) = handle_target(handle)?;

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext};
+use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, RunningWork, StepContext};
 use steppy_engine::plan::{CodePipelineStep, StepKind};
 
 /// Consecutive permanent read errors before the step fails.
@@ -306,10 +306,10 @@ impl Executor for CodePipelineExecutor {
         &'a self,
         ctx: &'a StepContext,
         handle: &'a Handle,
-        stop_external: bool,
+        running_work: RunningWork,
     ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
-            if !stop_external {
+            if running_work == RunningWork::LetFinish {
                 return Ok(());
             }
             let r = running(handle)?;

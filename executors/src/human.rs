@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext, TokenRoute};
+use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, RunningWork, StepContext, TokenRoute};
 use steppy_engine::plan::{OnTimeout, StepKind};
 use steppy_engine::store::{Approval, ApprovalState, NewApproval};
 
@@ -339,7 +339,12 @@ impl Executor for HumanExecutor {
         })
     }
 
-    fn cancel<'a>(&'a self, ctx: &'a StepContext, handle: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        handle: &'a Handle,
+        _: RunningWork,
+    ) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async move {
             if let Some(id) = handle.get("approvalId").and_then(|v| v.as_str()) {
                 ctx.store

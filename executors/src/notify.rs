@@ -8,7 +8,7 @@ use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext};
+use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, RunningWork, StepContext};
 use steppy_engine::plan::{NotifyStep, StepKind};
 
 /// The `Notify` executor, writing to `outbox`.
@@ -99,7 +99,7 @@ impl Executor for NotifyExecutor {
         Box::pin(async { Ok(Outcome::Succeeded(json!({}))) })
     }
 
-    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: RunningWork) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
 }

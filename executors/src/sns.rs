@@ -24,7 +24,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext};
+use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, RunningWork, StepContext};
 use steppy_engine::plan::StepKind;
 
 /// SNS's limit on a subject.
@@ -190,7 +190,7 @@ impl Executor for SnsNotifyExecutor {
         Box::pin(async move { Ok(Outcome::Succeeded(handle.clone())) })
     }
 
-    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: RunningWork) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -5,7 +5,7 @@
 //! even a restart before the handle was recorded keeps it.
 
 use serde_json::json;
-use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, StepContext};
+use steppy_engine::executor::{BoxFuture, ExecError, Executor, Handle, Outcome, RunningWork, StepContext};
 use steppy_engine::plan::StepKind;
 
 /// The `Wait` executor.
@@ -35,7 +35,7 @@ impl Executor for WaitExecutor {
         })
     }
 
-    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: bool) -> BoxFuture<'a, Result<(), ExecError>> {
+    fn cancel<'a>(&'a self, _: &'a StepContext, _: &'a Handle, _: RunningWork) -> BoxFuture<'a, Result<(), ExecError>> {
         Box::pin(async { Ok(()) })
     }
 

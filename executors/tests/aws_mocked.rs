@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use steppy_engine::clock::{Clock, system_now_ms};
-use steppy_engine::executor::{Executor, Outcome, SilentNotices, StepContext};
+use steppy_engine::executor::{Executor, Outcome, RunningWork, SilentNotices, StepContext};
 use steppy_engine::plan::Plan;
 use steppy_engine::scheduler::{Engine, NoObserver};
 use steppy_engine::state::ExecutionState;
@@ -221,12 +221,14 @@ async fn abort_with_stop_running_stops_the_build() {
     let ctx = context(&store, &plan);
     let exec = CodeBuildExecutor::new(a, Completion::WaitForEnd);
     let handle = exec.start(&ctx).await.expect("start");
-    exec.cancel(&ctx, &handle, false)
+    exec.cancel(&ctx, &handle, RunningWork::LetFinish)
         .await
         .expect("cancel without stopping");
     let id = handle["buildId"].as_str().expect("id").to_string();
     assert!(!fake.builds.lock().expect("lock")[&id].stopped, "left running");
-    exec.cancel(&ctx, &handle, true).await.expect("cancel and stop");
+    exec.cancel(&ctx, &handle, RunningWork::Stop)
+        .await
+        .expect("cancel and stop");
     assert!(fake.builds.lock().expect("lock")[&id].stopped);
     let outcome = exec.resume(&ctx, &handle).await.expect("resume");
     assert!(matches!(outcome, Outcome::Failed { retryable: false, ref reason } if reason.contains("STOPPED")));

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use steppy_engine::clock::Clock;
-use steppy_engine::executor::{Notices, SilentNotices, StepContext};
+use steppy_engine::executor::{Notices, RunningWork, SilentNotices, StepContext};
 use steppy_engine::plan::Plan;
 use steppy_engine::scheduler::{Engine, NoObserver};
 use steppy_engine::state::ExecutionState;
@@ -174,7 +174,7 @@ async fn an_abort_cancels_a_pending_approval_for_good() {
     let plan = one_step(json!({ "type": "Human", "name": "h", "message": "ship?" }));
     let (store, id, tokens, task) = start(plan).await;
     let hash = token_hash(&first_token(&tokens).await);
-    store.request_abort(&id, false, 0).expect("abort");
+    store.request_abort(&id, RunningWork::LetFinish, 0).expect("abort");
     assert_eq!(task.await.expect("join"), ExecutionState::Aborted);
     let late = store.vote(&hash, &vote(true, "alice"), 0).expect_err("cancelled");
     assert!(late.to_string().contains("already cancelled"), "{late}");

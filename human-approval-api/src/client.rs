@@ -1,94 +1,81 @@
-//! A minimal HTTP/1.1 client for `POST {server}/api/approvals/{token}/decision`, so that
-//! `steppy approve TOKEN --server URL` needs no HTTP library. Plain `http://` only (put TLS in
-//! front of the server, and call it from inside, or use the web page).
+//! The client side of `POST {server}/api/approvals/{token}/decision`, for `steppy approve
+//! TOKEN --server URL`: one request through `reqwest`. Plain `http://` only (this build
+//! carries no TLS; put TLS in front of the server and call it from inside, or use the page).
 
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
+use steppy_engine::store::Verdict;
+
+/// How long the server has to answer.
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the server could not be asked; every message names the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("the server URL must start with http:// (got {server}); this client does not speak TLS")]
     NotHttp { server: String },
-    #[error("cannot reach {server}: {source}")]
-    Connect { server: String, source: std::io::Error },
-    #[error("cannot send to {server}: {source}")]
-    Send { server: String, source: std::io::Error },
-    #[error("no answer from {server}: {source}")]
-    Receive { server: String, source: std::io::Error },
-    #[error("{server} sent an answer that is not HTTP")]
-    NotHttpAnswer { server: String },
-    #[error("{server} sent an answer without a status code")]
-    NoStatus { server: String },
+    #[error("cannot ask {server}: {source}")]
+    Request { server: String, source: reqwest::Error },
+    #[error("{server} sent an answer that could not be read: {source}")]
+    Answer { server: String, source: reqwest::Error },
 }
 
-/// The server's answer: status code and JSON body.
+/// One decision to send.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionRequest<'a> {
+    /// The approval token from the link (a capability: sent in the path, never logged here).
+    pub token: &'a str,
+    pub verdict: Verdict,
+    pub comment: Option<&'a str>,
+    /// The name recorded with the vote.
+    pub approver: &'a str,
+}
+
+/// The server's answer: status code and JSON body (a body that is not JSON is wrapped as
+/// `{"error": TEXT}`).
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub body: Value,
 }
 
-/// Sends a decision. `Err` says why the server could not be asked.
-pub fn post_decision(
-    server: &str,
-    token: &str,
-    approve: bool,
-    comment: Option<&str>,
-    approver: &str,
-) -> Result<Answer, ClientError> {
-    let rest = server
-        .trim_end_matches('/')
-        .strip_prefix("http://")
-        .ok_or_else(|| ClientError::NotHttp {
+/// Sends a decision to `server` (e.g. `http://127.0.0.1:8080`, a path prefix allowed).
+/// `Err` says why the server could not be asked; a refusal is an [`Answer`] with its status.
+pub async fn post_decision(server: &str, request: &DecisionRequest<'_>) -> Result<Answer, ClientError> {
+    let base = server.trim_end_matches('/');
+    if !base.starts_with("http://") {
+        return Err(ClientError::NotHttp {
             server: server.to_string(),
-        })?;
-    let (authority, base) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let body =
-        json!({ "decision": if approve { "approve" } else { "reject" }, "comment": comment, "approver": approver })
-            .to_string();
-    let request = format!(
-        "POST {base}/api/approvals/{}/decision HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        token.trim(),
-        body.len()
-    );
-    let addr = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut stream = TcpStream::connect(&addr).map_err(|source| ClientError::Connect {
-        server: server.to_string(),
-        source,
-    })?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|source| ClientError::Send {
+        });
+    }
+    let url = format!("{base}/api/approvals/{}/decision", request.token.trim());
+    let body = json!({
+        "decision": request.verdict.as_str(),
+        "comment": request.comment,
+        "approver": request.approver,
+    });
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .map_err(|source| ClientError::Request {
             server: server.to_string(),
             source,
         })?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|source| ClientError::Receive {
-        server: server.to_string(),
-        source,
-    })?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| ClientError::NotHttpAnswer {
-        server: server.to_string(),
-    })?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ClientError::NoStatus {
+    let response = client
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        // The error's text would carry the URL, and so the token: drop it.
+        .map_err(|source| ClientError::Request {
             server: server.to_string(),
+            source: source.without_url(),
         })?;
-    let body = serde_json::from_str(body.trim()).unwrap_or_else(|_| json!({ "error": body.trim() }));
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|source| ClientError::Answer {
+        server: server.to_string(),
+        source: source.without_url(),
+    })?;
+    let body = serde_json::from_str(text.trim()).unwrap_or_else(|_| json!({ "error": text.trim() }));
     Ok(Answer { status, body })
 }

@@ -52,8 +52,14 @@ impl AppState {
 
     /// Redeems Step Functions task tokens with `tokens`, e.g.
     /// `Arc::new(SfnTaskTokens::from_config(&sdk_config))`.
-    pub fn with_task_tokens(mut self, tokens: Arc<dyn TaskTokens>) -> AppState {
-        self.task_tokens = Some(Redeemer::new(self.store.clone(), tokens));
+    pub fn with_task_tokens(self, tokens: Arc<dyn TaskTokens>) -> AppState {
+        let redeemer = Redeemer::new(self.store.clone(), tokens);
+        self.with_redeemer(redeemer)
+    }
+
+    /// Redeems Step Functions task tokens with `redeemer` (built on this state's store).
+    pub fn with_redeemer(mut self, redeemer: Redeemer) -> AppState {
+        self.task_tokens = Some(redeemer);
         self
     }
 

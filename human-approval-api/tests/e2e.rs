@@ -6,7 +6,8 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use steppy_engine::state::ExecutionState;
-use steppy_engine::store::{ApprovalState, NewApproval};
+use steppy_engine::store::{ApprovalState, NewApproval, Verdict};
+use steppy_human_approval_api::client::{DecisionRequest, post_decision};
 use support::{Harness, human_plan};
 
 const UNKNOWN: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -516,21 +517,31 @@ async fn the_cli_client_decides_through_the_json_api() {
     let h = Harness::start().await;
     let (id, token) = h.run_plan(human_plan(json!({})), "starter").await;
     let (base, t) = (h.base.clone(), token.clone());
-    let answer = tokio::task::spawn_blocking(move || {
-        steppy_human_approval_api::client::post_decision(&base, &t, false, Some("broken"), "erin")
-    })
+    let answer = post_decision(
+        &base,
+        &DecisionRequest {
+            token: &t,
+            verdict: Verdict::Reject,
+            comment: Some("broken"),
+            approver: "erin",
+        },
+    )
     .await
-    .expect("join")
     .expect("answer");
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["outcome"], "rejected");
     assert_eq!(h.finished(&id).await, ExecutionState::Aborted);
     let (base, t) = (h.base.clone(), token);
-    let again = tokio::task::spawn_blocking(move || {
-        steppy_human_approval_api::client::post_decision(&base, &t, true, None, "fred")
-    })
+    let again = post_decision(
+        &base,
+        &DecisionRequest {
+            token: &t,
+            verdict: Verdict::Approve,
+            comment: None,
+            approver: "fred",
+        },
+    )
     .await
-    .expect("join")
     .expect("answer");
     assert_eq!(again.status, 409);
     assert!(

@@ -7,11 +7,12 @@ use crate::progress::{Progress, ProgressConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 use steppy_engine::clock::system_now_ms;
+use steppy_engine::executor::RunningWork;
 use steppy_engine::store::OpenMode;
 
-pub fn run(db: Option<PathBuf>, id: &str, stop_running: bool) -> CliResult {
+pub fn run(db: Option<PathBuf>, id: &str, running: RunningWork) -> CliResult {
     let (store, db_path) = setup::open(db, OpenMode::Existing)?;
-    store.request_abort(id, stop_running, system_now_ms())?;
+    store.request_abort(id, running, system_now_ms())?;
     if store.leased_by_other(id, "", system_now_ms())? {
         println!("abort requested; the process running execution {id} will stop it within a second");
         return Ok(());

@@ -7,25 +7,24 @@ use crate::error::{CliError, CliResult};
 use crate::terminal::say;
 use std::path::PathBuf;
 use steppy_engine::clock::system_now_ms;
-use steppy_engine::store::{Decision, OpenMode, Vote};
+use steppy_engine::store::{Decision, OpenMode, Verdict, Vote};
 use steppy_executors::human::{current_user, token_hash};
-
-/// Which way the vote goes: `steppy approve` or `steppy reject`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Approve,
-    Reject,
-}
+use steppy_human_approval_api::client::{DecisionRequest, post_decision};
 
 pub fn run(db: Option<PathBuf>, verdict: Verdict, args: DecisionArgs) -> CliResult {
-    let approve = verdict == Verdict::Approve;
     let voter = args.voter.unwrap_or_else(current_user);
     if let Some(server) = args.server {
-        return over_http(&server, &args.token, approve, args.comment.as_deref(), &voter);
+        let request = DecisionRequest {
+            token: &args.token,
+            verdict,
+            comment: args.comment.as_deref(),
+            approver: &voter,
+        };
+        return over_http(&server, &request);
     }
     let (store, _) = setup::open(db, OpenMode::Existing)?;
     let vote = Vote {
-        approve,
+        approve: verdict.approves(),
         voter,
         comment: args.comment,
     };
@@ -47,8 +46,9 @@ pub fn describe(d: &Decision) -> String {
 }
 
 /// Decides through a running server's JSON API (`--server URL`).
-fn over_http(server: &str, token: &str, approve: bool, comment: Option<&str>, voter: &str) -> CliResult {
-    let answer = steppy_human_approval_api::client::post_decision(server, token, approve, comment, voter)
+fn over_http(server: &str, request: &DecisionRequest<'_>) -> CliResult {
+    let answer = setup::runtime()?
+        .block_on(post_decision(server, request))
         .map_err(CliError::trouble)?;
     match answer {
         answer if answer.status == 200 => {

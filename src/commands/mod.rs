@@ -22,7 +22,8 @@ mod web;
 
 use crate::cli::{Cli, Command, Engine};
 use crate::error::{CliError, CliResult};
-use decide::Verdict;
+use steppy_engine::executor::RunningWork;
+use steppy_engine::store::Verdict;
 
 pub fn dispatch(cli: Cli) -> CliResult {
     setup::configure_aws(&cli.aws)?;
@@ -98,7 +99,7 @@ pub fn dispatch(cli: Cli) -> CliResult {
         Command::List { format } => inspect::list(cli.db, format),
         Command::Status { id, format } => inspect::status(cli.db, &id, format),
         Command::History { id, format } => inspect::history(cli.db, &id, format),
-        Command::Abort { id, stop_running } => abort::run(cli.db, &id, stop_running),
+        Command::Abort { id, stop_running } => abort::run(cli.db, &id, RunningWork::from_stop_running(stop_running)),
         Command::Approve { decision } => decide::run(cli.db, Verdict::Approve, decision),
         Command::Reject { decision } => decide::run(cli.db, Verdict::Reject, decision),
     }

@@ -9,10 +9,14 @@ use crate::error::{CliError, CliResult, Exit};
 use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use steppy_engine::validate::validate_bytes;
+use steppy_engine::validate::{Paint, validate_bytes};
 
 pub fn run(plans: &[PathBuf], format: OutputFormat) -> CliResult {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let paint = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        Paint::Color
+    } else {
+        Paint::Plain
+    };
     let (mut invalid, mut unreadable) = (false, false);
     let mut results = Vec::new();
     for path in plans {
@@ -43,7 +47,7 @@ pub fn run(plans: &[PathBuf], format: OutputFormat) -> CliResult {
             }
             (Err(report), OutputFormat::Text) => {
                 invalid = true;
-                eprint!("{}", report.render(color));
+                eprint!("{}", report.render(paint));
             }
             (Err(report), OutputFormat::Json) => {
                 invalid = true;

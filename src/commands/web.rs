@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use steppy_engine::executor::BoxFuture;
 use steppy_engine::store::Store;
-use steppy_human_approval_api::{AdminToken, ApiConfig, AppState, RedeemError, SfnTaskTokens, TaskTokens};
+use steppy_human_approval_api::{AdminToken, ApiConfig, AppState, RedeemError, Redeemer, SfnTaskTokens, TaskTokens};
 
 /// A listener bound for the approval service, with the URL people reach it at.
 pub struct Web {
@@ -80,10 +80,7 @@ pub enum WebError {
 /// recorded but not delivered are sent again every 30 seconds; those a restart left without
 /// their token are reported (they go out when someone posts the link again).
 pub async fn with_task_tokens(state: AppState) -> AppState {
-    let state = state.with_task_tokens(Arc::new(LazySfn::default()));
-    let Some(redeemer) = state.task_tokens.clone() else {
-        return state;
-    };
+    let redeemer = Redeemer::new(state.store.clone(), Arc::new(LazySfn::default()));
     if let Ok(report) = redeemer.resend_pending().await
         && report.need_link > 0
     {
@@ -93,8 +90,8 @@ pub async fn with_task_tokens(state: AppState) -> AppState {
             report.need_link
         );
     }
-    tokio::spawn(redeemer.resend_loop(Duration::from_secs(30)));
-    state
+    tokio::spawn(redeemer.clone().resend_loop(Duration::from_secs(30)));
+    state.with_redeemer(redeemer)
 }
 
 /// [`SfnTaskTokens`] built on the first redemption: a service that never sees a Step Functions

@@ -31,6 +31,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Which executions a driver takes on: only those adopted before it started (`run`,
+/// `resume`), or also each one submitted while it runs (`serve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Intake {
+    AdoptedOnly,
+    Watching,
+}
+
 /// What ends a watching driver (`serve`); `None` for one that ends when its work is done.
 pub(super) type Shutdown<'a> = Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>;
 
@@ -151,20 +159,24 @@ impl Driver {
     }
 
     async fn drive_until(&mut self, shutdown: &mut Shutdown<'_>) -> Result<(), EngineError> {
-        let watching = shutdown.is_some();
+        let intake = if shutdown.is_some() {
+            Intake::Watching
+        } else {
+            Intake::AdoptedOnly
+        };
         // The first tick: start or resume what was adopted before driving (`run`, `resume`),
         // then look for more (`serve`). Each adopted execution is bootstrapped exactly once.
         let mut batch = Batch::default();
         let mut actions = Vec::new();
         self.bootstrap_all(&mut batch, &mut actions);
-        self.poll(watching, &mut batch, &mut actions);
+        self.poll(intake, &mut batch, &mut actions);
         if !self.commit_and_act(batch, actions, shutdown).await? {
             return Ok(());
         }
         let mut next_poll = tokio::time::Instant::now() + self.engine.options.poll;
         loop {
             self.engine.health.tick(self.clock.now_ms());
-            if !watching && self.live.values().all(|l| l.state.is_terminal()) {
+            if intake == Intake::AdoptedOnly && self.live.values().all(|l| l.state.is_terminal()) {
                 return Ok(());
             }
             let mut reports = Vec::new();
@@ -182,7 +194,7 @@ impl Driver {
             }
             if tokio::time::Instant::now() >= next_poll {
                 next_poll = tokio::time::Instant::now() + self.engine.options.poll;
-                self.poll(watching, &mut batch, &mut actions);
+                self.poll(intake, &mut batch, &mut actions);
             }
             let ids: Vec<Arc<str>> = self.live.keys().cloned().collect();
             for id in ids {
@@ -191,7 +203,7 @@ impl Driver {
             if !self.commit_and_act(batch, actions, shutdown).await? {
                 return Ok(());
             }
-            if watching {
+            if intake == Intake::Watching {
                 self.forget_finished();
             }
             self.report_held_back();
@@ -275,7 +287,7 @@ impl Driver {
 
     /// Heartbeat (noticing leases taken over), abort requests and (when watching) newly
     /// submitted executions. Store trouble skips the rest of this poll; the next one tries again.
-    pub(super) fn poll(&mut self, watching: bool, batch: &mut Batch, actions: &mut Vec<Action>) {
+    pub(super) fn poll(&mut self, intake: Intake, batch: &mut Batch, actions: &mut Vec<Action>) {
         let store = self.engine.store.clone();
         let now = self.clock.now_ms();
         match store.heartbeat(&self.engine.owner, now) {
@@ -292,7 +304,7 @@ impl Driver {
             }
             Err(e) => return self.poll_trouble("refresh the leases", &e),
         }
-        if watching {
+        if intake == Intake::Watching {
             let ids = match store.unfinished_ids() {
                 Ok(ids) => ids,
                 Err(e) => return self.poll_trouble("look for submitted executions", &e),
@@ -442,7 +454,7 @@ impl Driver {
                 exec,
                 flat,
                 handle,
-                stop_external,
+                running,
             } => {
                 let Some(live) = self.live.get_mut(&exec) else {
                     return;
@@ -453,7 +465,7 @@ impl Driver {
                 let s = &live.steps[flat];
                 if let (Some(handle), Some(executor)) = (handle, self.engine.registry.get(&s.kind)) {
                     let ctx = context(&self.engine, self.clock, live, flat);
-                    if let Err(e) = executor.cancel(&ctx, &handle, stop_external).await {
+                    if let Err(e) = executor.cancel(&ctx, &handle, running).await {
                         self.engine
                             .notices
                             .notice(&live.id, &s.name, &format!("could not cancel: {e}"));

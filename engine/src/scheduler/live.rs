@@ -2,7 +2,7 @@
 //! attempt task tells it ([`Report`]) and what it does once a tick's batch is committed
 //! ([`Action`]). Plain data, shared by `driver`, `transitions` and `attempt`.
 
-use crate::executor::{ExecError, Handle, Outcome};
+use crate::executor::{ExecError, Handle, Outcome, RunningWork};
 use crate::plan::{Plan, Step};
 use crate::state::ExecutionState;
 use crate::store::StepRecord;
@@ -69,7 +69,7 @@ pub(super) enum Action {
         exec: Arc<str>,
         flat: usize,
         handle: Option<Handle>,
-        stop_external: bool,
+        running: RunningWork,
     },
     /// Stop the step's task only (its external job is left running).
     StopWatching { exec: Arc<str>, flat: usize },

@@ -4,7 +4,7 @@
 use super::driver::{Driver, backoff};
 use super::live::{Action, AttemptRef, Live, Report};
 use crate::events::EventType;
-use crate::executor::{Outcome, Registry, StepContext};
+use crate::executor::{Outcome, Registry, RunningWork, StepContext};
 use crate::state::{ExecutionState, StepState};
 use crate::store::{Batch, Change, ExecWrite, StepRecord};
 use serde_json::{Value, json};
@@ -151,12 +151,12 @@ impl Driver {
     }
 
     /// Aborts an execution: waiting and internal steps of the current stage are cancelled;
-    /// running external jobs are left to finish unless `stop_running`.
+    /// running external jobs are left to finish unless `running` is [`RunningWork::Stop`].
     pub(super) fn abort(
         &mut self,
         id: &Arc<str>,
         reason: &str,
-        stop_running: bool,
+        running: RunningWork,
         batch: &mut Batch,
         actions: &mut Vec<Action>,
     ) {
@@ -174,8 +174,10 @@ impl Driver {
                     continue;
                 }
                 let external = self.engine.registry.get(&before.kind).is_some_and(|e| e.is_external());
-                let leave_running =
-                    external && before.handle.is_some() && !stop_running && before.state == StepState::Running;
+                let leave_running = external
+                    && before.handle.is_some()
+                    && running == RunningWork::LetFinish
+                    && before.state == StepState::Running;
                 let mut after = before.clone();
                 after.ended_ms = Some(now);
                 after.retry_at_ms = None;
@@ -192,7 +194,7 @@ impl Driver {
                             exec: id.clone(),
                             flat,
                             handle: before.handle.clone(),
-                            stop_external: stop_running,
+                            running,
                         });
                     }
                     EventType::StepCancelled
@@ -212,7 +214,7 @@ impl Driver {
             EventType::ExecutionAborted,
             ExecutionState::Aborted,
             Some(reason.to_string()),
-            json!({ "stopRunning": stop_running }),
+            json!({ "stopRunning": running.stop_running() }),
         ));
     }
 
@@ -313,7 +315,7 @@ impl Driver {
                     exec: exec.clone(),
                     flat,
                     handle: before.handle.clone(),
-                    stop_external: true,
+                    running: RunningWork::Stop,
                 });
             }
             Report::Ended { result, .. } => {
@@ -379,7 +381,7 @@ impl Driver {
                             json!({ "attempt": attempt, "reason": reason, "rejected": true }),
                         ));
                         let why = format!("step \"{}\" was rejected: {reason}", def.name);
-                        self.abort(&exec, &why, false, batch, actions);
+                        self.abort(&exec, &why, RunningWork::LetFinish, batch, actions);
                     }
                 }
             }

@@ -14,7 +14,7 @@ use super::{ApprovalState, CorruptValue, Refusal, Store, StoreError, StoreResult
 use crate::events::EventType;
 use crate::plan::OnTimeout;
 use rusqlite::{OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// One vote as shown to people.
@@ -83,12 +83,41 @@ pub const TIMEOUT_SETTLER: &str = "timeout";
 /// One attempt to decide an approval.
 #[derive(Debug, Clone)]
 pub struct Attempt {
+    /// Whether the vote approves ([`Verdict::approves`]).
     pub approve: bool,
     /// The identity of the person (trusted header, or the name they typed).
     pub voter: String,
     pub comment: Option<String>,
     /// Where the attempt came from (an IP address, `"cli"`), kept in the audit events.
     pub source: String,
+}
+
+/// Which way a vote goes: `approve` or `reject`, as the JSON API and the forms spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Approve,
+    Reject,
+}
+
+impl Verdict {
+    /// From a vote's stored `approve` flag.
+    pub fn of(approve: bool) -> Verdict {
+        if approve { Verdict::Approve } else { Verdict::Reject }
+    }
+
+    /// The stored `approve` flag.
+    pub fn approves(self) -> bool {
+        self == Verdict::Approve
+    }
+
+    /// `"approve"` or `"reject"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+        }
+    }
 }
 
 /// The failure of [`Store::decide`]: a refusal (with the approval as it stands, when known),
@@ -327,7 +356,7 @@ fn decide_in(
         .find(|a| same_identity(a, &attempt.voter))
         .cloned()
         .unwrap_or_else(|| attempt.voter.trim().to_string());
-    let decided = outcome(&view, attempt.approve);
+    let decided = outcome(&view, attempt);
     record_vote(tx, &view, &voter, attempt, decided, now_ms)?;
     let voted = json!({
         "approvalId": view.id, "voter": voter, "approve": attempt.approve, "comment": attempt.comment, "source": attempt.source,
@@ -373,8 +402,8 @@ fn decide_in(
 
 /// What an accepted vote does to `view`: a reject decides at once, an approve decides when it
 /// is the last one required; `None` means recorded, more approvals needed.
-fn outcome(view: &ApprovalView, approve: bool) -> Option<ApprovalState> {
-    if !approve {
+fn outcome(view: &ApprovalView, attempt: &Attempt) -> Option<ApprovalState> {
+    if !attempt.approve {
         Some(ApprovalState::Rejected)
     } else if view.approvals_so_far() + 1 >= view.required {
         Some(ApprovalState::Approved)

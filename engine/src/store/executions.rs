@@ -3,6 +3,7 @@
 
 use super::{CorruptValue, Refusal, Store, StoreError, StoreResult};
 use crate::events::{Event, EventType};
+use crate::executor::RunningWork;
 use crate::plan::Plan;
 use crate::state::{ExecutionState, StepState, check_execution, check_step};
 use rusqlite::{OptionalExtension, Row, params};
@@ -470,7 +471,8 @@ impl Store {
 
     /// Asks for an execution to be aborted (from any process); the process driving it acts on
     /// the request. Returns the execution's state at the time of the request.
-    pub fn request_abort(&self, id: &str, stop_running: bool, now_ms: i64) -> StoreResult<ExecutionState> {
+    pub fn request_abort(&self, id: &str, running: RunningWork, now_ms: i64) -> StoreResult<ExecutionState> {
+        let stop_running = running.stop_running();
         self.write(|tx| {
             let state: ExecutionState = tx
                 .query_row("SELECT id, state FROM executions WHERE id = ?1", [id], |r| {
@@ -501,15 +503,15 @@ impl Store {
         })
     }
 
-    /// Of `ids`, those with a pending abort request, with their `stop_running` flag.
-    pub fn abort_requests(&self, ids: &[Arc<str>]) -> StoreResult<Vec<(String, bool)>> {
+    /// Of `ids`, those with a pending abort request, with what it asks of running work.
+    pub fn abort_requests(&self, ids: &[Arc<str>]) -> StoreResult<Vec<(String, RunningWork)>> {
         self.read(|conn| {
             let mut st =
                 conn.prepare_cached("SELECT stop_running FROM executions WHERE id = ?1 AND abort_requested = 1")?;
             let mut out = Vec::new();
             for id in ids {
                 if let Some(stop) = st.query_row([&**id], |r| r.get::<_, bool>(0)).optional()? {
-                    out.push((id.to_string(), stop));
+                    out.push((id.to_string(), RunningWork::from_stop_running(stop)));
                 }
             }
             Ok(out)

@@ -41,7 +41,7 @@ mod tallies;
 mod task_tokens;
 
 pub use approvals::{Approval, ApprovalState, Decision, NewApproval, Vote};
-pub use decisions::{ApprovalView, Attempt, DecideError, Decided, TIMEOUT_SETTLER, VoteView, same_identity};
+pub use decisions::{ApprovalView, Attempt, DecideError, Decided, TIMEOUT_SETTLER, Verdict, VoteView, same_identity};
 pub use error::{CorruptValue, StoreError, StoreResult};
 pub use executions::{Batch, Change, ExecWrite, ExecutionRecord, ExecutionSummary, StepRecord};
 pub use intake::IntakeOutcome;
@@ -274,7 +274,9 @@ mod tests {
             .expect("timeout");
         let other = Connection::open(&path).expect("second connection");
         other.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
-        let err = store.request_abort("x", false, 0).expect_err("locked");
+        let err = store
+            .request_abort("x", crate::executor::RunningWork::LetFinish, 0)
+            .expect_err("locked");
         assert!(matches!(err, StoreError::Locked(_)), "{err}");
         assert!(err.to_string().contains("is locked by another process"), "{err}");
     }

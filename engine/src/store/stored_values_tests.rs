@@ -2,6 +2,7 @@
 //! [`CorruptValue`] naming its table, column and row, never as a default.
 
 use super::{ApprovalState, Attempt, CorruptValue, DecideError, NewApproval, Store, StoreError, TaskTokenState};
+use crate::executor::RunningWork;
 use crate::plan::{OnTimeout, Plan};
 use std::error::Error as _;
 
@@ -151,7 +152,7 @@ fn unknown_step_and_execution_states_and_a_damaged_plan_are_errors() {
     damage(&store, "UPDATE executions SET state = 'NAPPING' WHERE id = ?1", &exec);
     let c = corrupt(store.list());
     assert_eq!((c.table, c.column), ("executions", "state"));
-    let c = corrupt(store.request_abort(&exec, false, 2));
+    let c = corrupt(store.request_abort(&exec, RunningWork::LetFinish, 2));
     assert_eq!(c.row, format!("execution {exec}"));
 
     damage(

@@ -125,6 +125,13 @@ pub struct Report {
     text: Arc<str>,
 }
 
+/// How [`Report::render`] draws: with ANSI colors (a terminal) or plain text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paint {
+    Color,
+    Plain,
+}
+
 impl Report {
     /// Sorts `diagnostics` by position and fills in their lines and columns.
     pub fn new(origin: &str, text: Arc<str>, format: Option<Format>, mut diagnostics: Vec<Diagnostic>) -> Self {
@@ -143,13 +150,12 @@ impl Report {
     }
 
     /// The report for people: each problem with `file:line:column`, the pointer, the source
-    /// line with a marker under the fault, and a help line. `color` adds ANSI colors.
-    pub fn render(&self, color: bool) -> String {
+    /// line with a marker under the fault, and a help line; in ANSI colors or plain.
+    pub fn render(&self, paint: Paint) -> String {
         use miette::{GraphicalReportHandler, GraphicalTheme};
-        let theme = if color {
-            GraphicalTheme::unicode()
-        } else {
-            GraphicalTheme::unicode_nocolor()
+        let theme = match paint {
+            Paint::Color => GraphicalTheme::unicode(),
+            Paint::Plain => GraphicalTheme::unicode_nocolor(),
         };
         let handler = GraphicalReportHandler::new_themed(theme)
             .with_context_lines(1)

@@ -17,7 +17,7 @@ mod schema;
 mod suggest;
 
 pub use crate::source::Format;
-pub use diagnostic::{Code, Diagnostic, Report};
+pub use diagnostic::{Code, Diagnostic, Paint, Report};
 pub use rules::{MAX_STAGES, MAX_STEPS, MAX_STEPS_PER_STAGE};
 pub use schema::{SCHEMA_TEXT, schema, step_types};
 

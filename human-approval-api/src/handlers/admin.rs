@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use steppy_engine::clock::system_now_ms;
+use steppy_engine::executor::RunningWork;
 
 /// `POST /api/executions`: validates the plan in the body and records an execution of it
 /// (`steppy serve` runs it). 201 with its id.
@@ -76,7 +77,14 @@ pub async fn abort(
         })?
     };
     let store = state.store.clone();
-    let was = blocking(move || store.request_abort(&id, options.stop_running, system_now_ms())).await?;
+    let was = blocking(move || {
+        store.request_abort(
+            &id,
+            RunningWork::from_stop_running(options.stop_running),
+            system_now_ms(),
+        )
+    })
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "abortRequested": true, "state": was })),

@@ -16,7 +16,6 @@ pub mod pages;
 pub mod sfn;
 
 use crate::error::ApiError;
-use crate::metrics::Decision;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
@@ -24,7 +23,7 @@ use axum::http::request::Parts;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
-use steppy_engine::store::{ApprovalView, Attempt, Decided, Refusal};
+use steppy_engine::store::{ApprovalView, Attempt, Decided, Refusal, Verdict};
 
 /// The address of the caller (unspecified if the server was started without connect info).
 #[derive(Debug, Clone, Copy)]
@@ -75,11 +74,7 @@ pub async fn lookup(state: &AppState, peer: Peer, token: &str) -> Result<Approva
 /// Casts `attempt` with `token`: the one place a decision is made over HTTP.
 pub async fn decide(state: &AppState, peer: Peer, token: &str, attempt: Attempt) -> Result<Decided, ApiError> {
     let hash = token_hash(state, peer, token)?;
-    let decision = if attempt.approve {
-        Decision::Approve
-    } else {
-        Decision::Reject
-    };
+    let decision = Verdict::of(attempt.approve);
     let approver = steppy_engine::text::printable(&attempt.voter).into_owned();
     let queued = Instant::now();
     let decided = state
@@ -94,7 +89,7 @@ pub async fn decide(state: &AppState, peer: Peer, token: &str, attempt: Attempt)
 
 /// The decision line of the log: one `info` event (target `steppy::decision`) per recorded
 /// vote, naming the execution, the step, the decision and who made it; never the token.
-fn log_decision(d: &Decided, decision: Decision, approver: &str) {
+fn log_decision(d: &Decided, decision: Verdict, approver: &str) {
     let a = &d.approval;
     tracing::info!(
         target: "steppy::decision",
@@ -105,7 +100,7 @@ fn log_decision(d: &Decided, decision: Decision, approver: &str) {
         decision = decision.as_str(),
         approver,
         decisive = d.decisive,
-        state = ?a.state,
+        state = a.state.as_str(),
         "approval decision"
     );
 }

@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use std::time::Duration;
-use steppy_engine::store::Tallies;
+use steppy_engine::store::{Tallies, Verdict};
 
 /// The `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -84,7 +84,7 @@ impl Metrics {
     }
 
     /// Counts one recorded decision and how long its commit took.
-    pub fn decision(&self, decision: Decision, commit: Duration) {
+    pub fn decision(&self, decision: Verdict, commit: Duration) {
         let labels = DecisionLabels {
             decision: decision.as_str(),
         };
@@ -99,21 +99,5 @@ impl Metrics {
         encode_registry(&mut out, &store::registry(tallies))?;
         encode_eof(&mut out)?;
         Ok(out)
-    }
-}
-
-/// The decision label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Approve,
-    Reject,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Approve => "approve",
-            Decision::Reject => "reject",
-        }
     }
 }
