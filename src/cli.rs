@@ -17,6 +17,8 @@ pub struct Cli {
     pub db: Option<PathBuf>,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub params: ParamArgs,
     /// How log lines on standard error look (`steppy serve`'s log: engine trouble, the access
     /// log, decisions): `text` for people, `json` (one object a line) for log shippers.
     /// `RUST_LOG` filters them (default: Steppy's at info).
@@ -31,6 +33,19 @@ pub enum LogFormat {
     Text,
     /// One JSON object per event (`timestamp`, `level`, `target`, `message` and its fields).
     Json,
+}
+
+/// Parameter values for the plan a command reads (`validate`, `run`, `submit`, `compile`,
+/// `deploy`, `iam-policy`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ParamArgs {
+    /// A value for the plan's parameter NAME (`${params.NAME}`); repeatable. Wins over
+    /// --params-file.
+    #[arg(long = "param", global = true, value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Parameter values from a JSON or YAML file: an object of NAME: VALUE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
 }
 
 /// Settings of the AWS executors. AWS itself is configured the standard way:

@@ -18,6 +18,7 @@
 
 pub mod asl;
 pub mod plan;
+pub mod resolve;
 pub mod source;
 pub mod validate;
 

@@ -27,6 +27,7 @@ use steppy_engine::store::Verdict;
 
 pub fn dispatch(cli: Cli) -> CliResult {
     setup::configure_aws(&cli.aws)?;
+    setup::configure_params(&cli.params)?;
     match cli.command {
         Command::Validate { plans, format } => validate::run(&plans, format),
         Command::Schema => schema::run(),

@@ -1,19 +1,41 @@
 //! Where a plan comes from: a file (or `-`), or an S3 object (`s3://bucket/key`, read with
 //! GetObject using the standard AWS configuration). Errors name the file or the bucket/key.
+//! Plans are resolved with the command line's parameters, and target files are read relative
+//! to the plan's directory; `s3://` target sets are read here too.
 
 use std::path::Path;
 use steppy_engine::plan::Plan;
-use steppy_engine::validate::LoadError;
+use steppy_engine::resolve::{Inputs, Remote, RemoteTargets, Sources};
+use steppy_engine::validate::{LoadError, Report};
 use steppy_executors::aws::s3;
 
-/// Reads and validates the plan at `path` (a file path, `-`, or an `s3://` URL).
+/// Reads and validates the plan at `path` (a file path, `-`, or an `s3://` URL), resolved with
+/// the command line's parameters.
 pub fn load(path: &Path) -> Result<Plan, LoadError> {
     let origin = path.to_string_lossy().to_string();
     let bytes = read(path).map_err(|source| LoadError::Io {
         path: origin.clone(),
         source,
     })?;
-    steppy_engine::validate::validate_bytes(&origin, &bytes, None).map_err(LoadError::Invalid)
+    validate(path, &bytes).map_err(LoadError::Invalid)
+}
+
+/// Validates and resolves the plan text `bytes` read from `path`.
+pub fn validate(path: &Path, bytes: &[u8]) -> Result<Plan, Report> {
+    let origin = path.to_string_lossy().to_string();
+    let base_dir = match path.parent() {
+        Some(dir) if !s3::is_s3_url(&origin) && origin != "-" => Some(dir),
+        _ => None,
+    };
+    let inputs = Inputs {
+        params: super::setup::params(),
+        sources: Sources {
+            base_dir,
+            remote: Some(&S3Targets),
+        },
+        execution_id: None,
+    };
+    steppy_engine::validate::validate_with(&origin, bytes, None, &inputs)
 }
 
 /// The bytes of the plan at `path`: a file, standard input (`-`), or an S3 object.
@@ -22,19 +44,40 @@ pub fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     if !s3::is_s3_url(&text) {
         return steppy_engine::validate::read_source(path);
     }
-    let location = s3::parse(&text).map_err(std::io::Error::other)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    // Its own AWS plumbing: this short-lived runtime must not leave connections or credential
-    // refreshes behind in the clients the engine's runtime uses afterwards.
+    get_object(&text, steppy_engine::validate::MAX_PLAN_BYTES).map_err(std::io::Error::other)
+}
+
+/// One S3 object, at most `limit` bytes, on a short-lived runtime with its own AWS plumbing
+/// (it must not leave connections or credential refreshes behind in the clients the engine's
+/// runtime uses afterwards).
+fn get_object(url: &str, limit: usize) -> Result<Vec<u8>, String> {
+    let location = s3::parse(url).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let aws = steppy_executors::aws::Aws::from_environment(super::setup::aws().settings.clone());
     let object = runtime
         .block_on(async { s3::get(&s3::client(&aws).await, &location, None).await })
-        .map_err(std::io::Error::other)?;
-    if object.bytes.len() > steppy_engine::validate::MAX_PLAN_BYTES {
-        return Err(std::io::Error::other(format!(
-            "{text} is larger than {} bytes",
-            steppy_engine::validate::MAX_PLAN_BYTES
-        )));
+        .map_err(|e| e.to_string())?;
+    if object.bytes.len() > limit {
+        return Err(format!("{url} is larger than {limit} bytes"));
     }
     Ok(object.bytes.to_vec())
+}
+
+/// Target sets in S3 (`s3://bucket/key`, JSON or CSV by the key's extension).
+struct S3Targets;
+
+impl RemoteTargets for S3Targets {
+    fn read(&self, url: &str) -> Result<Remote, String> {
+        if url.starts_with("dynamodb://") {
+            return Err("dynamodb:// target sets are not supported yet".into());
+        }
+        let limit = steppy_engine::resolve::targets::MAX_TARGET_BYTES as usize;
+        Ok(Remote::Document {
+            name: url.to_string(),
+            bytes: get_object(url, limit)?,
+        })
+    }
 }

@@ -1,9 +1,10 @@
 //! What the engine commands share: finding and opening the database, building the engine with
 //! this build's executors, and a tokio runtime. Errors go back as [`CliError`]s.
 
-use crate::cli::AwsArgs;
+use crate::cli::{AwsArgs, ParamArgs};
 use crate::error::{CliError, CliResult};
 use crate::progress::Progress;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use steppy_engine::executor::Registry;
@@ -58,6 +59,42 @@ pub fn configure_aws(args: &AwsArgs) -> CliResult {
     };
     let _ = AWS.set(Aws::from_environment(settings));
     Ok(())
+}
+
+/// The parameter values of the command line (see [`configure_params`]).
+static PARAMS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+
+/// Records `--params-file` and `--param` values (once, before any command runs): the file's,
+/// then each `--param` over them. A malformed one is a usage error.
+pub fn configure_params(args: &ParamArgs) -> CliResult {
+    let mut values = match &args.params_file {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let bytes = steppy_engine::validate::read_source(path)
+                .map_err(|e| CliError::trouble(format!("--params-file: cannot read {shown}: {e}")))?;
+            steppy_engine::resolve::params_file(&shown, &bytes)
+                .map_err(|e| CliError::trouble(format!("--params-file: {e}")))?
+        }
+        None => BTreeMap::new(),
+    };
+    for p in &args.params {
+        let Some((name, value)) = p.split_once('=') else {
+            return Err(CliError::trouble(format!(
+                "--param {p}: write NAME=VALUE (e.g. --param version=1.4.2)"
+            )));
+        };
+        if name.trim().is_empty() {
+            return Err(CliError::trouble(format!("--param {p}: the name before '=' is empty")));
+        }
+        values.insert(name.trim().to_string(), value.to_string());
+    }
+    let _ = PARAMS.set(values);
+    Ok(())
+}
+
+/// The parameter values given on the command line (none if [`configure_params`] was not called).
+pub fn params() -> BTreeMap<String, String> {
+    PARAMS.get().cloned().unwrap_or_default()
 }
 
 /// The process's AWS plumbing (default settings if [`configure_aws`] was not called).

@@ -9,7 +9,7 @@ use crate::error::{CliError, CliResult, Exit};
 use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use steppy_engine::validate::{Paint, validate_bytes};
+use steppy_engine::validate::Paint;
 
 pub fn run(plans: &[PathBuf], format: OutputFormat) -> CliResult {
     let paint = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
@@ -34,7 +34,7 @@ pub fn run(plans: &[PathBuf], format: OutputFormat) -> CliResult {
                 continue;
             }
         };
-        match (validate_bytes(&origin, &bytes, None), format) {
+        match (super::plan_source::validate(path, &bytes), format) {
             (Ok(plan), OutputFormat::Text) => {
                 println!(
                     "{origin}: valid ({} stages, {} steps)",

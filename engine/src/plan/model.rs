@@ -13,6 +13,17 @@ pub struct Plan {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Defaults::is_empty")]
     pub defaults: Defaults,
+    /// Declared parameters (the plan as written); a runnable plan has their values in
+    /// [`Plan::resolved`] instead.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, Parameter>,
+    /// Target sets (the plan as written); a runnable plan has them expanded into its stages.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, TargetSet>,
+    /// The snapshot a runnable plan was made from: parameter values and where each target
+    /// set came from ([`crate::resolve`]). Absent from plans without parameters or targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Resolved>,
     pub stages: Vec<Stage>,
 }
 
@@ -57,6 +68,187 @@ pub struct Stage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub steps: Vec<Step>,
+    /// Fan-out (the plan as written): run every step once per target of a set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each: Option<ForEach>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerated_failure_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerated_failure_percentage: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waves: Vec<Wave>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub between_waves: Vec<Step>,
+    /// In a runnable plan: this stage is one part (a wave, or the steps between two waves) of
+    /// a fan-out stage as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<FanOut>,
+}
+
+impl Stage {
+    /// A plain stage of `steps`.
+    pub fn new(name: impl Into<String>, steps: Vec<Step>) -> Stage {
+        Stage {
+            name: name.into(),
+            description: None,
+            steps,
+            for_each: None,
+            max_concurrency: None,
+            tolerated_failure_count: None,
+            tolerated_failure_percentage: None,
+            waves: Vec::new(),
+            between_waves: Vec::new(),
+            fan_out: None,
+        }
+    }
+}
+
+/// One declared parameter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parameter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+}
+
+/// One target: its fields by name, `id` among them.
+pub type Target = BTreeMap<String, String>;
+
+/// `FIELD: VALUE | [VALUES]`: the targets whose field is one of the values.
+pub type Where = BTreeMap<String, OneOrMany>;
+
+/// A `where` value: one string or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// Whether `value` is (one of) this.
+    pub fn admits(&self, value: &str) -> bool {
+        match self {
+            OneOrMany::One(v) => v == value,
+            OneOrMany::Many(vs) => vs.iter().any(|v| v == value),
+        }
+    }
+}
+
+/// A target set as written: inline, or read from a source when the execution is submitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetSet {
+    Inline(Vec<BTreeMap<String, serde_json::Value>>),
+    From {
+        from: String,
+        #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
+        filter: Where,
+    },
+}
+
+/// `forEach`: a set's name, or `{ targets, where }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ForEach {
+    Set(String),
+    Select {
+        targets: String,
+        #[serde(default, rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
+        filter: Where,
+    },
+}
+
+impl ForEach {
+    /// The target set this fans out over.
+    pub fn set(&self) -> &str {
+        match self {
+            ForEach::Set(name) | ForEach::Select { targets: name, .. } => name,
+        }
+    }
+
+    /// The stage's own selection within the set (empty: all of it).
+    pub fn filter(&self) -> Option<&Where> {
+        match self {
+            ForEach::Set(_) => None,
+            ForEach::Select { filter, .. } => Some(filter),
+        }
+    }
+}
+
+/// One wave of a fan-out stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wave {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+}
+
+/// Where a stage of a runnable plan comes from in a fan-out stage as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanOut {
+    /// The stage as written (stages of one fan-out share it, and count failures together).
+    pub stage: String,
+    /// Targets selected for the whole fan-out stage.
+    pub targets: u32,
+    /// Failures the whole fan-out stage tolerates (from `toleratedFailureCount` and
+    /// `toleratedFailurePercentage` of `targets`: the smaller of the two when both are set).
+    pub tolerated_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Which part of it this stage is.
+    pub part: FanOutPart,
+    /// The wave's name (of the wave itself, or of the wave just before the between steps).
+    pub wave: String,
+    /// 1-based index of that wave.
+    pub wave_index: u32,
+}
+
+/// A wave of targets, or the steps run after a wave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FanOutPart {
+    Wave,
+    BetweenWaves,
+}
+
+/// The snapshot of a runnable plan: what it was resolved with, once, at submission.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolved {
+    /// The execution id the plan was rendered for (`${execution.id}`).
+    pub execution_id: String,
+    /// Every parameter's value (given or default).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Each target set used: where it came from, when it was read and how many targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets: Vec<SetSnapshot>,
+}
+
+/// Where one target set came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetSnapshot {
+    pub name: String,
+    /// `inline`, a file path, `s3://...` or `dynamodb://...`.
+    pub source: String,
+    /// When it was read (ms since the epoch).
+    pub read_at_ms: i64,
+    /// Targets in the set (before any `where` of a stage).
+    pub targets: usize,
 }
 
 /// One unit of work: what it does ([`StepKind`]) and how it is run ([`StepOptions`]).

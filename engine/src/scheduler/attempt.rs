@@ -6,6 +6,7 @@ use super::live::{AttemptRef, Live, Report};
 use crate::clock::Clock;
 use crate::executor::{ExecError, Executor, Handle, StepContext};
 use crate::fault;
+use crate::plan::{FanOutPart, Step};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -104,9 +105,21 @@ pub(super) fn context(engine: &Engine, clock: Clock, live: &Live, flat: usize) -
         attempt: s.attempt,
         attempt_started_ms: s.attempt_started_ms.unwrap_or_else(|| clock.now_ms()),
         idempotency_key: StepContext::key_for(&live.id, s.stage, s.index, s.attempt),
-        step: live.defs[flat].clone(),
+        step: step_to_run(live, flat),
         clock,
         notices: engine.notices.clone(),
         store: engine.store.clone(),
+    }
+}
+
+/// The step as it runs: a between-waves step gets its wave counts rendered now.
+fn step_to_run(live: &Live, flat: usize) -> Arc<Step> {
+    let def = &live.defs[flat];
+    match &live.plan.stages[live.steps[flat].stage].fan_out {
+        Some(of) if of.part == FanOutPart::BetweenWaves => {
+            let counts = super::fan_out::counts(live, live.steps[flat].stage, of);
+            Arc::new(crate::resolve::render_between_step(def, counts))
+        }
+        _ => def.clone(),
     }
 }

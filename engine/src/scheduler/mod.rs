@@ -20,6 +20,7 @@
 
 mod attempt;
 mod driver;
+mod fan_out;
 mod live;
 mod transitions;
 

@@ -2,9 +2,11 @@
 //! into events plus state changes (applied in memory here, committed by the driver).
 
 use super::driver::{Driver, backoff};
+use super::fan_out;
 use super::live::{Action, AttemptRef, Live, Report};
 use crate::events::EventType;
 use crate::executor::{Outcome, Registry, RunningWork, StepContext};
+use crate::plan::{FanOut, FanOutPart};
 use crate::state::{ExecutionState, StepState};
 use crate::store::{Batch, Change, ExecWrite, StepRecord};
 use serde_json::{Value, json};
@@ -83,6 +85,10 @@ impl Driver {
                 break;
             }
             let range = live.stage_range(live.stage);
+            let wave = live.plan.stages[live.stage]
+                .fan_out
+                .clone()
+                .filter(|f| f.part == FanOutPart::Wave);
             if !live.stage_started {
                 live.stage_started = true;
                 let stage = live.stage;
@@ -96,20 +102,38 @@ impl Driver {
                 if let Some(c) = batch.changes.last_mut() {
                     c.stage = Some(stage);
                 }
-                for flat in range {
+                let cap = wave.as_ref().map_or(usize::MAX, fan_out::cap);
+                for flat in range.take(cap) {
                     batch.push(start_attempt(live, flat, now, &self.engine.registry));
                     actions.push(Action::Spawn { exec: id.clone(), flat });
                 }
                 continue;
             }
+            if let Some(wave) = &wave {
+                run_wave(live, wave, now, &self.engine.registry, batch, actions);
+            }
             if !live.steps[range.clone()].iter().all(|s| s.state.is_terminal()) {
                 break;
             }
-            let failed = range.clone().find(|&i| {
-                let s = &live.steps[i];
-                !matches!(s.state, StepState::Succeeded) && !live.defs[i].options.continue_on_failure
-            });
             let stage = live.stage;
+            let failed = match &wave {
+                Some(wave) => wave_failure(live, stage, wave),
+                None => range
+                    .clone()
+                    .find(|&i| {
+                        let s = &live.steps[i];
+                        !matches!(s.state, StepState::Succeeded) && !live.defs[i].options.continue_on_failure
+                    })
+                    .map(|i| {
+                        let s = &live.steps[i];
+                        format!(
+                            "step \"{}\" {}: {}",
+                            s.name,
+                            s.state.as_str().to_lowercase().replace('_', " "),
+                            s.reason.clone().unwrap_or_default()
+                        )
+                    }),
+            };
             let name = live.plan.stages[stage].name.clone();
             batch.push(Change {
                 execution_id: id.clone(),
@@ -120,14 +144,7 @@ impl Driver {
                 step_write: None,
                 exec_write: None,
             });
-            if let Some(i) = failed {
-                let s = &live.steps[i];
-                let reason = format!(
-                    "step \"{}\" {}: {}",
-                    s.name,
-                    s.state.as_str().to_lowercase().replace('_', " "),
-                    s.reason.clone().unwrap_or_default()
-                );
+            if let Some(reason) = failed {
                 batch.push(exec_change(
                     live,
                     EventType::ExecutionFailed,
@@ -390,6 +407,88 @@ impl Driver {
 }
 
 /// The change that starts the next attempt of step `flat`: the start intent, with its key.
+/// A started wave: while its failed targets are within the tolerance, starts pending
+/// instances up to the cap; beyond it, starts none and cancels the ones not started (those
+/// running go on to their end).
+fn run_wave(
+    live: &mut Live,
+    wave: &FanOut,
+    now: i64,
+    registry: &Registry,
+    batch: &mut Batch,
+    actions: &mut Vec<Action>,
+) {
+    let range = live.stage_range(live.stage);
+    let (failed, _) = fan_out::target_tally(live, live.stage, wave);
+    if failed > wave.tolerated_failures as usize {
+        let reason = format!(
+            "not started: {failed} targets failed, more than the {} the stage tolerates",
+            wave.tolerated_failures
+        );
+        for flat in range {
+            let before = live.steps[flat].clone();
+            if before.state != StepState::Pending {
+                continue;
+            }
+            let mut after = before.clone();
+            after.state = StepState::Cancelled;
+            after.ended_ms = Some(now);
+            after.reason = Some(reason.clone());
+            batch.push(step_change(
+                live,
+                flat,
+                before.state,
+                after,
+                EventType::StepCancelled,
+                json!({ "reason": reason }),
+            ));
+        }
+        return;
+    }
+    let in_flight = live.steps[range.clone()]
+        .iter()
+        .filter(|s| !s.state.is_terminal() && s.state != StepState::Pending)
+        .count();
+    let room = fan_out::cap(wave).saturating_sub(in_flight);
+    let pending: Vec<usize> = range
+        .filter(|&flat| live.steps[flat].state == StepState::Pending)
+        .take(room)
+        .collect();
+    for flat in pending {
+        batch.push(start_attempt(live, flat, now, registry));
+        actions.push(Action::Spawn {
+            exec: live.id.clone(),
+            flat,
+        });
+    }
+}
+
+/// Why a wave stage fails its execution: more failed targets (over the fan-out stage so far)
+/// than it tolerates. `None`: it succeeds, failures and all.
+fn wave_failure(live: &Live, stage: usize, wave: &FanOut) -> Option<String> {
+    let failures = fan_out::failures(live, stage, wave);
+    if failures.len() <= wave.tolerated_failures as usize {
+        return None;
+    }
+    const SHOWN: usize = 5;
+    let mut listed: Vec<String> = failures
+        .iter()
+        .take(SHOWN)
+        .map(|(target, why)| format!("{target} ({why})"))
+        .collect();
+    if failures.len() > SHOWN {
+        listed.push(format!("and {} more", failures.len() - SHOWN));
+    }
+    Some(format!(
+        "stage \"{}\": {} of {} targets failed, more than the {} it tolerates: {}",
+        wave.stage,
+        failures.len(),
+        wave.targets,
+        wave.tolerated_failures,
+        listed.join(", ")
+    ))
+}
+
 pub(super) fn start_attempt(live: &mut Live, flat: usize, now: i64, registry: &Registry) -> Change {
     let before = live.steps[flat].clone();
     let def = &live.defs[flat];

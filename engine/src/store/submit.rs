@@ -20,7 +20,8 @@ pub struct SubmitOptions<'a> {
 
 impl Store {
     /// Records a new execution of `plan` in state PENDING, as `options` say, and returns its id
-    /// (a UUID v7, so ids sort by creation time).
+    /// (a UUID v7, so ids sort by creation time; a resolved plan brings its own, chosen when it
+    /// was resolved).
     pub fn submit(&self, plan: &Plan, now_ms: i64, options: SubmitOptions<'_>) -> StoreResult<String> {
         self.write(|tx| {
             let id = insert_execution(tx, plan, now_ms, options.started_by)?;
@@ -43,7 +44,11 @@ pub(super) fn insert_execution(
     now_ms: i64,
     started_by: Option<&str>,
 ) -> StoreResult<String> {
-    let id = uuid::Uuid::now_v7().to_string();
+    // A resolved plan was rendered for its id (`${execution.id}`); any other gets a new one.
+    let id = match &plan.resolved {
+        Some(r) => r.execution_id.clone(),
+        None => uuid::Uuid::now_v7().to_string(),
+    };
     let plan_json = serde_json::to_string(plan).map_err(|source| StoreError::Encode {
         what: format!("the plan of execution {id}"),
         source,

@@ -18,10 +18,12 @@ mod suggest;
 
 pub use crate::source::Format;
 pub use diagnostic::{Code, Diagnostic, Paint, Report};
-pub use rules::{MAX_STAGES, MAX_STEPS, MAX_STEPS_PER_STAGE};
+pub use rules::{MAX_STAGES, MAX_STEPS, MAX_STEPS_PER_STAGE, Shape};
 pub use schema::{SCHEMA_TEXT, schema, step_types};
+pub use suggest::closest;
 
 use crate::plan::Plan;
+use crate::resolve::Inputs;
 use crate::source::{self, LineIndex, Span};
 use std::path::Path;
 use std::sync::Arc;
@@ -83,6 +85,25 @@ pub fn validate_bytes(origin: &str, bytes: &[u8], format: Option<Format>) -> Res
 
 /// Validates plan text; see [`validate_bytes`].
 pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result<Plan, Report> {
+    validate_text_with(origin, text, format, &Inputs::default())
+}
+
+/// Validates plan bytes and resolves the plan with `inputs` (parameters, target sources):
+/// the runnable plan, or every problem. See [`crate::resolve`].
+pub fn validate_with(origin: &str, bytes: &[u8], format: Option<Format>, inputs: &Inputs<'_>) -> Result<Plan, Report> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.len() <= MAX_PLAN_BYTES => validate_text_with(origin, text, format, inputs),
+        _ => validate_bytes(origin, bytes, format),
+    }
+}
+
+/// Validates plan text and resolves it with `inputs`; see [`validate_with`].
+pub fn validate_text_with(
+    origin: &str,
+    text: &str,
+    format: Option<Format>,
+    inputs: &Inputs<'_>,
+) -> Result<Plan, Report> {
     // A byte-order mark is not part of the plan; blank it out so byte offsets stay true, parse
     // what follows it, and count the columns of the first line from after it, as editors do.
     let (text, start): (Arc<str>, usize) = match text.strip_prefix('\u{feff}') {
@@ -112,7 +133,7 @@ pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result
     if !diagnostics.is_empty() {
         return Err(report(diagnostics));
     }
-    serde_json::from_value(doc.value).map_err(|e| {
+    let plan = <Plan as serde::Deserialize>::deserialize(&doc.value).map_err(|e| {
         let d = Diagnostic::new(
             Code::InvalidValue,
             "",
@@ -121,7 +142,8 @@ pub fn validate_text(origin: &str, text: &str, format: Option<Format>) -> Result
         )
         .with_help("this is a gap between the schema and Steppy; please report the plan");
         report(vec![d])
-    })
+    })?;
+    crate::resolve::resolve(&doc.value, &doc.map, plan, inputs).map_err(report)
 }
 
 /// Reads and validates the plan file at `path`; `-` reads standard input.

@@ -17,6 +17,15 @@ pub const MAX_STEPS_PER_STAGE: usize = 10_000;
 /// Most steps in one plan.
 pub const MAX_STEPS: usize = 100_000;
 
+/// The stage fields that only a fan-out stage (`forEach`) may have.
+const FAN_OUT_FIELDS: [&str; 5] = [
+    "maxConcurrency",
+    "toleratedFailureCount",
+    "toleratedFailurePercentage",
+    "waves",
+    "betweenWaves",
+];
+
 pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
     let mut c = Checker {
         root,
@@ -77,6 +86,30 @@ pub fn check(root: &Value, map: &SourceMap) -> Vec<Diagnostic> {
         for (j, step) in steps.iter().enumerate() {
             c.name(step, &format!("/stages/{i}/steps/{j}"), "step");
             c.step(step, &format!("/stages/{i}/steps/{j}"));
+        }
+        if stage.get("forEach").is_none() {
+            for field in FAN_OUT_FIELDS.into_iter().filter(|f| stage.get(f).is_some()) {
+                c.push(
+                    Code::InvalidValue,
+                    &format!("/stages/{i}/{field}"),
+                    format!("\"{field}\" is for a fan-out stage"),
+                    "add \"forEach\": SET to the stage, or remove this field",
+                );
+            }
+        }
+        let between = stage.get("betweenWaves").and_then(Value::as_array);
+        for (j, step) in between.into_iter().flatten().enumerate() {
+            c.name(step, &format!("/stages/{i}/betweenWaves/{j}"), "step");
+            c.step(step, &format!("/stages/{i}/betweenWaves/{j}"));
+        }
+        if let Some(between) = between {
+            let names = between.iter().map(|s| s.get("name").and_then(Value::as_str));
+            c.unique_names(
+                names,
+                |j| format!("/stages/{i}/betweenWaves/{j}/name"),
+                "step",
+                "step names are unique among the steps between waves",
+            );
         }
     }
     c.out
@@ -279,52 +312,83 @@ impl Checker<'_> {
     }
 
     fn region(&mut self, object: &Value, at: &str, field: &str) {
-        let Some(region) = object.get(field).and_then(Value::as_str) else {
-            return;
-        };
-        if !is_region(region) {
-            self.push(
-                Code::InvalidValue,
-                &format!("{at}/{field}"),
-                format!("\"{region}\" is not an AWS region name"),
-                "regions look like us-east-1, eu-west-2 or ap-southeast-1",
-            );
-        }
+        self.shape(object, at, field, Shape::Region);
     }
 
     fn role_arn(&mut self, object: &Value, at: &str, field: &str) {
-        let Some(arn) = object.get(field).and_then(Value::as_str) else {
-            return;
-        };
-        if let Err(why) = check_arn(arn, "iam", |resource| {
-            resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
-        }) {
-            self.push(
-                Code::InvalidValue,
-                &format!("{at}/{field}"),
-                format!("\"{arn}\" is not an IAM role ARN: {why}"),
-                "role ARNs look like arn:aws:iam::123456789012:role/Deployer",
-            );
-        }
+        self.shape(object, at, field, Shape::RoleArn);
     }
 
     fn topic_arn(&mut self, object: &Value, at: &str, field: &str) {
-        let Some(arn) = object.get(field).and_then(Value::as_str) else {
+        self.shape(object, at, field, Shape::TopicArn);
+    }
+
+    /// A value with a reference (`${target.region}`) is checked once rendered, for each
+    /// target ([`crate::resolve`]).
+    fn shape(&mut self, object: &Value, at: &str, field: &str, shape: Shape) {
+        let Some(value) = object.get(field).and_then(Value::as_str) else {
             return;
         };
-        let topic_name = |r: &str| {
-            !r.is_empty()
-                && r.len() <= 256
-                && r.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        };
-        if let Err(why) = check_arn(arn, "sns", topic_name) {
-            self.push(
-                Code::InvalidValue,
-                &format!("{at}/{field}"),
-                format!("\"{arn}\" is not an SNS topic ARN: {why}"),
-                "topic ARNs look like arn:aws:sns:us-east-1:123456789012:releases",
-            );
+        if crate::resolve::is_template(value) {
+            return;
+        }
+        if let Some((message, help)) = shape.problem(value) {
+            self.push(Code::InvalidValue, &format!("{at}/{field}"), message, help);
+        }
+    }
+}
+
+/// The shapes of AWS names the rules check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Region,
+    RoleArn,
+    TopicArn,
+}
+
+impl Shape {
+    /// The shape a plan field has: `region`, `roleArn`, `topicArn`, `notificationTopicArn`.
+    pub fn of_field(field: &str) -> Option<Shape> {
+        match field {
+            "region" => Some(Shape::Region),
+            "roleArn" => Some(Shape::RoleArn),
+            "topicArn" | "notificationTopicArn" => Some(Shape::TopicArn),
+            _ => None,
+        }
+    }
+
+    /// What is wrong with `value` in this shape (a message quoting it, and a help line).
+    pub fn problem(self, value: &str) -> Option<(String, &'static str)> {
+        match self {
+            Shape::Region if !is_region(value) => Some((
+                format!("\"{value}\" is not an AWS region name"),
+                "regions look like us-east-1, eu-west-2 or ap-southeast-1",
+            )),
+            Shape::Region => None,
+            Shape::RoleArn => check_arn(value, "iam", |resource| {
+                resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
+            })
+            .err()
+            .map(|why| {
+                (
+                    format!("\"{value}\" is not an IAM role ARN: {why}"),
+                    "role ARNs look like arn:aws:iam::123456789012:role/Deployer",
+                )
+            }),
+            Shape::TopicArn => {
+                let topic_name = |r: &str| {
+                    !r.is_empty()
+                        && r.len() <= 256
+                        && r.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                };
+                check_arn(value, "sns", topic_name).err().map(|why| {
+                    (
+                        format!("\"{value}\" is not an SNS topic ARN: {why}"),
+                        "topic ARNs look like arn:aws:sns:us-east-1:123456789012:releases",
+                    )
+                })
+            }
         }
     }
 }

@@ -209,7 +209,7 @@ fn known_fields(root: &Value, pointer: &str) -> Vec<String> {
         [] => props(&defs["plan"]),
         ["defaults"] => props(&defs["defaults"]),
         ["stages", _] => props(&defs["stage"]),
-        ["stages", _, "steps", _] => {
+        ["stages", _, "steps" | "betweenWaves", _] => {
             let t = root
                 .pointer(pointer)
                 .and_then(|s| s.get("type"))
@@ -219,9 +219,16 @@ fn known_fields(root: &Value, pointer: &str) -> Vec<String> {
             fields.extend(fields_of_step_type(t));
             fields
         }
-        ["stages", _, "steps", _, "retry"] => props(&defs["retry"]),
-        ["stages", _, "steps", _, "environmentVariableOverrides", _] => props(&defs["environmentVariable"]),
-        ["stages", _, "steps", _, "sourceVersion"] => props(&defs["sourceVersion"]["oneOf"][1]),
+        ["stages", _, "steps" | "betweenWaves", _, "retry"] => props(&defs["retry"]),
+        [
+            "stages",
+            _,
+            "steps" | "betweenWaves",
+            _,
+            "environmentVariableOverrides",
+            _,
+        ] => props(&defs["environmentVariable"]),
+        ["stages", _, "steps" | "betweenWaves", _, "sourceVersion"] => props(&defs["sourceVersion"]["oneOf"][1]),
         _ => Vec::new(),
     }
 }
@@ -245,7 +252,7 @@ fn is_step(pointer: &str) -> bool {
     let tokens: Vec<&str> = pointer.split('/').skip(1).collect();
     matches!(
         tokens.as_slice(),
-        ["stages", _, "steps", _] | ["stages", _, "steps", _, "type"]
+        ["stages", _, "steps" | "betweenWaves", _] | ["stages", _, "steps" | "betweenWaves", _, "type"]
     )
 }
 
@@ -259,7 +266,7 @@ fn describe_object(root: &Value, pointer: &str) -> String {
         (["defaults"], _) => "\"defaults\"".into(),
         (["stages", _], Some(n)) => format!("stage \"{n}\""),
         (["stages", i], None) => format!("stage {}", i.parse::<usize>().map_or(0, |i| i + 1)),
-        (["stages", _, "steps", _], n) => {
+        (["stages", _, "steps" | "betweenWaves", _], n) => {
             let t = object.and_then(|o| o.get("type")).and_then(Value::as_str);
             match (n, t) {
                 (Some(n), Some(t)) => format!("{t} step \"{n}\""),
