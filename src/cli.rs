@@ -180,6 +180,13 @@ pub enum Command {
         id: String,
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Only the steps of this target of a fan-out stage (`deploy [ID]`).
+        #[arg(long, value_name = "ID")]
+        target: Option<String>,
+        /// Only the steps in this state (pending, running, waiting, succeeded, failed,
+        /// timed_out, cancelled, aborted).
+        #[arg(long, value_name = "STATE")]
+        state: Option<String>,
     },
     /// Show the event history of an execution (an id, or a Step Functions execution ARN).
     History {

@@ -4,6 +4,10 @@
 //! [`Progress`] is both the engine's [`Observer`] (committed changes) and the executors'
 //! [`Notices`] (notifications, approval tokens). It remembers the latest approval token so that
 //! `steppy run` can offer inline `a`/`r` keys.
+//!
+//! A wave of a fan-out stage with more than [`SUMMARIZED`] instances is summarized instead of
+//! listed: a running count (`deploy / rest: 212/300 succeeded, 3 failed, 20 running`) every
+//! tenth of the way and at its end, and every failure as it happens, with its target.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -48,6 +52,43 @@ pub struct Progress {
     tokens: Mutex<TokenDisplay>,
     /// Lines about the engine itself go to the log (`steppy serve`), not to stderr as text.
     engine_to_log: std::sync::atomic::AtomicBool,
+    /// Running counts of the summarized waves, by execution and stage.
+    waves: Mutex<HashMap<(String, usize), Tally>>,
+}
+
+/// Waves with more instances than this are summarized, not listed.
+pub const SUMMARIZED: usize = 20;
+
+/// The running count of one summarized wave.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    total: usize,
+    running: usize,
+    succeeded: usize,
+    failed: usize,
+    cancelled: usize,
+    /// Instances ended when the last count line was printed.
+    shown_at: usize,
+}
+
+impl Tally {
+    fn ended(&self) -> usize {
+        self.succeeded + self.failed + self.cancelled
+    }
+
+    fn line(&self, stage: &str) -> String {
+        let mut text = format!("{stage}: {}/{} succeeded", self.succeeded, self.total);
+        for (n, label) in [
+            (self.failed, "failed"),
+            (self.running, "running"),
+            (self.cancelled, "not started"),
+        ] {
+            if n > 0 {
+                text.push_str(&format!(", {n} {label}"));
+            }
+        }
+        text
+    }
 }
 
 /// How a [`Progress`] prints (a config struct rather than boolean arguments).
@@ -78,6 +119,7 @@ impl Progress {
             public_url: Mutex::new(None),
             tokens: Mutex::new(TokenDisplay::Always),
             engine_to_log: std::sync::atomic::AtomicBool::new(false),
+            waves: Mutex::new(HashMap::new()),
         }
     }
 
@@ -133,6 +175,63 @@ fn secs(d: std::time::Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
+impl Progress {
+    /// The lines (maybe none) for `c` in a summarized wave; `None` for a change that is
+    /// printed as usual (the stage's start).
+    fn summarize(
+        &self,
+        id: &str,
+        c: &Change,
+        stage: &str,
+        total: usize,
+        label: &str,
+        detail: &dyn Fn(&str) -> String,
+    ) -> Option<Vec<String>> {
+        let key = (id.to_string(), c.stage.unwrap_or(0));
+        let mut waves = self.waves.lock().ok()?;
+        let t = waves.entry(key).or_insert(Tally {
+            total,
+            ..Tally::default()
+        });
+        let first_attempt = c.details.get("attempt").and_then(|a| a.as_u64()).unwrap_or(1) == 1;
+        let mut failure = None;
+        match c.kind {
+            EventType::StepStarted if first_attempt => t.running += 1,
+            EventType::StepSucceeded => {
+                t.running = t.running.saturating_sub(1);
+                t.succeeded += 1;
+            }
+            EventType::StepFailed | EventType::StepTimedOut => {
+                t.running = t.running.saturating_sub(1);
+                t.failed += 1;
+                let why = match c.kind {
+                    EventType::StepTimedOut => "timed out".to_string(),
+                    _ => detail("reason"),
+                };
+                failure = Some(format!("{label} failed: {why}"));
+            }
+            EventType::StepCancelled | EventType::StepAbandoned => {
+                if c.details
+                    .get("reason")
+                    .is_none_or(|r| !r.as_str().unwrap_or("").starts_with("not started"))
+                {
+                    t.running = t.running.saturating_sub(1);
+                }
+                t.cancelled += 1;
+            }
+            EventType::StageEnded => return Some(vec![t.line(stage)]),
+            EventType::StageStarted => return None,
+            _ => return Some(Vec::new()),
+        }
+        let step = (t.total / 10).max(1);
+        let due = t.ended() >= t.shown_at + step;
+        if due {
+            t.shown_at = t.ended();
+        }
+        Some(failure.into_iter().chain(due.then(|| t.line(stage))).collect())
+    }
+}
+
 impl Observer for Progress {
     fn committed(&self, plan: &Plan, c: &Change) {
         let id = &*c.execution_id;
@@ -163,6 +262,16 @@ impl Observer for Progress {
                 .unwrap_or_else(|| "-".into())
         };
         let detail = |k: &str| c.details.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        if let Some(stage) = c.stage.and_then(|s| plan.stages.get(s))
+            && stage.fan_out.is_some()
+            && stage.steps.len() > SUMMARIZED
+            && let Some(lines) = self.summarize(id, c, &stage.name, stage.steps.len(), &label, &detail)
+        {
+            for line in lines {
+                self.line(id, &line);
+            }
+            return;
+        }
         let reason = c.exec_write.as_ref().and_then(|w| w.reason.clone()).unwrap_or_default();
         let text = match c.kind {
             EventType::ExecutionStarted => format!(

@@ -98,7 +98,15 @@ pub fn dispatch(cli: Cli) -> CliResult {
         } => iam_policy::run(&plan, role.as_deref(), watch.as_deref(), engine),
         Command::Resume => resume::run(cli.db),
         Command::List { format } => inspect::list(cli.db, format),
-        Command::Status { id, format } => inspect::status(cli.db, &id, format),
+        Command::Status {
+            id,
+            format,
+            target,
+            state,
+        } => {
+            let filter = inspect::StepFilter::parse(target, state.as_deref())?;
+            inspect::status(cli.db, &id, format, &filter)
+        }
         Command::History { id, format } => inspect::history(cli.db, &id, format),
         Command::Abort { id, stop_running } => abort::run(cli.db, &id, RunningWork::from_stop_running(stop_running)),
         Command::Approve { decision } => decide::run(cli.db, Verdict::Approve, decision),

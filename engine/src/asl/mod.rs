@@ -132,6 +132,17 @@ pub fn compile(plan: &Plan, options: &Options) -> Result<Compiled, CompileError>
             list.join(", ")
         ));
     }
+    let fan_outs: std::collections::BTreeSet<&str> = plan
+        .stages
+        .iter()
+        .filter_map(|s| s.fan_out.as_ref().map(|f| f.stage.as_str()))
+        .collect();
+    if !fan_outs.is_empty() {
+        ctx.warnings.push(format!(
+            "fan-out stage(s) {} are compiled expanded, one Parallel branch per target and wave: the definition grows with the targets, and Step Functions starts every target of a wave at once and fails the wave on the first failed target (maxConcurrency and the failure tolerance are the local engine's only)",
+            fan_outs.into_iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+        ));
+    }
     let comment = match &plan.name {
         Some(n) => format!("Steppy plan '{n}', compiled by steppy compile"),
         None => "Steppy plan, compiled by steppy compile".to_string(),

@@ -146,14 +146,23 @@ pub fn validate_text_with(
     crate::resolve::resolve(&doc.value, &doc.map, plan, inputs).map_err(report)
 }
 
-/// Reads and validates the plan file at `path`; `-` reads standard input.
+/// Reads and validates the plan file at `path` (default parameters, target files relative to
+/// it); `-` reads standard input.
 pub fn load_plan(path: &Path) -> Result<Plan, LoadError> {
     let origin = path.display().to_string();
     let bytes = read_source(path).map_err(|source| LoadError::Io {
         path: origin.clone(),
         source,
     })?;
-    validate_bytes(&origin, &bytes, None).map_err(LoadError::Invalid)
+    // Target files are relative to the plan.
+    let inputs = Inputs {
+        sources: crate::resolve::Sources {
+            base_dir: path.parent().filter(|_| path.as_os_str() != "-"),
+            remote: None,
+        },
+        ..Inputs::default()
+    };
+    validate_with(&origin, &bytes, None, &inputs).map_err(LoadError::Invalid)
 }
 
 /// The bytes of a plan file, or of standard input for `-`, reading at most one byte past
