@@ -155,3 +155,41 @@ fn the_link_run_prints_serves_the_approval_page() {
     );
     assert!(out.contains("SUCCEEDED"), "{out}");
 }
+
+/// `--param` and `--params-file` reach the plan; a malformed `--param` is a usage error (2), a
+/// missing or unknown parameter an invalid plan (1), before anything is recorded.
+#[test]
+fn parameters_come_from_flags_and_files() {
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({
+        "parameters": { "version": { "pattern": "[0-9.]+" }, "env": { "default": "dev" } },
+        "stages": [ { "name": "s", "steps": [
+            { "type": "Notify", "name": "n", "message": "deploy ${params.version} to ${params.env}" }
+        ] } ]
+    }));
+    let plan = plan.to_str().expect("utf-8");
+    let (status, _, err) = sb.output(&["run", plan]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("parameter \"version\" has no default and was not given"),
+        "{err}"
+    );
+    let (status, _, err) = sb.output(&["run", plan, "--param", "version"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("write NAME=VALUE"), "{err}");
+    let (status, _, err) = sb.output(&["validate", plan, "--param", "version=1.0", "--param", "evn=prod"]);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("its parameters: env, version"), "{err}");
+    assert!(!sb.db().exists(), "nothing was recorded");
+
+    let file = sb.db().with_file_name("params.yaml");
+    std::fs::write(&file, "version: \"2.0\"\nenv: prod\n").expect("params file");
+    let file = file.to_str().expect("utf-8");
+    let (status, out, err) = sb.output(&["run", plan, "--params-file", file, "--param", "env=test"]);
+    assert!(status.success(), "{out}{err}");
+    let id = sb.only_execution_id();
+    let status = sb.json(&["status", &id, "--format", "json"]);
+    assert_eq!(status["resolved"]["params"], json!({ "version": "2.0", "env": "test" }));
+    let outbox = std::fs::read_to_string(sb.outbox()).expect("outbox");
+    assert!(outbox.contains("deploy 2.0 to test"), "{outbox}");
+}

@@ -236,3 +236,56 @@ fn killed_by_timing_mid_approval_keeps_the_approval_pending() {
         "SUCCEEDED"
     );
 }
+
+/// A fan-out stage of six targets, two at a time, killed when the fourth target's
+/// notification has been written: `resume` finishes the wave and the stage after it, and no
+/// target's notification is written twice.
+#[test]
+fn killed_mid_wave_resumes_without_running_finished_targets_again() {
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({
+        "targets": { "t": [
+            { "id": "t-1" }, { "id": "t-2" }, { "id": "t-3" }, { "id": "t-4" }, { "id": "t-5" }, { "id": "t-6" }
+        ] },
+        "stages": [
+            { "name": "deploy", "forEach": "t", "maxConcurrency": 2,
+              "waves": [ { "name": "canary", "count": 1 }, { "name": "rest" } ],
+              "steps": [ { "type": "Notify", "name": "n", "message": "deploy ${target.id}" } ] },
+            { "name": "after", "steps": [ { "type": "Notify", "name": "done", "message": "done" } ] }
+        ]
+    }));
+    let mut run = sb.steppy(&["run", plan.to_str().expect("utf-8 path")]);
+    run.env("STEPPY_FAULT", "kill-after:handle:n [t-4]");
+    let (status, out) = sb.drive(run);
+    assert_eq!(status.signal(), Some(9), "expected SIGKILL mid-wave; output:\n{out}");
+    let id = sb.only_execution_id();
+    let before = sb.json(&["status", &id, "--format", "json"]);
+    let pending = before["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["state"] == "PENDING")
+        .count();
+    assert!(pending >= 2, "the kill came mid-wave: {before}");
+    let (status, out) = sb.drive(sb.steppy(&["resume"]));
+    assert!(status.success(), "resume failed:\n{out}");
+    let after = sb.json(&["status", &id, "--format", "json"]);
+    assert_eq!(after["execution"]["state"], "SUCCEEDED", "{after}");
+    let history = sb.json(&["history", &id, "--format", "json"]);
+    let intents = start_intents(&history);
+    assert_eq!(
+        intents.len(),
+        7,
+        "one start intent per instance and the last step: {intents:?}"
+    );
+    assert!(
+        intents.values().all(|&n| n == 1),
+        "no instance started twice: {intents:?}"
+    );
+    let outbox = outbox_keys(&sb.outbox());
+    assert_eq!(outbox.len(), 7, "one notification per target and the last: {outbox:?}");
+    assert!(
+        outbox.values().all(|&n| n == 1),
+        "no notification written twice: {outbox:?}"
+    );
+}
