@@ -257,3 +257,81 @@ async fn an_approval_mailed_after_a_crash_carries_a_fresh_token_that_steppy_appr
     let (_, shown, _) = output(steppy(&sb, &["status", &id, "--format", "json"]));
     assert!(shown.contains("\"SUCCEEDED\""), "{shown}");
 }
+
+/// 30 tenants listed in a CSV object in S3, one CodeBuild build per tenant whose project is
+/// named after it, the projects of two tenants (both in the second wave) missing. With two
+/// failures tolerated the release succeeds and names the two; with one it fails after the
+/// second wave and the third never starts. Every existing project is built exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_over_30_tenants_from_s3_tolerates_failures_within_its_limit() {
+    let config = aws_config().await;
+    let bucket = unique("tenants");
+    s3().await.create_bucket().bucket(&bucket).send().await.expect("bucket");
+    for tolerated in [2, 1] {
+        let run = unique("r");
+        let tenants: Vec<String> = (1..=30).map(|i| format!("{run}-t{i:02}")).collect();
+        let missing = [&tenants[3], &tenants[7]];
+        for t in tenants.iter().filter(|t| !missing.contains(t)) {
+            create_project(&config, &format!("app-{t}")).await;
+        }
+        let csv: String = std::iter::once("id,tier\r\n".to_string())
+            .chain(tenants.iter().map(|t| format!("{t},pool\r\n")))
+            .collect();
+        s3().await
+            .put_object()
+            .bucket(&bucket)
+            .key(format!("{run}.csv"))
+            .body(csv.into_bytes().into())
+            .send()
+            .await
+            .expect("upload");
+        let sb = Sandbox::new();
+        let plan = sb.write_plan(&json!({
+            "targets": { "tenants": { "from": format!("s3://{bucket}/{run}.csv") } },
+            "stages": [{
+                "name": "deploy", "forEach": "tenants", "maxConcurrency": 5,
+                "toleratedFailureCount": tolerated,
+                "waves": [ { "name": "canary", "count": 1 }, { "name": "next", "count": 9 }, { "name": "rest" } ],
+                "steps": [ { "type": "CodeBuild", "name": "build", "codeBuildName": "app-${target.id}" } ]
+            }]
+        }));
+        let (status, out, err) = output(steppy(&sb, &["run", plan.to_str().expect("utf-8")]));
+        let id = sb.only_execution_id();
+        let report = sb.json(&["status", &id, "--format", "json"]);
+        let failed: Vec<String> = report["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter(|s| s["state"] == "FAILED")
+            .map(|s| s["name"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(
+            failed,
+            missing.map(|t| format!("build [{t}]")),
+            "tolerating {tolerated}:\n{out}{err}"
+        );
+        assert_eq!(report["resolved"]["sets"][0]["targets"], 30, "{report}");
+        let third_wave = &tenants[10..];
+        if tolerated == 2 {
+            assert!(status.success(), "{out}{err}");
+            assert_eq!(report["execution"]["state"], "SUCCEEDED");
+        } else {
+            assert_eq!(status.code(), Some(1), "{out}{err}");
+            let reason = report["execution"]["reason"].as_str().unwrap_or("");
+            assert!(
+                reason.contains("2 of 30 targets failed, more than the 1 it tolerates"),
+                "{reason}"
+            );
+            for t in third_wave {
+                assert!(
+                    builds_of(&format!("app-{t}")).await.is_empty(),
+                    "{t} of the third wave was built"
+                );
+            }
+        }
+        let built = if tolerated == 2 { &tenants[..] } else { &tenants[..10] };
+        for t in built.iter().filter(|t| !missing.contains(t)) {
+            assert_eq!(builds_of(&format!("app-{t}")).await.len(), 1, "{t} built once");
+        }
+    }
+}
