@@ -335,3 +335,86 @@ async fn a_fan_out_over_30_tenants_from_s3_tolerates_failures_within_its_limit()
         }
     }
 }
+
+/// A target set read from a DynamoDB table (moto): every item becomes a target, and the set is
+/// a snapshot: an item added after the execution was recorded is not in it when `resume` runs
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_set_from_dynamodb_is_read_once_at_submission() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let ddb = aws_sdk_dynamodb::Client::new(&aws_config().await);
+    let table = unique("tenants");
+    ddb.create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+    let put = |id: String, shard: u32| {
+        ddb.put_item()
+            .table_name(&table)
+            .item("id", AttributeValue::S(id))
+            .item("shard", AttributeValue::N(shard.to_string()))
+            .item("active", AttributeValue::Bool(true))
+            .item("tags", AttributeValue::Ss(vec!["x".into()]))
+            .send()
+    };
+    for i in 0..30 {
+        put(format!("t-{i:02}"), i % 4).await.expect("put item");
+    }
+    let sb = Sandbox::new();
+    let plan = sb.write_plan(&json!({
+        "targets": { "tenants": { "from": format!("dynamodb://{table}") } },
+        "stages": [{ "name": "deploy", "forEach": "tenants", "maxConcurrency": 10,
+            "steps": [ { "type": "Wait", "name": "w ${target.shard} ${target.active}", "seconds": 0 } ] }]
+    }));
+    let (status, out, err) = output(steppy(&sb, &["run", "--detach", plan.to_str().expect("utf-8")]));
+    assert!(status.success(), "{out}{err}");
+    put("t-99".into(), 1).await.expect("a later item");
+    let (status, out, err) = output(steppy(&sb, &["resume"]));
+    assert!(status.success(), "{out}{err}");
+    let id = sb.only_execution_id();
+    let report = sb.json(&["status", &id, "--format", "json"]);
+    assert_eq!(report["execution"]["state"], "SUCCEEDED", "{report}");
+    let names: Vec<&str> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        names.len(),
+        30,
+        "the snapshot holds the 30 items read at submission: {names:?}"
+    );
+    assert!(names.contains(&"w 3 true [t-07]"), "{names:?}");
+    let set = &report["resolved"]["sets"][0];
+    assert_eq!(
+        (set["source"].as_str(), set["targets"].as_u64()),
+        (Some(format!("dynamodb://{table}").as_str()), Some(30))
+    );
+    // An unknown table is an error naming it, before anything is recorded.
+    let missing = sb.write_plan(&json!({
+        "targets": { "tenants": { "from": "dynamodb://no-such-table" } },
+        "stages": [{ "name": "deploy", "forEach": "tenants", "steps": [ { "type": "Wait", "name": "w", "seconds": 0 } ] }]
+    }));
+    let (status, _, err) = output(steppy(&sb, &["validate", missing.to_str().expect("utf-8")]));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("no-such-table"), "{err}");
+}

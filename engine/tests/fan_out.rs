@@ -31,6 +31,7 @@ fn message(step: &steppy_engine::plan::Step) -> &str {
 }
 
 const VERSIONED: &str = r#"
+name: release ${params.version}
 parameters:
   version: { pattern: "[0-9]+\\.[0-9]+\\.[0-9]+" }
   env: { enum: [dev, prod], default: dev }
@@ -64,6 +65,7 @@ fn parameters_and_references_render() {
     );
     let resolved = plan.resolved.expect("a snapshot");
     assert_eq!(resolved.execution_id, "exec-1");
+    assert_eq!(plan.name.as_deref(), Some("release 1.4.2"));
     assert_eq!(resolved.params["env"], "dev");
     assert!(
         plan.parameters.is_empty(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use steppy_engine::plan::Plan;
 use steppy_engine::resolve::{Inputs, Remote, RemoteTargets, Sources};
 use steppy_engine::validate::{LoadError, Report};
-use steppy_executors::aws::s3;
+use steppy_executors::aws::{dynamodb, s3};
 
 /// Reads and validates the plan at `path` (a file path, `-`, or an `s3://` URL), resolved with
 /// the command line's parameters.
@@ -66,13 +66,25 @@ fn get_object(url: &str, limit: usize) -> Result<Vec<u8>, String> {
     Ok(object.bytes.to_vec())
 }
 
-/// Target sets in S3 (`s3://bucket/key`, JSON or CSV by the key's extension).
+/// Target sets in S3 (`s3://bucket/key`, JSON or CSV by the key's extension) and in DynamoDB
+/// (`dynamodb://TABLE`: every item).
 struct S3Targets;
 
 impl RemoteTargets for S3Targets {
     fn read(&self, url: &str) -> Result<Remote, String> {
         if url.starts_with("dynamodb://") {
-            return Err("dynamodb:// target sets are not supported yet".into());
+            let Some(table) = dynamodb::table_of(url) else {
+                return Err("write dynamodb://TABLE".into());
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let aws = steppy_executors::aws::Aws::from_environment(super::setup::aws().settings.clone());
+            let rows = runtime
+                .block_on(async { dynamodb::scan(&dynamodb::client(&aws).await, table).await })
+                .map_err(|e| e.to_string())?;
+            return Ok(Remote::Rows(rows));
         }
         let limit = steppy_engine::resolve::targets::MAX_TARGET_BYTES as usize;
         Ok(Remote::Document {

@@ -421,6 +421,19 @@ pub fn stages(root: &Value, plan: &Plan, ctx: &Context<'_>, problems: &mut Probl
     (problems.len() == before).then_some(out)
 }
 
+/// A plan-level string (its name, its description) rendered: only parameters and the
+/// execution id are known there.
+pub fn render_plan_text(text: &str, at: &str, ctx: &Context<'_>, problems: &mut Problems<'_>) -> Option<String> {
+    let scope = Scope {
+        ctx,
+        stage: None,
+        target: None,
+        wave: None,
+        between: false,
+    };
+    render_text(text, at, &scope, problems)
+}
+
 /// The plan's defaults rendered: only parameters and the execution id are known there.
 pub fn render_defaults(raw: &Value, ctx: &Context<'_>, problems: &mut Problems<'_>) -> Option<Defaults> {
     let scope = Scope {

@@ -92,8 +92,9 @@ fn uses_templates(plan: &Plan, root: &Value) -> bool {
     !plan.parameters.is_empty()
         || !plan.targets.is_empty()
         || plan.stages.iter().any(|s| s.for_each.is_some())
-        || root.get("stages").is_some_and(any_template)
-        || root.get("defaults").is_some_and(any_template)
+        || ["name", "description", "stages", "defaults"]
+            .iter()
+            .any(|field| root.get(field).is_some_and(any_template))
 }
 
 /// The runnable plan of `plan` (parsed from `root`, located by `map`), or every problem.
@@ -122,6 +123,14 @@ pub fn resolve(root: &Value, map: &SourceMap, plan: Plan, inputs: &Inputs<'_>) -
         sets: &sets,
     };
     let defaults = render_defaults(root, &ctx, &mut problems);
+    let name = plan
+        .name
+        .as_deref()
+        .and_then(|n| expand::render_plan_text(n, "/name", &ctx, &mut problems));
+    let description = plan
+        .description
+        .as_deref()
+        .and_then(|d| expand::render_plan_text(d, "/description", &ctx, &mut problems));
     let Some(stages) = expand::stages(root, &plan, &ctx, &mut problems) else {
         return Err(problems.into_diagnostics());
     };
@@ -129,8 +138,8 @@ pub fn resolve(root: &Value, map: &SourceMap, plan: Plan, inputs: &Inputs<'_>) -
         return Err(problems.into_diagnostics());
     }
     Ok(Plan {
-        name: plan.name,
-        description: plan.description,
+        name,
+        description,
         defaults: defaults.unwrap_or(plan.defaults),
         parameters: BTreeMap::new(),
         targets: BTreeMap::new(),

@@ -10,6 +10,7 @@
 //! - [`arn`]: reading regions and accounts out of ARNs.
 //! - [`poller`]: one batched BatchGetBuilds poller per (role, region).
 //! - [`s3`]: `s3://bucket/key` locations, reading and writing objects.
+//! - [`dynamodb`]: target sets read from a DynamoDB table (`dynamodb://TABLE`).
 //! - [`intake`]: `steppy serve --watch s3://bucket/prefix/`.
 //! - [`iam`]: the least-privilege IAM policy a plan needs.
 //! - [`backoff`]: the retry delays used on throttling and transient errors.
@@ -18,6 +19,7 @@
 pub mod arn;
 pub mod backoff;
 pub mod clients;
+pub mod dynamodb;
 pub mod errors;
 pub mod iam;
 pub mod intake;
