@@ -240,6 +240,15 @@ fn report(problems: &mut Problems<'_>, pointer: &str, u: Unresolved) {
     problems.push(d);
 }
 
+/// The steps `raw` (the list at `at`) rendered in `scope`; those with a problem are left out
+/// (and reported).
+fn render_steps(raw: &[Value], at: &str, scope: &Scope<'_>, problems: &mut Problems<'_>) -> Vec<Step> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(j, s)| render_as(s, &format!("{at}/{j}"), scope, problems))
+        .collect()
+}
+
 /// A string field of a stage (its name, its description) rendered in `scope`.
 fn render_text(text: &str, at: &str, scope: &Scope<'_>, problems: &mut Problems<'_>) -> Option<String> {
     match template::render(text, |r| scope.lookup(r), |m: Malformed| Unresolved::new(m.message)) {
@@ -282,11 +291,7 @@ pub fn stages(root: &Value, plan: &Plan, ctx: &Context<'_>, problems: &mut Probl
             .and_then(Value::as_array)
             .map_or(&[][..], Vec::as_slice);
         let Some(for_each) = &stage.for_each else {
-            let steps: Vec<Step> = raw_steps
-                .iter()
-                .enumerate()
-                .filter_map(|(j, s)| render_as(s, &format!("{at}/steps/{j}"), &scope, problems))
-                .collect();
+            let steps = render_steps(raw_steps, &format!("{at}/steps"), &scope, problems);
             total_steps += steps.len();
             let mut s = Stage::new(name, steps);
             s.description = description;
@@ -396,11 +401,7 @@ pub fn stages(root: &Value, plan: &Plan, ctx: &Context<'_>, problems: &mut Probl
                     between: true,
                     ..scope
                 };
-                let steps: Vec<Step> = raw_between
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(j, s)| render_as(s, &format!("{at}/betweenWaves/{j}"), &between, problems))
-                    .collect();
+                let steps = render_steps(raw_between, &format!("{at}/betweenWaves"), &between, problems);
                 total_steps += steps.len();
                 let mut s = Stage::new(format!("{name} / after {wave}"), steps);
                 s.fan_out = Some(fan_out(FanOutPart::BetweenWaves));
