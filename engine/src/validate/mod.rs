@@ -7,7 +7,10 @@
 //!    ([`numbers`]);
 //! 3. structure against the JSON Schema ([`schema`]), and the rules a schema cannot express
 //!    ([`rules`], [`names`]): both run, so one pass reports everything;
-//! 4. value → [`Plan`] (serde), which cannot fail once 3 passed, but is checked all the same.
+//! 4. value → [`Plan`] (serde), which cannot fail once 3 passed, but is checked all the same;
+//! 5. the plan as written → the plan an execution runs ([`crate::resolve`]: parameters, target
+//!    sets, interpolation, fan-out), with [`Inputs`] ([`validate_with`]; the default for
+//!    [`validate_bytes`]: no parameters given, no remote target sources).
 
 mod diagnostic;
 mod names;
