@@ -67,6 +67,17 @@ impl Unresolved {
 }
 
 impl<'a> Scope<'a> {
+    /// Outside any stage: only parameters and the execution id are known.
+    fn plan_level(ctx: &'a Context<'a>) -> Scope<'a> {
+        Scope {
+            ctx,
+            stage: None,
+            target: None,
+            wave: None,
+            between: false,
+        }
+    }
+
     fn lookup(&self, r: &Reference<'_>) -> Result<Found<'a>, Unresolved> {
         let whole = format!("${{{}.{}}}", r.scope, r.name);
         match r.scope {
@@ -268,13 +279,7 @@ pub fn stages(root: &Value, plan: &Plan, ctx: &Context<'_>, problems: &mut Probl
     let mut total_steps = 0usize;
     for (i, (stage, raw)) in plan.stages.iter().zip(raw_stages).enumerate() {
         let at = format!("/stages/{i}");
-        let outer = Scope {
-            ctx,
-            stage: None,
-            target: None,
-            wave: None,
-            between: false,
-        };
+        let outer = Scope::plan_level(ctx);
         let Some(name) = render_text(&stage.name, &format!("{at}/name"), &outer, problems) else {
             continue;
         };
@@ -425,25 +430,13 @@ pub fn stages(root: &Value, plan: &Plan, ctx: &Context<'_>, problems: &mut Probl
 /// A plan-level string (its name, its description) rendered: only parameters and the
 /// execution id are known there.
 pub fn render_plan_text(text: &str, at: &str, ctx: &Context<'_>, problems: &mut Problems<'_>) -> Option<String> {
-    let scope = Scope {
-        ctx,
-        stage: None,
-        target: None,
-        wave: None,
-        between: false,
-    };
+    let scope = Scope::plan_level(ctx);
     render_text(text, at, &scope, problems)
 }
 
 /// The plan's defaults rendered: only parameters and the execution id are known there.
 pub fn render_defaults(raw: &Value, ctx: &Context<'_>, problems: &mut Problems<'_>) -> Option<Defaults> {
-    let scope = Scope {
-        ctx,
-        stage: None,
-        target: None,
-        wave: None,
-        between: false,
-    };
+    let scope = Scope::plan_level(ctx);
     render_as(raw, "/defaults", &scope, problems)
 }
 
