@@ -224,9 +224,9 @@ fn an_internal_error_answers_a_request_id_and_logs_its_detail() {
     let server = Served::start(&sb);
     // An execution whose stored plan cannot be read: loading it fails inside the service.
     let db = rusqlite::Connection::open(sb.db()).expect("second connection");
-    db.execute(
-        "INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES ('broken', 'b', '{oops', 'SUCCEEDED', 0, 0)",
-        [],
+    db.execute_batch(
+        "INSERT INTO executions (id, name, state, created_ms, updated_ms) VALUES ('broken', 'b', 'SUCCEEDED', 0, 0);
+         INSERT INTO plans (execution_id, plan_json) VALUES ('broken', '{oops');",
     )
     .expect("insert the broken execution");
     drop(db);

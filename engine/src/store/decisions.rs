@@ -158,7 +158,7 @@ pub struct Decided {
 const VIEW_SELECT: &str = "SELECT a.id, a.execution_id, a.stage, a.idx, a.message, a.approvers, a.required, a.forbid_self, \
      a.requested_by, a.deadline_ms, a.on_timeout, a.state, a.decided_by, a.decided_ms, a.comment, a.created_ms, \
      e.name AS plan_name, e.state AS execution_state, \
-     json_extract(e.plan_json, '$.stages[' || a.stage || '].name') AS stage_name, \
+     (SELECT g.name FROM stages g WHERE g.execution_id = a.execution_id AND g.idx = a.stage) AS stage_name, \
      (SELECT s.name FROM steps s WHERE s.execution_id = a.execution_id AND s.stage = a.stage AND s.idx = a.idx) AS step_name \
      FROM approvals a JOIN executions e ON e.id = a.execution_id";
 

@@ -169,8 +169,7 @@ fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
     })
 }
 
-const SUMMARY_COLUMNS: &str = "id, name, state, current_stage, json_array_length(plan_json, '$.stages') AS stage_count, \
-     reason, created_ms, updated_ms, abort_requested, stop_running";
+const SUMMARY_COLUMNS: &str = "id, name, state, current_stage, stage_count, reason, created_ms, updated_ms, abort_requested, stop_running";
 
 fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
     Ok(ExecutionSummary {
@@ -178,7 +177,7 @@ fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
         name: r.get("name")?,
         state: parse_state(r.get("state")?, "executions", "state", || execution_row(r))?,
         current_stage: r.get::<_, i64>("current_stage")? as usize,
-        stage_count: r.get::<_, Option<i64>>("stage_count")?.unwrap_or(0) as usize,
+        stage_count: r.get::<_, i64>("stage_count")? as usize,
         reason: r.get("reason")?,
         created_ms: r.get("created_ms")?,
         updated_ms: r.get("updated_ms")?,
@@ -407,17 +406,27 @@ impl Store {
     /// Loads one execution with its plan and every step's current state.
     pub fn load(&self, id: &str) -> StoreResult<ExecutionRecord> {
         self.read(|conn| {
-            let (summary, plan_json): (ExecutionSummary, String) = conn
-                .query_row(
-                    &format!("SELECT {SUMMARY_COLUMNS}, plan_json FROM executions WHERE id = ?1"),
-                    [id],
-                    |r| Ok((summary_from_row(r)?, r.get("plan_json")?)),
-                )
+            let summary: ExecutionSummary = conn
+                .prepare_cached(&format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE id = ?1"))?
+                .query_row([id], summary_from_row)
                 .optional()?
                 .ok_or_else(|| StoreError::UnknownExecution(id.to_string()))?;
+            let plan_json: String = conn
+                .prepare_cached("SELECT plan_json FROM plans WHERE execution_id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::CorruptValue(Box::new(CorruptValue {
+                        table: "plans",
+                        column: "plan_json",
+                        row: format!("execution {id}"),
+                        problem: "is missing".into(),
+                        source: None,
+                    }))
+                })?;
             let plan: Plan = serde_json::from_str(&plan_json).map_err(|e| {
                 StoreError::CorruptValue(Box::new(CorruptValue::json(
-                    "executions",
+                    "plans",
                     "plan_json",
                     format!("execution {id}"),
                     e,

@@ -144,6 +144,32 @@ const MIGRATIONS: &[&str] = &[
         ended_ms          INTEGER
     ) WITHOUT ROWID;
     "#,
+    // 6: the plan moves out of the executions row (issue 12). That row is rewritten at every
+    // commit (`next_seq`, `updated_ms`), and SQLite rewrites a row whole, overflow pages and all:
+    // with the plan inside, each commit of a 100,000-step execution copied megabytes. The plan
+    // is written once, to `plans`; stage names (approval views) go to `stages`, the stage count
+    // to `executions.stage_count`. A plan that is not valid JSON is moved as it is (loading it
+    // reports it) and gets no stage rows.
+    r#"
+    CREATE TABLE plans (
+        execution_id TEXT PRIMARY KEY,
+        plan_json    TEXT NOT NULL
+    );
+    INSERT INTO plans (execution_id, plan_json) SELECT id, plan_json FROM executions;
+    CREATE TABLE stages (
+        execution_id TEXT NOT NULL,
+        idx          INTEGER NOT NULL,
+        name         TEXT NOT NULL,
+        PRIMARY KEY (execution_id, idx)
+    ) WITHOUT ROWID;
+    INSERT INTO stages (execution_id, idx, name)
+        SELECT e.id, j.key, COALESCE(json_extract(j.value, '$.name'), '')
+        FROM executions e, json_each(e.plan_json, '$.stages') j
+        WHERE json_valid(e.plan_json) AND json_type(e.plan_json, '$.stages') = 'array';
+    ALTER TABLE executions ADD COLUMN stage_count INTEGER NOT NULL DEFAULT 0;
+    UPDATE executions SET stage_count = (SELECT COUNT(*) FROM stages s WHERE s.execution_id = executions.id);
+    ALTER TABLE executions DROP COLUMN plan_json;
+    "#,
 ];
 
 /// Applies every migration not yet applied, each in its own transaction.
@@ -172,4 +198,58 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 /// The schema version this build writes.
 pub fn latest_version() -> usize {
     MIGRATIONS.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database as Steppy left it before migration 6: the plan inside the executions row.
+    fn at_version_5() -> Connection {
+        let conn = Connection::open_in_memory().expect("in memory");
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).expect("earlier migration");
+        }
+        conn.pragma_update(None, "user_version", 5).expect("version");
+        conn.execute_batch(
+            r#"INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES
+                 ('ok', 'p', '{"name":"p","stages":[{"name":"build","steps":[]},{"name":"ship","steps":[]}]}', 'SUCCEEDED', 1, 1),
+                 ('broken', 'b', '{oops', 'FAILED', 2, 2);
+               INSERT INTO approvals (id, execution_id, stage, idx, idempotency_key, token_sha256, message, approvers,
+                   required, forbid_self, requested_by, on_timeout, state, created_ms)
+                 VALUES ('a', 'ok', 1, 0, 'k', 'h', 'm', '[]', 1, 0, 'me', 'reject', 'pending', 1);"#,
+        )
+        .expect("rows of version 5");
+        conn
+    }
+
+    #[test]
+    fn migration_6_moves_each_plan_to_its_own_row_and_keeps_stage_names_and_counts() {
+        let mut conn = at_version_5();
+        migrate(&mut conn).expect("migrate");
+        let plans: Vec<(String, String)> = conn
+            .prepare("SELECT execution_id, plan_json FROM plans ORDER BY execution_id")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("plans");
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[0], ("broken".to_string(), "{oops".to_string()), "moved as it was");
+        assert!(plans[1].1.contains("\"ship\""));
+        let stages: Vec<(String, i64, String)> = conn
+            .prepare("SELECT execution_id, idx, name FROM stages ORDER BY execution_id, idx")
+            .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+            .expect("stages");
+        assert_eq!(stages, [("ok".into(), 0, "build".into()), ("ok".into(), 1, "ship".into())]);
+        let counts: Vec<i64> = conn
+            .prepare("SELECT stage_count FROM executions ORDER BY id")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .expect("counts");
+        assert_eq!(counts, [0, 2]);
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('executions')")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .expect("columns");
+        assert!(!columns.iter().any(|c| c == "plan_json"), "{columns:?}");
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+        assert_eq!(version as usize, latest_version());
+    }
 }

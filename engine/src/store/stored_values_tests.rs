@@ -155,13 +155,14 @@ fn unknown_step_and_execution_states_and_a_damaged_plan_are_errors() {
     let c = corrupt(store.request_abort(&exec, RunningWork::LetFinish, 2));
     assert_eq!(c.row, format!("execution {exec}"));
 
+    damage(&store, "UPDATE executions SET state = 'PENDING' WHERE id = ?1", &exec);
     damage(
         &store,
-        r#"UPDATE executions SET state = 'PENDING', plan_json = '{"name": 1, "stages": []}' WHERE id = ?1"#,
+        r#"UPDATE plans SET plan_json = '{"name": 1, "stages": []}' WHERE execution_id = ?1"#,
         &exec,
     );
     let c = corrupt(store.load(&exec));
-    assert_eq!((c.table, c.column), ("executions", "plan_json"));
+    assert_eq!((c.table, c.column), ("plans", "plan_json"));
     assert!(c.source().is_some());
 }
 

@@ -54,9 +54,19 @@ pub(super) fn insert_execution(
         source,
     })?;
     tx.execute(
-        "INSERT INTO executions (id, name, plan_json, state, created_ms, updated_ms) VALUES (?1, ?2, ?3, 'PENDING', ?4, ?4)",
-        params![id, plan.name, plan_json, now_ms],
+        "INSERT INTO executions (id, name, state, created_ms, updated_ms, stage_count) VALUES (?1, ?2, 'PENDING', ?3, ?3, ?4)",
+        params![id, plan.name, now_ms, plan.stages.len() as i64],
     )?;
+    tx.execute(
+        "INSERT INTO plans (execution_id, plan_json) VALUES (?1, ?2)",
+        params![id, plan_json],
+    )?;
+    {
+        let mut st = tx.prepare_cached("INSERT INTO stages (execution_id, idx, name) VALUES (?1, ?2, ?3)")?;
+        for (s, stage) in plan.stages.iter().enumerate() {
+            st.execute(params![id, s as i64, stage.name])?;
+        }
+    }
     {
         let mut st = tx.prepare_cached(
             "INSERT INTO steps (execution_id, stage, idx, name, type, state) VALUES (?1, ?2, ?3, ?4, ?5, 'PENDING')",
