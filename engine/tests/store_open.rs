@@ -170,10 +170,16 @@ mod modes {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("steppy.db");
         drop(Store::open(&path).unwrap());
-        // As a database of the Steppy before migration 5 (Step Functions runs) left it.
+        // As a database of the Steppy before migration 5 (Step Functions runs) left it: also
+        // without what migration 6 changed (the plan in the executions row).
         Connection::open(&path)
             .unwrap()
-            .execute_batch("DROP TABLE sfn_runs; PRAGMA user_version = 4;")
+            .execute_batch(
+                "DROP TABLE sfn_runs; DROP TABLE plans; DROP TABLE stages;
+                 ALTER TABLE executions DROP COLUMN stage_count;
+                 ALTER TABLE executions ADD COLUMN plan_json TEXT NOT NULL DEFAULT '{}';
+                 PRAGMA user_version = 4;",
+            )
             .unwrap();
         let reader = Store::open_as(&path, OpenMode::ReadOnly).unwrap();
         assert!(reader.sfn_runs().unwrap().is_empty());

@@ -96,7 +96,7 @@ impl<F: Future> Future for CatchPanic<F> {
 }
 
 pub(super) fn context(engine: &Engine, clock: Clock, live: &Live, flat: usize) -> StepContext {
-    let s = &live.steps[flat];
+    let s = live.step(flat);
     StepContext {
         execution_id: live.id.clone(),
         stage: s.stage,
@@ -115,9 +115,13 @@ pub(super) fn context(engine: &Engine, clock: Clock, live: &Live, flat: usize) -
 /// The step as it runs: a between-waves step gets its wave counts rendered now.
 fn step_to_run(live: &Live, flat: usize) -> Arc<Step> {
     let def = &live.defs[flat];
-    match &live.plan.stages[live.steps[flat].stage].fan_out {
+    match &live.plan.stages[live.step(flat).stage].fan_out {
         Some(of) if of.part == FanOutPart::BetweenWaves => {
-            let counts = super::fan_out::counts(live, live.steps[flat].stage, of);
+            let counts = live.tally(of).map(|t| t.counts(of)).unwrap_or(crate::resolve::WaveCounts {
+                succeeded: 0,
+                failed: 0,
+                remaining: of.targets,
+            });
             Arc::new(crate::resolve::render_between_step(def, counts))
         }
         _ => def.clone(),

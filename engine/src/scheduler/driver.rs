@@ -22,7 +22,6 @@ use crate::clock::Clock;
 use crate::events::EventType;
 use crate::executor::Outcome;
 use crate::fault;
-use crate::state::StepState;
 use crate::store::{Batch, StoreError};
 use std::collections::HashMap;
 use std::future::Future;
@@ -112,34 +111,15 @@ impl Driver {
             store.release(id, &self.engine.owner)?;
             return Ok(false);
         }
-        let plan = Arc::new(record.plan);
-        let mut offsets = vec![0];
-        let mut defs = Vec::with_capacity(record.steps.len());
-        for stage in &plan.stages {
-            defs.extend(stage.steps.iter().cloned().map(Arc::new));
-            offsets.push(defs.len());
-        }
-        let stage = record.summary.current_stage.min(plan.stages.len().saturating_sub(1));
         let id: Arc<str> = id.into();
-        let mut live = Live {
-            id: id.clone(),
-            plan,
-            state: record.summary.state,
-            stage,
-            stage_started: false,
-            bootstrapped: false,
-            steps: record.steps,
-            defs,
-            offsets,
-            tasks: HashMap::new(),
-        };
-        if live.steps.len() != live.defs.len() {
-            return Err(StoreError::Conflict(format!("execution {id}: stored steps do not match its plan")).into());
-        }
-        live.stage_started = live.plan.stages.get(stage).is_some()
-            && live
-                .stage_range(stage)
-                .any(|i| live.steps[i].state != StepState::Pending);
+        let live = Live::new(
+            id.clone(),
+            Arc::new(record.plan),
+            record.summary.state,
+            record.summary.current_stage,
+            record.steps,
+        )
+        .map_err(StoreError::Conflict)?;
         self.live.insert(id, live);
         Ok(true)
     }
@@ -417,7 +397,7 @@ impl Driver {
         let live = &self.live;
         self.held_back.retain(|(exec, flat), _| {
             live.get(exec)
-                .and_then(|l| l.steps.get(*flat))
+                .and_then(|l| l.steps().get(*flat))
                 .is_some_and(|s| !s.state.is_terminal())
         });
         let waiting = self.held_back.values().filter(|h| h.waiting).count();
@@ -462,7 +442,7 @@ impl Driver {
                 if let Some(t) = live.tasks.remove(&flat) {
                     t.abort();
                 }
-                let s = &live.steps[flat];
+                let s = live.step(flat);
                 if let (Some(handle), Some(executor)) = (handle, self.engine.registry.get(&s.kind)) {
                     let ctx = context(&self.engine, self.clock, live, flat);
                     if let Err(e) = executor.cancel(&ctx, &handle, running).await {
@@ -479,7 +459,7 @@ impl Driver {
         let Some(live) = self.live.get_mut(exec) else {
             return;
         };
-        let s = &live.steps[flat];
+        let s = live.step(flat);
         let ctx = context(&self.engine, self.clock, live, flat);
         let tx = self.tx.clone();
         let at = AttemptRef {

@@ -1,12 +1,13 @@
 //! What the driver needs to run the stages of a fan-out stage (see [`crate::resolve::expand`]):
 //! how many of a wave's instances may run at once, how many targets have failed so far (over
 //! all the waves of the same fan-out stage), and the wave counts a between-waves step shows.
-//! Pure functions of the live state, so they are tested without a runtime.
+//! The counts are kept as instances end ([`TargetTally`]), never recounted, and are plain data,
+//! tested without a runtime.
 
-use super::live::Live;
-use crate::plan::{FanOut, FanOutPart};
+use crate::plan::{FanOut, FanOutPart, Stage};
 use crate::resolve::WaveCounts;
 use crate::state::StepState;
+use crate::store::StepRecord;
 use std::collections::HashSet;
 
 /// The target an instance belongs to: `deploy [t-042]` → `t-042`.
@@ -26,74 +27,73 @@ fn ran(state: StepState) -> bool {
     matches!(state, StepState::Succeeded | StepState::Failed | StepState::TimedOut)
 }
 
-/// The stages of `live` that are waves of the same fan-out stage as `stage`, up to it.
-fn waves_so_far<'a>(live: &'a Live, stage: usize, of: &'a FanOut) -> impl Iterator<Item = usize> + 'a {
-    (0..=stage).filter(move |&s| {
-        live.plan.stages[s]
-            .fan_out
-            .as_ref()
-            .is_some_and(|f| f.stage == of.stage && f.part == FanOutPart::Wave)
-    })
+/// The targets of one fan-out stage (over all its waves) that ran and that failed, kept up to
+/// date as instances end, so that no tick counts them again: the cost of a tick does not grow
+/// with the targets.
+#[derive(Debug, Default)]
+pub(super) struct TargetTally {
+    ran: HashSet<String>,
+    failed: HashSet<String>,
+    /// The failed targets with the reason of their first failed step, in the order they failed.
+    failures: Vec<(String, String)>,
 }
 
-/// Targets of the fan-out stage (over its waves up to `stage`) that failed, and that ran.
-pub(super) fn target_tally(live: &Live, stage: usize, of: &FanOut) -> (usize, usize) {
-    let mut failed_targets = HashSet::new();
-    let mut ran_targets = HashSet::new();
-    for s in waves_so_far(live, stage, of) {
-        for flat in live.stage_range(s) {
-            let Some(target) = target_of(&live.steps[flat].name) else {
-                continue;
-            };
-            if ran(live.steps[flat].state) {
-                ran_targets.insert(target);
-            }
-            if failed(live.steps[flat].state) && !live.defs[flat].options.continue_on_failure {
-                failed_targets.insert(target);
-            }
+impl TargetTally {
+    /// Counts `step`, an instance of a wave that has just ended (`failure`: whether its failure
+    /// fails its target).
+    pub(super) fn ended(&mut self, step: &StepRecord, failure: Failure) {
+        let Some(target) = target_of(&step.name) else {
+            return;
+        };
+        if ran(step.state) && !self.ran.contains(target) {
+            self.ran.insert(target.to_string());
+        }
+        if failed(step.state) && failure == Failure::Counts && self.failed.insert(target.to_string()) {
+            let why = step
+                .reason
+                .clone()
+                .unwrap_or_else(|| step.state.as_str().to_lowercase());
+            self.failures.push((target.to_string(), why));
         }
     }
-    (failed_targets.len(), ran_targets.len())
+
+    /// Targets that failed so far.
+    pub(super) fn failed(&self) -> usize {
+        self.failed.len()
+    }
+
+    /// The failed targets and why, in the order they failed.
+    pub(super) fn failures(&self) -> &[(String, String)] {
+        &self.failures
+    }
+
+    /// What `${wave.succeeded}`, `${wave.failed}` and `${wave.remaining}` are for a
+    /// between-waves stage of `of`: over the waves that have run, and the targets still to come.
+    pub(super) fn counts(&self, of: &FanOut) -> WaveCounts {
+        let (failed, ran) = (self.failed.len(), self.ran.len());
+        WaveCounts {
+            succeeded: ran.saturating_sub(failed) as u32,
+            failed: failed as u32,
+            remaining: (of.targets as usize).saturating_sub(ran) as u32,
+        }
+    }
 }
 
-/// The failed targets, with the reason of their first failed step, in plan order (for the
-/// execution's reason when the stage fails).
-pub(super) fn failures(live: &Live, stage: usize, of: &FanOut) -> Vec<(String, String)> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for s in waves_so_far(live, stage, of) {
-        for flat in live.stage_range(s) {
-            let step = &live.steps[flat];
-            if let Some(target) = target_of(&step.name)
-                && failed(step.state)
-                && !live.defs[flat].options.continue_on_failure
-                && seen.insert(target.to_string())
-            {
-                let why = step
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| step.state.as_str().to_lowercase());
-                out.push((target.to_string(), why));
-            }
-        }
-    }
-    out
+/// Whether a failed instance fails its target: not when its step has `continueOnFailure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    Counts,
+    Tolerated,
+}
+
+/// The fan-out stage whose waves `stage` belongs to, if it is a wave.
+pub(super) fn wave_of(stage: &Stage) -> Option<&FanOut> {
+    stage.fan_out.as_ref().filter(|f| f.part == FanOutPart::Wave)
 }
 
 /// Instances of a wave stage that may run at once.
 pub(super) fn cap(of: &FanOut) -> usize {
     of.max_concurrency.map_or(usize::MAX, |c| c.max(1) as usize)
-}
-
-/// What `${wave.succeeded}`, `${wave.failed}` and `${wave.remaining}` are for a between-waves
-/// stage: over the waves that have run, and the targets still to come.
-pub(super) fn counts(live: &Live, stage: usize, of: &FanOut) -> WaveCounts {
-    let (failed, ran) = target_tally(live, stage, of);
-    WaveCounts {
-        succeeded: ran.saturating_sub(failed) as u32,
-        failed: failed as u32,
-        remaining: (of.targets as usize).saturating_sub(ran) as u32,
-    }
 }
 
 #[cfg(test)]

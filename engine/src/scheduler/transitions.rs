@@ -6,7 +6,7 @@ use super::fan_out;
 use super::live::{Action, AttemptRef, Live, Report};
 use crate::events::EventType;
 use crate::executor::{Outcome, Registry, RunningWork, StepContext};
-use crate::plan::{FanOut, FanOutPart};
+use crate::plan::FanOut;
 use crate::state::{ExecutionState, StepState};
 use crate::store::{Batch, Change, ExecWrite, StepRecord};
 use serde_json::{Value, json};
@@ -45,7 +45,7 @@ impl Driver {
                     json!({ "pid": std::process::id() }),
                 ));
                 for flat in live.stage_range(live.stage) {
-                    let s = &live.steps[flat];
+                    let s = live.step(flat);
                     match (s.state, s.retry_at_ms) {
                         (StepState::Waiting, Some(at_ms)) => actions.push(Action::RetryTimer {
                             at: AttemptRef {
@@ -85,10 +85,7 @@ impl Driver {
                 break;
             }
             let range = live.stage_range(live.stage);
-            let wave = live.plan.stages[live.stage]
-                .fan_out
-                .clone()
-                .filter(|f| f.part == FanOutPart::Wave);
+            let wave = fan_out::wave_of(&live.plan.stages[live.stage]).cloned();
             if !live.stage_started {
                 live.stage_started = true;
                 let stage = live.stage;
@@ -112,20 +109,20 @@ impl Driver {
             if let Some(wave) = &wave {
                 run_wave(live, wave, now, &self.engine.registry, batch, actions);
             }
-            if !live.steps[range.clone()].iter().all(|s| s.state.is_terminal()) {
+            if !live.stage_ended(live.stage) {
                 break;
             }
             let stage = live.stage;
             let failed = match &wave {
-                Some(wave) => wave_failure(live, stage, wave),
+                Some(wave) => wave_failure(live, wave),
                 None => range
                     .clone()
                     .find(|&i| {
-                        let s = &live.steps[i];
+                        let s = live.step(i);
                         !matches!(s.state, StepState::Succeeded) && !live.defs[i].options.continue_on_failure
                     })
                     .map(|i| {
-                        let s = &live.steps[i];
+                        let s = live.step(i);
                         format!(
                             "step \"{}\" {}: {}",
                             s.name,
@@ -161,8 +158,7 @@ impl Driver {
                     json!({}),
                 ));
             } else {
-                live.stage += 1;
-                live.stage_started = false;
+                live.next_stage();
             }
         }
     }
@@ -186,7 +182,7 @@ impl Driver {
         }
         if live.state == ExecutionState::Running && live.stage_started {
             for flat in live.stage_range(live.stage) {
-                let before = live.steps[flat].clone();
+                let before = live.step(flat).clone();
                 if before.state.is_terminal() {
                     continue;
                 }
@@ -243,7 +239,7 @@ impl Driver {
         let Some(live) = self.live.get_mut(&exec) else {
             return;
         };
-        let before = live.steps[flat].clone();
+        let before = live.step(flat).clone();
         // Reports about an attempt that is no longer current (cancelled, superseded) are stale.
         if live.state.is_terminal() || before.state.is_terminal() || before.attempt != attempt {
             return;
@@ -419,17 +415,14 @@ fn run_wave(
     actions: &mut Vec<Action>,
 ) {
     let range = live.stage_range(live.stage);
-    let (failed, _) = fan_out::target_tally(live, live.stage, wave);
+    let failed = live.tally(wave).map_or(0, |t| t.failed());
     if failed > wave.tolerated_failures as usize {
         let reason = format!(
             "not started: {failed} targets failed, more than the {} the stage tolerates",
             wave.tolerated_failures
         );
-        for flat in range {
-            let before = live.steps[flat].clone();
-            if before.state != StepState::Pending {
-                continue;
-            }
+        for flat in live.pending(range.len()) {
+            let before = live.step(flat).clone();
             let mut after = before.clone();
             after.state = StepState::Cancelled;
             after.ended_ms = Some(now);
@@ -445,16 +438,8 @@ fn run_wave(
         }
         return;
     }
-    let in_flight = live.steps[range.clone()]
-        .iter()
-        .filter(|s| !s.state.is_terminal() && s.state != StepState::Pending)
-        .count();
-    let room = fan_out::cap(wave).saturating_sub(in_flight);
-    let pending: Vec<usize> = range
-        .filter(|&flat| live.steps[flat].state == StepState::Pending)
-        .take(room)
-        .collect();
-    for flat in pending {
+    let room = fan_out::cap(wave).saturating_sub(live.active(live.stage));
+    for flat in live.pending(room) {
         batch.push(start_attempt(live, flat, now, registry));
         actions.push(Action::Spawn {
             exec: live.id.clone(),
@@ -465,8 +450,8 @@ fn run_wave(
 
 /// Why a wave stage fails its execution: more failed targets (over the fan-out stage so far)
 /// than it tolerates. `None`: it succeeds, failures and all.
-fn wave_failure(live: &Live, stage: usize, wave: &FanOut) -> Option<String> {
-    let failures = fan_out::failures(live, stage, wave);
+fn wave_failure(live: &Live, wave: &FanOut) -> Option<String> {
+    let failures = live.tally(wave).map_or(&[][..], |t| t.failures());
     if failures.len() <= wave.tolerated_failures as usize {
         return None;
     }
@@ -490,7 +475,7 @@ fn wave_failure(live: &Live, stage: usize, wave: &FanOut) -> Option<String> {
 }
 
 pub(super) fn start_attempt(live: &mut Live, flat: usize, now: i64, registry: &Registry) -> Change {
-    let before = live.steps[flat].clone();
+    let before = live.step(flat).clone();
     let def = &live.defs[flat];
     let mut after = before.clone();
     after.state = StepState::Running;
@@ -529,7 +514,7 @@ pub(super) fn step_change(
         step_write: Some((from, after.clone())),
         exec_write: None,
     };
-    live.steps[flat] = after;
+    live.set_step(flat, after);
     change
 }
 
