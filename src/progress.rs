@@ -54,6 +54,8 @@ pub struct Progress {
     engine_to_log: std::sync::atomic::AtomicBool,
     /// Running counts of the summarized waves, by execution and stage.
     waves: Mutex<HashMap<(String, usize), Tally>>,
+    /// Standard output, buffered: flushed after each committed batch and after each notice.
+    out: Mutex<std::io::BufWriter<std::io::Stdout>>,
 }
 
 /// Waves with more instances than this are summarized, not listed.
@@ -120,6 +122,7 @@ impl Progress {
             tokens: Mutex::new(TokenDisplay::Always),
             engine_to_log: std::sync::atomic::AtomicBool::new(false),
             waves: Mutex::new(HashMap::new()),
+            out: Mutex::new(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout())),
         }
     }
 
@@ -152,7 +155,15 @@ impl Progress {
         }
     }
 
+    /// Prints a line at once (notices, approval commands: a person may be waiting for them).
     fn line(&self, execution_id: &str, text: &str) {
+        self.buffer_line(execution_id, text);
+        self.flush();
+    }
+
+    /// Adds a line to the output, written at the next [`Progress::flush`] (the lines of one
+    /// committed batch go out in one write, not one write each).
+    fn buffer_line(&self, execution_id: &str, text: &str) {
         let t = self.started.elapsed().as_secs_f64();
         let tag = if self.tag_executions {
             format!("{} ", short(execution_id))
@@ -161,9 +172,15 @@ impl Progress {
         };
         // Names, messages, reasons and comments are outside text: every line is escaped here.
         let text = steppy_engine::text::printable(text);
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "[{t:7.1}s] {tag}{text}");
-        let _ = out.flush();
+        if let Ok(mut out) = self.out.lock() {
+            let _ = writeln!(out, "[{t:7.1}s] {tag}{text}");
+        }
+    }
+
+    fn flush(&self) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.flush();
+        }
     }
 }
 
@@ -254,11 +271,12 @@ impl Observer for Progress {
             );
         }
         let key = (id.to_string(), c.stage.unwrap_or(0), c.step.unwrap_or(0));
+        // An ended step's start time is forgotten (a run of 100,000 steps keeps none of them).
         let took = || {
             self.step_started
                 .lock()
                 .ok()
-                .and_then(|m| m.get(&key).map(|t| secs(t.elapsed())))
+                .and_then(|mut m| m.remove(&key).map(|t| secs(t.elapsed())))
                 .unwrap_or_else(|| "-".into())
         };
         let detail = |k: &str| c.details.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
@@ -268,7 +286,7 @@ impl Observer for Progress {
             && let Some(lines) = self.summarize(id, c, &stage.name, stage.steps.len(), &label, &detail)
         {
             for line in lines {
-                self.line(id, &line);
+                self.buffer_line(id, &line);
             }
             return;
         }
@@ -332,7 +350,11 @@ impl Observer for Progress {
             EventType::ExecutionAborted => format!("execution {id} ABORTED: {reason}"),
             _ => return,
         };
-        self.line(id, &text);
+        self.buffer_line(id, &text);
+    }
+
+    fn batch_done(&self) {
+        self.flush();
     }
 }
 

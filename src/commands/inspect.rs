@@ -133,8 +133,14 @@ pub fn status(db: Option<PathBuf>, id: &str, format: OutputFormat, filter: &Step
             );
         }
     }
-    for (i, stage) in rec.plan.stages.iter().enumerate() {
-        let in_stage: Vec<&StepRecord> = steps.iter().copied().filter(|st| st.stage == i).collect();
+    // One pass groups the steps by stage (not one pass per stage: a plan may have thousands).
+    let mut by_stage: Vec<Vec<&StepRecord>> = vec![Vec::new(); rec.plan.stages.len()];
+    for step in &steps {
+        if let Some(group) = by_stage.get_mut(step.stage) {
+            group.push(step);
+        }
+    }
+    for ((i, stage), in_stage) in rec.plan.stages.iter().enumerate().zip(by_stage) {
         if filter.is_set() && in_stage.is_empty() {
             continue;
         }

@@ -114,7 +114,7 @@ pub(super) fn context(engine: &Engine, clock: Clock, live: &Live, flat: usize) -
 
 /// The step as it runs: a between-waves step gets its wave counts rendered now.
 fn step_to_run(live: &Live, flat: usize) -> Arc<Step> {
-    let def = &live.defs[flat];
+    let def = live.def(flat);
     match &live.plan.stages[live.step(flat).stage].fan_out {
         Some(of) if of.part == FanOutPart::BetweenWaves => {
             let counts = live.tally(of).map(|t| t.counts(of)).unwrap_or(crate::resolve::WaveCounts {
@@ -124,6 +124,6 @@ fn step_to_run(live: &Live, flat: usize) -> Arc<Step> {
             });
             Arc::new(crate::resolve::render_between_step(def, counts))
         }
-        _ => def.clone(),
+        _ => Arc::new(def.clone()),
     }
 }

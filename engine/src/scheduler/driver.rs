@@ -380,10 +380,14 @@ impl Driver {
                 {
                     fault::hit("stage-end", &stage.name);
                     if fault::stops_engine("stage-end", &stage.name) {
+                        self.engine.observer.batch_done();
                         return Err(EngineError::Injected);
                     }
                 }
             }
+        }
+        if !batch.is_empty() {
+            self.engine.observer.batch_done();
         }
         for action in actions {
             self.act(action).await;

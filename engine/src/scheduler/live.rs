@@ -104,7 +104,6 @@ pub(super) struct Live {
     pub(super) bootstrapped: bool,
     /// Steps of all stages, flat; `offsets[s]..offsets[s+1]` are stage `s`'s.
     steps: Vec<StepRecord>,
-    pub(super) defs: Vec<Arc<Step>>,
     offsets: Vec<usize>,
     pub(super) tasks: HashMap<usize, AbortHandle>,
     /// Per stage: steps that have ended (in a terminal state).
@@ -134,12 +133,10 @@ impl Live {
         steps: Vec<StepRecord>,
     ) -> Result<Live, String> {
         let mut offsets = vec![0];
-        let mut defs = Vec::with_capacity(steps.len());
         for s in &plan.stages {
-            defs.extend(s.steps.iter().cloned().map(Arc::new));
-            offsets.push(defs.len());
+            offsets.push(offsets[offsets.len() - 1] + s.steps.len());
         }
-        if steps.len() != defs.len() {
+        if steps.len() != offsets[offsets.len() - 1] {
             return Err(format!("execution {id}: stored steps do not match its plan"));
         }
         let stages = plan.stages.len();
@@ -150,8 +147,7 @@ impl Live {
             stage: stage.min(stages.saturating_sub(1)),
             stage_started: false,
             bootstrapped: false,
-            steps: Vec::with_capacity(defs.len()),
-            defs,
+            steps: Vec::with_capacity(steps.len()),
             offsets,
             tasks: HashMap::new(),
             ended: vec![0; stages],
@@ -173,6 +169,13 @@ impl Live {
 
     pub(super) fn stage_range(&self, stage: usize) -> std::ops::Range<usize> {
         self.offsets[stage]..self.offsets[stage + 1]
+    }
+
+    /// Step `flat` as the plan defines it.
+    pub(super) fn def(&self, flat: usize) -> &Step {
+        // `offsets` starts at 0 and ends at the step count: the stage is the last start <= flat.
+        let stage = self.offsets.partition_point(|&start| start <= flat).saturating_sub(1);
+        &self.plan.stages[stage].steps[flat - self.offsets[stage]]
     }
 
     /// Every step's current state, flat.
@@ -206,7 +209,7 @@ impl Live {
         if !before.is_terminal() && after.state.is_terminal() {
             self.ended[stage] += 1;
             if let Some(of) = fan_out::wave_of(&self.plan.stages[stage]) {
-                let failure = if self.defs[flat].options.continue_on_failure {
+                let failure = if self.def(flat).options.continue_on_failure {
                     Failure::Tolerated
                 } else {
                     Failure::Counts

@@ -36,6 +36,9 @@ use std::time::Duration;
 /// Sees every change after it is committed (the CLI prints progress from these).
 pub trait Observer: Send + Sync {
     fn committed(&self, plan: &Plan, change: &Change);
+    /// Every change of one committed batch has been seen (an observer that buffers writes
+    /// them out now).
+    fn batch_done(&self) {}
 }
 
 /// An observer that ignores everything.

@@ -119,7 +119,7 @@ impl Driver {
                     .clone()
                     .find(|&i| {
                         let s = live.step(i);
-                        !matches!(s.state, StepState::Succeeded) && !live.defs[i].options.continue_on_failure
+                        !matches!(s.state, StepState::Succeeded) && !live.def(i).options.continue_on_failure
                     })
                     .map(|i| {
                         let s = live.step(i);
@@ -244,7 +244,10 @@ impl Driver {
         if live.state.is_terminal() || before.state.is_terminal() || before.attempt != attempt {
             return;
         }
-        let def = live.defs[flat].clone();
+        let (name, options) = {
+            let def = live.def(flat);
+            (def.name.clone(), def.options.clone())
+        };
         let mut after = before.clone();
         match report {
             Report::Started { handle, ack, .. } => {
@@ -294,7 +297,7 @@ impl Driver {
                         "Steppy could not do its own part ({e}); the step has not failed and runs again in {} ms",
                         after.as_millis()
                     );
-                    self.engine.notices.notice(&exec, &def.name, &line);
+                    self.engine.notices.notice(&exec, &name, &line);
                 }
                 actions.push(Action::RunAgainTimer { at, after });
             }
@@ -314,7 +317,7 @@ impl Driver {
                 after.ended_ms = Some(now);
                 after.reason = Some(format!(
                     "no outcome within {}s",
-                    def.options.timeout_seconds.unwrap_or(0)
+                    options.timeout_seconds.unwrap_or(0)
                 ));
                 batch.push(step_change(
                     live,
@@ -356,7 +359,7 @@ impl Driver {
                         ));
                     }
                     Outcome::Failed { reason, retryable } => {
-                        let retry = def.options.retry.filter(|r| retryable && attempt < r.max_attempts);
+                        let retry = options.retry.filter(|r| retryable && attempt < r.max_attempts);
                         if let Some(r) = retry {
                             let at_ms = now + (r.delay_after(attempt) * 1000.0) as i64;
                             after.state = StepState::Waiting;
@@ -393,7 +396,7 @@ impl Driver {
                             EventType::StepFailed,
                             json!({ "attempt": attempt, "reason": reason, "rejected": true }),
                         ));
-                        let why = format!("step \"{}\" was rejected: {reason}", def.name);
+                        let why = format!("step \"{name}\" was rejected: {reason}");
                         self.abort(&exec, &why, RunningWork::LetFinish, batch, actions);
                     }
                 }
@@ -476,7 +479,7 @@ fn wave_failure(live: &Live, wave: &FanOut) -> Option<String> {
 
 pub(super) fn start_attempt(live: &mut Live, flat: usize, now: i64, registry: &Registry) -> Change {
     let before = live.step(flat).clone();
-    let def = &live.defs[flat];
+    let def = live.def(flat);
     let mut after = before.clone();
     after.state = StepState::Running;
     after.attempt = before.attempt + 1;
