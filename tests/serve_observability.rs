@@ -258,7 +258,9 @@ fn an_internal_error_answers_a_request_id_and_logs_its_detail() {
     assert_eq!(error["level"], "ERROR", "{error}");
     assert_eq!(error["request_id"], request_id, "{error}");
     assert!(
-        error["detail"].as_str().is_some_and(|d| d.contains("malformed JSON")),
+        error["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("plans.plan_json") && d.contains("is not the JSON it should be")),
         "{error}"
     );
     assert!(
