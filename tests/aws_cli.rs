@@ -258,15 +258,50 @@ async fn an_approval_mailed_after_a_crash_carries_a_fresh_token_that_steppy_appr
     assert!(shown.contains("\"SUCCEEDED\""), "{shown}");
 }
 
-/// 30 tenants listed in a CSV object in S3, one CodeBuild build per tenant whose project is
-/// named after it, the projects of two tenants (both in the second wave) missing. With two
-/// failures tolerated the release succeeds and names the two; with one it fails after the
-/// second wave and the third never starts. Every existing project is built exactly once.
+/// A DynamoDB table (moto) keyed by `id`, holding `items` (attribute name → string value).
+async fn tenant_table(items: &[Vec<(&str, String)>]) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let ddb = aws_sdk_dynamodb::Client::new(&aws_config().await);
+    let table = unique("tenants");
+    ddb.create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table");
+    for item in items {
+        let mut put = ddb.put_item().table_name(&table);
+        for (name, value) in item {
+            put = put.item(*name, AttributeValue::S(value.clone()));
+        }
+        put.send().await.expect("put item");
+    }
+    table
+}
+
+/// 30 tenants in a deployment table (DynamoDB on moto), one CodeBuild build per tenant whose
+/// project is named after it, the projects of two tenants (both in the second wave) missing.
+/// With two failures tolerated the release succeeds and names the two; with one it fails after
+/// the second wave and the third never starts. Every existing project is built exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fan_out_over_30_tenants_from_s3_tolerates_failures_within_its_limit() {
+async fn a_fan_out_over_30_tenants_from_dynamodb_tolerates_failures_within_its_limit() {
     let config = aws_config().await;
-    let bucket = unique("tenants");
-    s3().await.create_bucket().bucket(&bucket).send().await.expect("bucket");
     for tolerated in [2, 1] {
         let run = unique("r");
         let tenants: Vec<String> = (1..=30).map(|i| format!("{run}-t{i:02}")).collect();
@@ -274,20 +309,14 @@ async fn a_fan_out_over_30_tenants_from_s3_tolerates_failures_within_its_limit()
         for t in tenants.iter().filter(|t| !missing.contains(t)) {
             create_project(&config, &format!("app-{t}")).await;
         }
-        let csv: String = std::iter::once("id,tier\r\n".to_string())
-            .chain(tenants.iter().map(|t| format!("{t},pool\r\n")))
+        let items: Vec<Vec<(&str, String)>> = tenants
+            .iter()
+            .map(|t| vec![("id", t.clone()), ("tier", "pool".to_string())])
             .collect();
-        s3().await
-            .put_object()
-            .bucket(&bucket)
-            .key(format!("{run}.csv"))
-            .body(csv.into_bytes().into())
-            .send()
-            .await
-            .expect("upload");
+        let table = tenant_table(&items).await;
         let sb = Sandbox::new();
         let plan = sb.write_plan(&json!({
-            "targets": { "tenants": { "from": format!("s3://{bucket}/{run}.csv") } },
+            "targets": { "tenants": { "from": format!("dynamodb://{table}") } },
             "stages": [{
                 "name": "deploy", "forEach": "tenants", "maxConcurrency": 5,
                 "toleratedFailureCount": tolerated,

@@ -29,7 +29,8 @@ pub async fn client(aws: &Aws) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(aws.base().await)
 }
 
-/// Every item of `table`, flattened.
+/// Every item of `table`, flattened, sorted by `id`: a table has no order of its own, and waves
+/// slice a set in its order, so the same items always make the same waves.
 pub async fn scan(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<BTreeMap<String, String>>, ScanError> {
     let fail = |message: String| ScanError {
         table: table.to_string(),
@@ -54,7 +55,10 @@ pub async fn scan(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<
         }
         match page.last_evaluated_key() {
             Some(key) if !key.is_empty() => start = Some(key.clone()),
-            _ => return Ok(out),
+            _ => {
+                out.sort_by(|a, b| a.get("id").cmp(&b.get("id")));
+                return Ok(out);
+            }
         }
     }
 }
