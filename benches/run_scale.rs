@@ -56,12 +56,36 @@ fn fan_out(targets: usize) -> serde_json::Value {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "stages-100x100", plan: || stages(100, 100), steps: 10_000 },
-    Case { name: "stages-1000x100", plan: || stages(1000, 100), steps: 100_000 },
-    Case { name: "wide-10x1000", plan: || stages(10, 1000), steps: 10_000 },
-    Case { name: "wide-10x10000", plan: || stages(10, 10_000), steps: 100_000 },
-    Case { name: "fanout-10000", plan: || fan_out(10_000), steps: 10_000 },
-    Case { name: "fanout-100000", plan: || fan_out(100_000), steps: 100_000 },
+    Case {
+        name: "stages-100x100",
+        plan: || stages(100, 100),
+        steps: 10_000,
+    },
+    Case {
+        name: "stages-1000x100",
+        plan: || stages(1000, 100),
+        steps: 100_000,
+    },
+    Case {
+        name: "wide-10x1000",
+        plan: || stages(10, 1000),
+        steps: 10_000,
+    },
+    Case {
+        name: "wide-10x10000",
+        plan: || stages(10, 10_000),
+        steps: 100_000,
+    },
+    Case {
+        name: "fanout-10000",
+        plan: || fan_out(10_000),
+        steps: 10_000,
+    },
+    Case {
+        name: "fanout-100000",
+        plan: || fan_out(100_000),
+        steps: 100_000,
+    },
 ];
 
 /// A finished process: how long it took, its peak RSS, whether it succeeded.
@@ -94,7 +118,12 @@ fn measure(mut cmd: Command, keep_stdout: bool) -> std::io::Result<Ran> {
         return Err(std::io::Error::last_os_error());
     }
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    Ok(Ran { wall, peak_rss_kb: usage.ru_maxrss, ok, stdout })
+    Ok(Ran {
+        wall,
+        peak_rss_kb: usage.ru_maxrss,
+        ok,
+        stdout,
+    })
 }
 
 fn steppy_binary() -> std::path::PathBuf {
@@ -131,7 +160,7 @@ fn run_case(case: &Case, steppy: &Path) -> Result<(), String> {
         .and_then(|e| e["id"].as_str())
         .ok_or("steppy list shows no execution")?
         .to_string();
-    let mut times = |json: bool| -> Result<Duration, String> {
+    let times = |json: bool| -> Result<Duration, String> {
         let mut walls = Vec::new();
         for _ in 0..3 {
             let mut status = Command::new(steppy);
@@ -164,12 +193,18 @@ fn run_case(case: &Case, steppy: &Path) -> Result<(), String> {
 fn main() -> ExitCode {
     let steppy = steppy_binary();
     if !steppy.exists() {
-        eprintln!("{} does not exist: build it with `cargo build --release` (or set BENCH_STEPPY)", steppy.display());
+        eprintln!(
+            "{} does not exist: build it with `cargo build --release` (or set BENCH_STEPPY)",
+            steppy.display()
+        );
         return ExitCode::from(2);
     }
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let mut failed = false;
-    for case in CASES.iter().filter(|c| wanted.is_empty() || wanted.iter().any(|w| w == c.name)) {
+    for case in CASES
+        .iter()
+        .filter(|c| wanted.is_empty() || wanted.iter().any(|w| w == c.name))
+    {
         if let Err(e) = run_case(case, &steppy) {
             eprintln!("{e}");
             failed = true;

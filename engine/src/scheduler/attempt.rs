@@ -117,11 +117,14 @@ fn step_to_run(live: &Live, flat: usize) -> Arc<Step> {
     let def = live.def(flat);
     match &live.plan.stages[live.step(flat).stage].fan_out {
         Some(of) if of.part == FanOutPart::BetweenWaves => {
-            let counts = live.tally(of).map(|t| t.counts(of)).unwrap_or(crate::resolve::WaveCounts {
-                succeeded: 0,
-                failed: 0,
-                remaining: of.targets,
-            });
+            let counts = live
+                .tally(of)
+                .map(|t| t.counts(of))
+                .unwrap_or(crate::resolve::WaveCounts {
+                    succeeded: 0,
+                    failed: 0,
+                    remaining: of.targets,
+                });
             Arc::new(crate::resolve::render_between_step(def, counts))
         }
         _ => Arc::new(def.clone()),

@@ -315,10 +315,7 @@ impl Driver {
                 live.tasks.remove(&flat);
                 after.state = StepState::TimedOut;
                 after.ended_ms = Some(now);
-                after.reason = Some(format!(
-                    "no outcome within {}s",
-                    options.timeout_seconds.unwrap_or(0)
-                ));
+                after.reason = Some(format!("no outcome within {}s", options.timeout_seconds.unwrap_or(0)));
                 batch.push(step_change(
                     live,
                     flat,

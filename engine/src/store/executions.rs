@@ -169,7 +169,8 @@ fn step_from_row(r: &Row<'_>) -> rusqlite::Result<StepRecord> {
     })
 }
 
-const SUMMARY_COLUMNS: &str = "id, name, state, current_stage, stage_count, reason, created_ms, updated_ms, abort_requested, stop_running";
+const SUMMARY_COLUMNS: &str =
+    "id, name, state, current_stage, stage_count, reason, created_ms, updated_ms, abort_requested, stop_running";
 
 fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<ExecutionSummary> {
     Ok(ExecutionSummary {

@@ -238,7 +238,10 @@ mod tests {
             .prepare("SELECT execution_id, idx, name FROM stages ORDER BY execution_id, idx")
             .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .expect("stages");
-        assert_eq!(stages, [("ok".into(), 0, "build".into()), ("ok".into(), 1, "ship".into())]);
+        assert_eq!(
+            stages,
+            [("ok".into(), 0, "build".into()), ("ok".into(), 1, "ship".into())]
+        );
         let counts: Vec<i64> = conn
             .prepare("SELECT stage_count FROM executions ORDER BY id")
             .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
@@ -249,7 +252,9 @@ mod tests {
             .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
             .expect("columns");
         assert!(!columns.iter().any(|c| c == "plan_json"), "{columns:?}");
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
         assert_eq!(version as usize, latest_version());
     }
 }
