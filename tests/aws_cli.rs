@@ -370,31 +370,9 @@ async fn a_fan_out_over_30_tenants_from_dynamodb_tolerates_failures_within_its_l
 /// it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_set_from_dynamodb_is_read_once_at_submission() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
+    use aws_sdk_dynamodb::types::AttributeValue;
     let ddb = aws_sdk_dynamodb::Client::new(&aws_config().await);
-    let table = unique("tenants");
-    ddb.create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attribute"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("key"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table");
+    let table = tenant_table(&[]).await;
     let put = |id: String, shard: u32| {
         ddb.put_item()
             .table_name(&table)
